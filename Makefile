@@ -1,0 +1,29 @@
+# Set-up and every task a new user runs. The virtualenv is built with Python 3.10, the one Python that full TFX
+# installs on here; PYTHON may point at another interpreter.
+PYTHON ?= $(shell PYENV_VERSION=$$(pyenv latest 3.10 2>/dev/null) pyenv which python3.10 2>/dev/null || command -v python3.10)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.py
+	@test -n "$(PYTHON)" || { echo "Python 3.10 not found: install it (pyenv install 3.10) or run make PYTHON=/path/to/python3.10"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[tfx,test]"
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest tests
+
+demo: setup
+	$(BIN)/python -m beam_pusher demo
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,206 @@
+"""The elements that flow through a deployment: what to deploy, the files, and what happened.
+
+All three are frozen dataclasses so they pickle cheaply and identically on every Beam runner.
+``SpaceSpec`` validates itself on construction: a bad value fails where it is written, never on a worker
+after files were uploaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from beam_pusher.errors import SpecError
+
+__all__ = ["AppFile", "PlannedChange", "PushResult", "SDKS", "SpaceSpec", "validate_repo_id"]
+
+SDKS = ("gradio", "streamlit", "docker", "static")
+
+# The Hub's rule for a namespace or a repository name: letters, digits, "-", "_" and "."; no leading or
+# trailing "-" or "."; no "--" or ".."; at most 96 characters.
+_NAME = r"(?!.*(--|\.\.))[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9_])?"
+_REPO_ID = re.compile(rf"^{_NAME}/{_NAME}$")
+_PLACEHOLDER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REFERENCE = re.compile(r"^env:[A-Za-z_][A-Za-z0-9_]*$")
+_HARDWARE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def validate_repo_id(value: Any, *, field: str = "repo_id") -> str:
+    """Returns ``value`` if it is a Hub repository id ``namespace/name``, else raises SpecError."""
+    if not isinstance(value, str) or not _REPO_ID.match(value):
+        raise SpecError(
+            f"{field}={value!r} is not a Hub repository id: expected 'namespace/name' made of letters, digits, "
+            "'-', '_' and '.', without '--' or '..', at most 96 characters each "
+            "(for example 'my-org/penguin-demo')."
+        )
+    return value
+
+
+def _check_mapping(name: str, value: Any, key_pattern: re.Pattern, what: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{name} must be a mapping of {what}, got {type(value).__name__}: {value!r}.")
+    out = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key_pattern.match(key):
+            raise SpecError(
+                f"{name} has the key {key!r}, which is not allowed: use letters, digits and '_', "
+                "not starting with a digit (for example 'MODEL_NAME')."
+            )
+        if not isinstance(item, (str, int, float, bool)):
+            raise SpecError(f"{name}[{key!r}] must be a string, got {type(item).__name__}.")
+        out[key] = str(item)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class SpaceSpec:
+    """What one Space should hold after a deploy.
+
+    Attributes:
+      repo_id: The Space, ``namespace/name``.
+      app_path: The app template: ``apps.gradio.img_classifier``, ``apps/gradio/img_classifier``, an absolute path
+        or any fsspec URL (``gs://``, ``s3://``, ``memory://``, ``file://``, ``hf://spaces/...``).
+      space_sdk: ``gradio``, ``streamlit``, ``docker`` or ``static``.
+      model_path: URL of a model directory to embed under ``model/`` (with a generated ``model_loader.py``).
+      model_hub_repo_id: A model repository the app loads from instead (fills ``$MODEL_REPO_ID``).
+      model_hub_repo_branch: The model's branch or tag (fills ``$MODEL_VERSION``).
+      placeholders: More ``$NAME`` -> value replacements for the template's text files.
+      private: Whether a newly created Space is private.
+      hardware: Space hardware flavor to request (``cpu-basic``, ``t4-small``, ...).
+      secrets: Space secret name -> reference such as ``env:NAME``, resolved on the worker; never a value.
+      variables: Space variable name -> value.
+      keep: Glob patterns of Space files a deploy never deletes.
+      commit_message: Summary of the deploy's commit.
+      strict_placeholders: Fail when a ``$MODEL_*`` placeholder is left without a value.
+      title: Title in the README front matter (default: the Space's name).
+
+    Example::
+
+        SpaceSpec(repo_id="alice/penguins", app_path="apps.gradio.img_classifier",
+                  model_hub_repo_id="alice/penguin-model", model_hub_repo_branch="v3")
+    """
+
+    repo_id: str
+    app_path: str
+    space_sdk: str = "gradio"
+    model_path: str | None = None
+    model_hub_repo_id: str | None = None
+    model_hub_repo_branch: str | None = None
+    placeholders: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    private: bool = False
+    hardware: str | None = None
+    secrets: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    variables: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    keep: tuple[str, ...] = ()
+    commit_message: str | None = None
+    strict_placeholders: bool = False
+    title: str | None = None
+
+    def __post_init__(self) -> None:
+        validate_repo_id(self.repo_id)
+        if not isinstance(self.app_path, str) or not self.app_path.strip():
+            raise SpecError(
+                f"app_path={self.app_path!r} is empty: give a template such as 'apps.gradio.img_classifier', "
+                "a folder path or an fsspec URL."
+            )
+        if self.space_sdk not in SDKS:
+            raise SpecError(f"space_sdk={self.space_sdk!r} is not a Space SDK: use one of {', '.join(SDKS)}.")
+        if self.model_path is not None and (not isinstance(self.model_path, str) or not self.model_path.strip()):
+            raise SpecError(f"model_path={self.model_path!r} must be a non-empty path or URL, or None.")
+        if self.model_hub_repo_id is not None:
+            validate_repo_id(self.model_hub_repo_id, field="model_hub_repo_id")
+        if self.model_hub_repo_branch is not None and (
+            not isinstance(self.model_hub_repo_branch, str) or not self.model_hub_repo_branch.strip()
+        ):
+            raise SpecError(f"model_hub_repo_branch={self.model_hub_repo_branch!r} must be a non-empty string.")
+        if self.hardware is not None and (not isinstance(self.hardware, str) or not _HARDWARE.match(self.hardware)):
+            raise SpecError(
+                f"hardware={self.hardware!r} is not a hardware flavor name: use e.g. 'cpu-basic' or 't4-small'."
+            )
+        object.__setattr__(
+            self, "placeholders", _check_mapping("placeholders", self.placeholders, _PLACEHOLDER_NAME, "name -> value")
+        )
+        secrets = _check_mapping("secrets", self.secrets, _SECRET_NAME, "name -> reference")
+        for key, ref in secrets.items():
+            if not _REFERENCE.match(ref):
+                # Never echo the value: it may be the secret itself.
+                raise SpecError(
+                    f"secrets[{key!r}] is not a reference: write 'env:NAME' (the worker reads the environment "
+                    "variable NAME); secret values never go into a spec or a config file."
+                )
+        object.__setattr__(self, "secrets", secrets)
+        object.__setattr__(
+            self, "variables", _check_mapping("variables", self.variables, _SECRET_NAME, "name -> value")
+        )
+        keep = (self.keep,) if isinstance(self.keep, str) else tuple(self.keep)
+        if not all(isinstance(k, str) and k for k in keep):
+            raise SpecError(f"keep={self.keep!r} must be a list of glob patterns such as 'data/*'.")
+        object.__setattr__(self, "keep", keep)
+        for name in ("private", "strict_placeholders"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(f"{name}={getattr(self, name)!r} must be true or false.")
+
+    @property
+    def name(self) -> str:
+        """The Space's name without its namespace."""
+        return self.repo_id.split("/", 1)[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class AppFile:
+    """One file of a Space: either held in memory (``content``) or streamed from ``source`` on push.
+
+    Rendered text files and generated files carry ``content``; binary and large files carry only their
+    ``source`` URL plus the hashes computed while streaming it, so no worker ever holds a whole model.
+    """
+
+    repo_id: str
+    path: str
+    size: int
+    source: str | None = None
+    content: bytes | None = None
+    sha256: str | None = None
+    git_sha1: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.source is None) == (self.content is None):
+            raise SpecError(f"AppFile {self.path!r} needs exactly one of source and content.")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedChange:
+    """One file change a push makes (or, in a dry run, would make)."""
+
+    action: str  # "add", "update" or "delete"
+    path: str
+    size: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class PushResult:
+    """The outcome of deploying one Space. ``error`` is None on success."""
+
+    repo_id: str
+    pushed: bool
+    commit_id: str | None = None
+    repo_url: str | None = None
+    pushed_version: str | None = None
+    committed: bool = False
+    files_added: int = 0
+    files_updated: int = 0
+    files_deleted: int = 0
+    files_unchanged: int = 0
+    bytes_uploaded: int = 0
+    error: str | None = None
+    dry_run: bool = False
+    planned: tuple[PlannedChange, ...] = ()
+    runtime_stage: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (for reports and TFX artifact properties)."""
+        out = dataclasses.asdict(self)
+        out["planned"] = [dataclasses.asdict(c) for c in self.planned]
+        return out

@@ -1,0 +1,35 @@
+"""beam-pusher: deploy ML demo apps to Hugging Face Spaces with Apache Beam and TFX."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="beam-pusher",
+    version="0.1.0",
+    description="Deploy ML demo apps to Hugging Face Spaces from TFX pipelines and Apache Beam.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["beam_pusher", "beam_pusher.*"]),
+    include_package_data=True,
+    package_data={"beam_pusher": ["py.typed", "apps/**/*", "apps/*/*/*"]},
+    install_requires=[
+        "apache-beam>=2.47",
+        "huggingface-hub>=1.0",
+        "fsspec>=2023.5",
+        "gcsfs",
+        "pyyaml>=5.1",
+    ],
+    extras_require={
+        "tfx": ["tfx>=1.16,<1.18"],
+        "test": ["pytest>=7", "pytest-timeout", "gradio_client"],
+    },
+    entry_points={"console_scripts": ["beam-pusher=beam_pusher.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "License :: OSI Approved :: Apache Software License",
+    ],
+)
