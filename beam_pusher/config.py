@@ -1,0 +1,520 @@
+"""YAML batch config -> ``DeployConfig``: many Spaces, one file, every problem reported at once.
+
+A config is validated completely before anything touches the Hub: a deploy that would fail on its fifth Space
+because of a typo must fail before the first Space is pushed, and the user should fix every mistake in one pass.
+So nothing here stops at the first problem; each one is collected as ``FILE:LINE: key: what is wrong; the fix``
+(lines from the YAML node marks) and all of them are raised together as one ``ConfigError``.
+
+Format::
+
+    endpoint: http://127.0.0.1:8080      # optional; default HF_ENDPOINT / huggingface.co
+    token: env:HF_TOKEN                  # optional; a reference, never a value
+    defaults:                            # any SpaceSpec field except repo_id
+      space_sdk: gradio
+      placeholders: {ORG: acme}
+    spaces:
+      - repo_id: acme/penguins
+        app_path: apps.gradio.img_classifier
+        model_path: ../models/penguin    # relative to this file's folder
+        placeholders: {TITLE: Penguins}  # merged key-wise over defaults (null removes a default entry)
+
+The field rules themselves live in ``SpaceSpec``: each field is checked by building a probe spec with just that
+field, so a rule is written once and every broken field of every Space is still reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import difflib
+import fnmatch
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from beam_pusher import auth, templates
+from beam_pusher.errors import ConfigError, SpecError, TemplateError
+from beam_pusher.spec import SpaceSpec, validate_repo_id
+
+__all__ = ["DeployConfig", "load_config", "parse_config"]
+
+logger = logging.getLogger(__name__)
+
+SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(SpaceSpec))
+DEFAULT_FIELDS = tuple(f for f in SPEC_FIELDS if f != "repo_id")
+TOP_LEVEL_KEYS = ("defaults", "spaces", "endpoint", "token")
+_MAPPING_FIELDS = ("placeholders", "secrets", "variables")
+_BOOL_FIELDS = ("private", "strict_placeholders")
+_STRING_FIELDS = ("commit_message", "title")
+_PATH_FIELDS = ("app_path", "model_path")
+# Names people bring from the TFX component or from habit, pointed at the field that does the job here.
+_HINTS = {"options": "placeholders", "repo_name": "repo_id", "username": "repo_id", "sdk": "space_sdk",
+          "model": "model_path", "hf_access_token": "token"}
+_REFERENCE = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(?:://|::)")
+_PROBE = {"repo_id": "probe/probe", "app_path": "probe"}
+_DELETE = object()  # a null entry in a Space's mapping: drop the inherited default entry
+_BAD = object()  # a value with a problem, already recorded
+
+
+class _BadValue(Exception):
+    """A node could not be turned into a value; the problem is already recorded."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployConfig:
+    """A validated batch config: the Spaces to deploy and the run-level settings.
+
+    Attributes:
+      specs: One ``SpaceSpec`` per Space, in file order, defaults already merged and paths resolved.
+      path: Absolute path of the config file (None when parsed from a string).
+      endpoint: Hub endpoint URL from the config, or None to follow ``HF_ENDPOINT`` / the default.
+      token: Token reference such as ``env:HF_TOKEN``, or None to follow huggingface_hub's conventions.
+    """
+
+    specs: tuple[SpaceSpec, ...]
+    path: str | None = None
+    endpoint: str | None = None
+    token: str | None = None
+
+    @property
+    def repo_ids(self) -> tuple[str, ...]:
+        """The Spaces' repository ids, in file order."""
+        return tuple(spec.repo_id for spec in self.specs)
+
+    def select(self, patterns: Iterable[str]) -> DeployConfig:
+        """Keeps the Spaces whose repo id or name matches any glob pattern (``--only``); no patterns keeps all.
+
+        Example::
+
+            config.select(["user/penguin-*", "text-*"])
+        """
+        patterns = list(patterns)
+        if not patterns:
+            return self
+        return dataclasses.replace(self, specs=tuple(s for s in self.specs if any(_matches(s, p) for p in patterns)))
+
+
+def _matches(spec: SpaceSpec, pattern: str) -> bool:
+    """A pattern without '/' matches the Space's name alone (``--only 'penguin-*'``), else the whole repo id."""
+    if "/" in pattern:
+        return fnmatch.fnmatchcase(spec.repo_id, pattern)
+    return fnmatch.fnmatchcase(spec.name, pattern)
+
+
+def load_config(
+    path: str | os.PathLike, *, check_secrets: bool = True, environ: Mapping[str, str] | None = None
+) -> DeployConfig:
+    """Reads and validates a batch config file; relative paths in it are resolved against its folder.
+
+    Args:
+      path: The YAML file.
+      check_secrets: Also require every ``env:NAME`` reference (Space secrets, ``token``) to be set in ``environ``;
+        off when validating on a machine that is not the one that deploys.
+      environ: Environment to check references against (default ``os.environ``). Values are never read out.
+
+    Returns:
+      The validated ``DeployConfig``.
+
+    Raises:
+      ConfigError: The file cannot be read or is invalid; ``problems`` lists every problem found.
+    """
+    source = os.fspath(path)
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        problem = f"{source}: cannot read the config file ({err.__class__.__name__}: {err}); check the path."
+        raise ConfigError(problem, problems=[problem]) from err
+    absolute = os.path.abspath(source)
+    config = parse_config(
+        text, source=source, base_dir=os.path.dirname(absolute), check_secrets=check_secrets, environ=environ
+    )
+    return dataclasses.replace(config, path=absolute)
+
+
+def parse_config(
+    text: str,
+    *,
+    source: str = "<string>",
+    base_dir: str | None = None,
+    check_secrets: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> DeployConfig:
+    """Validates config text; see ``load_config``.
+
+    Args:
+      text: The YAML text.
+      source: Name used in problem messages (the file path as the user wrote it).
+      base_dir: Folder relative ``app_path``/``model_path`` values are resolved against (default: the current
+        working directory).
+      check_secrets: See ``load_config``.
+      environ: See ``load_config``.
+
+    Raises:
+      ConfigError: With every problem, each ``FILE:LINE: key: what is wrong; the fix``.
+    """
+    parser = _Parser(
+        source=source,
+        base_dir=os.path.abspath(base_dir if base_dir is not None else os.getcwd()),
+        check_secrets=check_secrets,
+        environ=os.environ if environ is None else environ,
+    )
+    config = parser.parse(text)
+    if parser.problems:
+        problems = [problem for _, problem in sorted(parser.problems, key=lambda p: p[0])]
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        raise ConfigError(f"{source}: {count} in the config:\n" + "\n".join(f"  {p}" for p in problems), problems)
+    assert config is not None
+    logger.debug("Config %s: %s Spaces", source, len(config.specs))
+    return config
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return "a single value"
+
+
+class _Parser:
+    """One parse: holds the loader (for node -> value construction) and the problems found so far."""
+
+    def __init__(self, *, source: str, base_dir: str, check_secrets: bool, environ: Mapping[str, str]):
+        self.source = source
+        self.base_dir = base_dir
+        self.check_secrets = check_secrets
+        self.environ = environ
+        self.problems: list[tuple[int, str]] = []
+        self._loader: yaml.SafeLoader | None = None
+
+    def problem(self, line: int, key: str, message: str) -> None:
+        self.problems.append((line, f"{self.source}:{line}: {key}: {message}"))
+
+    def parse(self, text: str) -> DeployConfig | None:
+        self._loader = yaml.SafeLoader(text)
+        try:
+            try:
+                root = self._loader.get_single_node()
+            except yaml.MarkedYAMLError as err:
+                mark = err.problem_mark or err.context_mark
+                line = mark.line + 1 if mark is not None else 1
+                what = ", ".join(part for part in (err.context, err.problem) if part)
+                where = f" (column {mark.column + 1})" if mark is not None else ""
+                fix = ("a config is one YAML document: remove the '---' line and what follows, or merge it into "
+                       "the first" if "single document" in what else "fix the syntax on this line (indent with "
+                       "spaces; quote values holding ': ', ' #', '{' or '[')")
+                self.problem(line, "yaml", f"invalid YAML: {what}{where}; {fix}.")
+                return None
+            return self._parse_root(root)
+        finally:
+            self._loader.dispose()
+
+    def _value(self, node: yaml.Node, key: str) -> Any:
+        """The Python value of a node; an unreadable one (e.g. an unknown tag) is recorded, then _BadValue."""
+        try:
+            return self._loader.construct_object(node, deep=True)
+        except yaml.YAMLError as err:
+            self.problem(_line(node), key, f"cannot read this value ({getattr(err, 'problem', err)}); "
+                         "use plain YAML strings, numbers, booleans, lists and mappings.")
+            raise _BadValue from err
+
+    def _entries(self, node: yaml.MappingNode, path: str) -> dict[Any, tuple[yaml.Node, yaml.Node]]:
+        """Key -> (key node, value node) of a mapping, with ``<<`` merges applied and duplicate keys reported."""
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            try:
+                key = self._loader.construct_object(key_node, deep=True)
+            except yaml.YAMLError:
+                continue  # reported below, once
+            if isinstance(key, (dict, list)):
+                continue  # reported below as a key that is not a name
+            if key in seen:
+                self.problem(_line(key_node), _join(path, key), f"given twice (lines {seen[key]} and "
+                             f"{_line(key_node)}); YAML keeps only the last one, so delete one of them.")
+            else:
+                seen[key] = _line(key_node)
+        try:
+            self._loader.flatten_mapping(node)
+        except yaml.YAMLError as err:
+            self.problem(_line(node), path or "(top level)", f"bad '<<' merge ({getattr(err, 'problem', err)}); "
+                         "merge only mappings, e.g. '<<: *common'.")
+        entries: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:  # merged entries come first, so explicit keys win
+            try:
+                key = self._value(key_node, path or "(top level)")
+            except _BadValue:
+                continue
+            if not isinstance(key, str):
+                self.problem(_line(key_node), path or "(top level)",
+                             f"the key {key!r} is not a name; keys are field names such as 'repo_id'.")
+                continue
+            entries[key] = (key_node, value_node)
+        return entries
+
+    def _unknown_key(self, key_node: yaml.Node, path: str, key: str, allowed: Iterable[str]) -> None:
+        allowed = list(allowed)
+        if key in _HINTS and _HINTS[key] in allowed:
+            guess = [_HINTS[key]]
+        else:
+            guess = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f"did you mean '{guess[0]}'? " if guess else ""
+        self.problem(_line(key_node), _join(path, key), f"unknown key; {hint}allowed keys: {', '.join(allowed)}.")
+
+    def _parse_root(self, root: yaml.Node | None) -> DeployConfig | None:
+        if root is None or not isinstance(root, yaml.MappingNode):
+            got = "an empty file" if root is None else _kind(root)
+            line = 1 if root is None else _line(root)
+            self.problem(line, "(top level)", f"the config must be a mapping with 'spaces' (and optionally "
+                         f"'defaults', 'endpoint', 'token'), got {got}; see configs/example.yaml.")
+            return None
+        entries = self._entries(root, "")
+        for key, (key_node, _) in entries.items():
+            if key not in TOP_LEVEL_KEYS and not key.startswith("x-"):
+                self._unknown_key(key_node, "", key, TOP_LEVEL_KEYS)
+        endpoint = self._endpoint(entries.get("endpoint"))
+        token = self._token(entries.get("token"))
+        defaults, default_keys = self._defaults(entries.get("defaults"))
+        if "spaces" not in entries:
+            self.problem(_line(root), "spaces", "missing; list the Spaces to deploy under 'spaces:', each with at "
+                         "least 'repo_id' (see configs/example.yaml).")
+            return None
+        specs = self._spaces(entries["spaces"][1], defaults, default_keys)
+        if self.problems:
+            return None
+        return DeployConfig(specs=tuple(specs), endpoint=endpoint, token=token)
+
+    def _scalar(self, entry: tuple[yaml.Node, yaml.Node] | None, key: str) -> Any:
+        """The value of a top-level setting: None when absent or null, _BAD when unreadable."""
+        if entry is None:
+            return None
+        try:
+            return self._value(entry[1], key)
+        except _BadValue:
+            return _BAD
+
+    def _endpoint(self, entry: tuple[yaml.Node, yaml.Node] | None) -> str | None:
+        value = self._scalar(entry, "endpoint")
+        if value is None or value is _BAD:
+            return None
+        if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
+            self.problem(_line(entry[0]), "endpoint", f"{value!r} is not a Hub URL; write e.g. "
+                         "'https://huggingface.co' or 'http://127.0.0.1:8080', or leave it out to use HF_ENDPOINT.")
+            return None
+        return value.rstrip("/")
+
+    def _token(self, entry: tuple[yaml.Node, yaml.Node] | None) -> str | None:
+        value = self._scalar(entry, "token")
+        if value is None or value is _BAD:
+            return None
+        try:
+            # The rule lives with the token resolver; its message never echoes the value (it may be the token).
+            auth.check_token_reference(value if isinstance(value, str) else "")
+        except SpecError as err:
+            self.problem(_line(entry[0]), "token", str(err))
+            return None
+        if value.startswith("file:"):
+            path = os.path.expanduser(value[len("file:"):])
+            if self.check_secrets and not os.path.isfile(path):
+                self.problem(_line(entry[0]), "token", f"the token file {path} does not exist here; mount it, "
+                             "use 'env:NAME', or validate without checking secrets.")
+        else:
+            self._check_reference(_line(entry[0]), "token", value)
+        return value
+
+    def _check_reference(self, line: int, key: str, reference: str) -> None:
+        name = _REFERENCE.match(reference).group(1)
+        if self.check_secrets and name not in self.environ:
+            self.problem(line, key, f"refers to the environment variable {name}, which is not set; set {name} in "
+                         "the environment that runs the deploy, or validate without checking secrets.")
+
+    def _defaults(self, entry: tuple[yaml.Node, yaml.Node] | None) -> tuple[dict[str, Any] | None, set[str]]:
+        """The defaults' fields (None when they have problems) and the keys they name, good or bad.
+
+        A Space is only built on problem-free defaults, and a field the defaults name (even wrongly) is not
+        reported again as missing from each Space.
+        """
+        if entry is None:
+            return {}, set()
+        key_node, node = entry
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return {}, set()
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(_line(key_node), "defaults", f"must be a mapping of Space fields, got {_kind(node)}; "
+                         "e.g. 'defaults: {space_sdk: gradio, private: true}'.")
+            return None, set(DEFAULT_FIELDS)
+        before = len(self.problems)
+        fields = {}
+        entries = self._entries(node, "defaults")
+        for key, (field_key_node, value_node) in entries.items():
+            if key == "repo_id":
+                self.problem(_line(field_key_node), "defaults.repo_id", "a default repo_id would give every Space "
+                             "the same id; give repo_id in each entry under 'spaces'.")
+            elif key not in DEFAULT_FIELDS:
+                self._unknown_key(field_key_node, "defaults", key, DEFAULT_FIELDS)
+            else:
+                value = self._field(f"defaults.{key}", key, field_key_node, value_node)
+                if value is not _BAD:
+                    fields[key] = value
+        return (fields if len(self.problems) == before else None), set(entries)
+
+    def _spaces(self, node: yaml.Node, defaults: dict[str, Any] | None, default_keys: set[str]) -> list[SpaceSpec]:
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            got = "an empty list" if isinstance(node, yaml.SequenceNode) else _kind(node)
+            self.problem(_line(node), "spaces", f"must be a list of Spaces, got {got}; write '- repo_id: user/name' "
+                         "entries under 'spaces:'.")
+            return []
+        specs = []
+        first_line: dict[str, int] = {}
+        for index, item in enumerate(node.value):
+            path = f"spaces[{index}]"
+            if not isinstance(item, yaml.MappingNode):
+                self.problem(_line(item), path, f"each Space must be a mapping with at least 'repo_id', got "
+                             f"{_kind(item)}; write '- repo_id: user/name'.")
+                continue
+            before = len(self.problems)
+            fields = {}
+            entries = self._entries(item, path)
+            for key, (key_node, value_node) in entries.items():
+                if key not in SPEC_FIELDS:
+                    self._unknown_key(key_node, path, key, SPEC_FIELDS)
+                    continue
+                value = self._field(f"{path}.{key}", key, key_node, value_node)
+                if value is not _BAD:
+                    fields[key] = value
+            repo_id = fields.get("repo_id")
+            if "repo_id" not in entries:
+                self.problem(_line(item), path, "missing repo_id; every Space needs 'repo_id: namespace/name'.")
+            elif isinstance(repo_id, str):
+                line = _line(entries["repo_id"][0])
+                if repo_id in first_line:
+                    self.problem(line, f"{path}.repo_id", f"{repo_id!r} is listed twice (lines "
+                                 f"{first_line[repo_id]} and {line}); each Space may appear once, so remove "
+                                 "or rename one.")
+                else:
+                    first_line[repo_id] = line
+            if "app_path" not in entries and "app_path" not in default_keys:
+                self.problem(_line(item), path, "missing app_path; give it in this Space or under 'defaults' "
+                             "(e.g. 'app_path: apps.gradio.img_classifier').")
+            if defaults is None or len(self.problems) != before:
+                continue
+            merged = _merge(defaults, fields)
+            try:
+                specs.append(SpaceSpec(**merged))
+            except SpecError as err:  # a rule spanning fields; per-field rules were checked already
+                self.problem(_line(item), path, str(err))
+        return specs
+
+    def _field(self, key_path: str, field: str, key_node: yaml.Node, node: yaml.Node) -> Any:
+        """The validated value of one SpaceSpec field, or _BAD after reporting why."""
+        line = _line(key_node)
+        if field in _MAPPING_FIELDS:
+            return self._mapping_field(key_path, field, line, node)
+        try:
+            value = self._value(node, key_path)
+        except _BadValue:
+            return _BAD
+        if field == "keep" and value is None:
+            value = ()
+        try:
+            if field == "keep" and not isinstance(value, (str, list)):
+                raise SpecError(f"keep={value!r} must be a list of glob patterns such as 'data/*'.")
+            if field == "repo_id":
+                validate_repo_id(value)
+            elif field in _STRING_FIELDS:
+                if value is not None and (not isinstance(value, str) or not value.strip()):
+                    raise SpecError(f"{field}={value!r} must be a non-empty string.")
+            else:
+                SpaceSpec(**{**_PROBE, field: value})
+        except SpecError as err:
+            self.problem(line, key_path, str(err).rstrip(".") + _typing_hint(field, value, node) + ".")
+            return _BAD
+        if field == "keep":
+            return SpaceSpec(**{**_PROBE, "keep": value}).keep
+        if field in _PATH_FIELDS and value is not None:
+            return self._path(key_path, field, line, value)
+        return value
+
+    def _mapping_field(self, key_path: str, field: str, line: int, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return {}
+        what = "name -> reference ('env:NAME')" if field == "secrets" else "name -> value"
+        if not isinstance(node, yaml.MappingNode):
+            # The kind of node only, never its text: a mistyped secrets block may hold the secret itself.
+            self.problem(line, key_path, f"must be a mapping of {what}, got {_kind(node)}; write it as "
+                         f"'{field}: {{NAME: ...}}' or as indented 'NAME: ...' lines.")
+            return _BAD
+        out = {}
+        ok = True
+        for name, (name_node, value_node) in self._entries(node, key_path).items():
+            entry_path = f"{key_path}.{name}"
+            try:
+                value = self._value(value_node, entry_path)
+            except _BadValue:
+                ok = False
+                continue
+            if value is None:
+                out[name] = _DELETE
+                continue
+            try:
+                SpaceSpec(**{**_PROBE, field: {name: value}})
+            except SpecError as err:
+                self.problem(_line(name_node), entry_path, str(err))
+                ok = False
+                continue
+            if field == "secrets":
+                self._check_reference(_line(name_node), entry_path, value)
+            out[name] = value
+        return out if ok else _BAD
+
+    def _path(self, key_path: str, field: str, line: int, value: str) -> Any:
+        """A URL or built-in app name as written; a local path made absolute against the config's folder."""
+        if _URL.match(value):
+            return value  # remote: read (and checked) by the deploy, never from here
+        if field == "model_path":
+            # Not checked for existence: the model may be written by a step that runs after validation.
+            return os.path.normpath(os.path.join(self.base_dir, os.path.expanduser(value)))
+        try:
+            resolved = templates.resolve_app_path(value, base_dir=self.base_dir, check=False)
+        except TemplateError as err:
+            self.problem(line, key_path, str(err))
+            return _BAD
+        if Path(resolved).is_relative_to(templates.BUILTIN_APPS_URL):
+            # Kept by name: each worker finds the built-in app inside its own installed package.
+            return value
+        return resolved
+
+
+def _typing_hint(field: str, value: Any, node: yaml.Node) -> str:
+    """Why YAML may have typed a value other than the user meant: the usual cause of a type problem."""
+    if field in _BOOL_FIELDS:
+        quoted = isinstance(value, str) and getattr(node, "style", None) in ("'", '"')
+        return " (without quotes: a quoted value is text)" if quoted else ""
+    if isinstance(value, (bool, int, float, datetime.date)):
+        kind = "date" if isinstance(value, datetime.date) else "boolean" if isinstance(value, bool) else "number"
+        return f" (YAML read it as a {kind}: quote it)"
+    return ""
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _merge(defaults: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A Space's fields over the defaults: mappings merge key-wise (null drops an entry), the rest replaces."""
+    merged = {**defaults, **fields}
+    for name in _MAPPING_FIELDS:
+        combined = {**defaults.get(name, {}), **fields.get(name, {})}
+        merged[name] = {k: v for k, v in combined.items() if v is not _DELETE}
+    return merged
