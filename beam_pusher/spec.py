@@ -14,7 +14,7 @@ from typing import Any
 
 from beam_pusher.errors import SpecError
 
-__all__ = ["AppFile", "PlannedChange", "PushResult", "SDKS", "SpaceSpec", "validate_repo_id"]
+__all__ = ["AppFile", "PlannedChange", "PushResult", "SDKS", "SpaceFailure", "SpaceSpec", "validate_repo_id"]
 
 SDKS = ("gradio", "streamlit", "docker", "static")
 
@@ -171,6 +171,17 @@ class AppFile:
 
 
 @dataclasses.dataclass(frozen=True)
+class SpaceFailure:
+    """A Space that failed before its push (unreadable template, placeholder error, ...).
+
+    It travels with the Space's files to the push step, which reports it instead of pushing anything.
+    """
+
+    repo_id: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
 class PlannedChange:
     """One file change a push makes (or, in a dry run, would make)."""
 
@@ -201,6 +212,11 @@ class PushResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for reports and TFX artifact properties)."""
-        out = dataclasses.asdict(self)
-        out["planned"] = [dataclasses.asdict(c) for c in self.planned]
-        return out
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PushResult:
+        """The inverse of ``to_dict``."""
+        fields = dict(data)
+        fields["planned"] = tuple(PlannedChange(**c) for c in fields.get("planned", ()))
+        return cls(**fields)

@@ -1,0 +1,259 @@
+"""DeploySpaces end to end: TestPipeline -> local Hub server over HTTP -> the real huggingface_hub client."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from huggingface_hub import HfApi
+
+from beam_pusher import SpaceSpec
+from beam_pusher.errors import SpecError
+from beam_pusher.hub import remote_tree
+from beam_pusher.runner import run_deploy
+from beam_pusher.transforms import DeploySpaces
+
+TOKEN_ENV = "BEAM_PUSHER_TEST_TOKEN"
+BINARY = b"\x00\x01PNG\x00$MODEL_VERSION\x00\xff\xfe"
+LARGE_SIZE = 11 * 1024 * 1024
+
+
+@pytest.fixture
+def hub(local_hub, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, local_hub.token)
+    return local_hub
+
+
+@pytest.fixture
+def api(hub):
+    return HfApi(endpoint=hub.endpoint, token=hub.token)
+
+
+def make_template(root) -> dict[str, bytes]:
+    """Writes a template that exercises every rendering rule; returns path -> expected bytes after rendering."""
+    files = {
+        "app.py": (b'REPO = "$MODEL_REPO_ID"\nVERSION = "${MODEL_VERSION}"\nGREETING = "$GREETING"\n',
+                   b'REPO = "alice/model"\nVERSION = "v7"\nGREETING = "hello"\n'),
+        "config/settings.json": (b'{"model": "$MODEL_REPO_ID", "keep": "$UNKNOWN"}\n',
+                                 b'{"model": "alice/model", "keep": "$UNKNOWN"}\n'),
+        "Dockerfile": (b"FROM python:3.10\nENV MODEL=$MODEL_REPO_ID\n", b"FROM python:3.10\nENV MODEL=alice/model\n"),
+        "deep/er/nested/notes": (b"version $MODEL_VERSION\n", b"version v7\n"),
+        "données/émoji-✓.txt": ("héllo $GREETING\n".encode(), "héllo hello\n".encode()),
+        "empty.txt": (b"", b""),
+        "assets/logo.bin": (BINARY, BINARY),
+        "weights/large.bin": (None, None),
+    }
+    expected = {}
+    for path, (content, rendered) in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if content is None:
+            with open(target, "wb") as f:
+                block = bytes(range(256)) * 4096
+                for _ in range(LARGE_SIZE // len(block)):
+                    f.write(block)
+            rendered = target.read_bytes()
+        else:
+            target.write_bytes(content)
+        expected[path] = rendered
+    return expected
+
+
+def spec_for(hub, name, template, **kwargs):
+    kwargs.setdefault("model_hub_repo_id", "alice/model")
+    kwargs.setdefault("model_hub_repo_branch", "v7")
+    kwargs.setdefault("placeholders", {"GREETING": "hello"})
+    return SpaceSpec(repo_id=f"{hub.username}/{name}", app_path=str(template), **kwargs)
+
+
+def deploy(hub, specs, **kwargs):
+    kwargs.setdefault("backoff_seconds", 0.05)
+    return run_deploy(specs, endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}", **kwargs)
+
+
+def space_files(api, repo_id):
+    return {path: f for path, f in remote_tree(api, repo_id).items()}
+
+
+def test_deploy_holds_exactly_the_rendered_files(hub, api, tmp_path):
+    expected = make_template(tmp_path / "tpl")
+    spec = spec_for(hub, "full", tmp_path / "tpl")
+
+    with TestPipeline() as p:
+        results = p | beam.Create([spec]) | DeploySpaces(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")
+        assert_that(
+            results | beam.Map(lambda r: (r.repo_id, r.pushed, r.committed, r.error, r.files_added)),
+            equal_to([(spec.repo_id, True, True, None, len(expected) + 1)]),
+        )
+
+    remote = space_files(api, spec.repo_id)
+    assert set(remote) - {".gitattributes"} == set(expected) | {"README.md"}
+    for path, content in expected.items():
+        assert hub.read_file(spec.repo_id, path) == content, path
+    assert remote["weights/large.bin"].sha256 is not None, "a > 10 MB file must be stored with LFS"
+    assert remote["assets/logo.bin"].size == len(BINARY)
+    readme = hub.read_file(spec.repo_id, "README.md").decode()
+    assert "sdk: gradio" in readme and "app_file: app.py" in readme
+    assert hub.commit_count(spec.repo_id) >= 1
+
+
+def test_redeploy_uploads_only_what_changed_and_deletes_what_is_gone(hub, api, tmp_path):
+    make_template(tmp_path / "tpl")
+    spec = spec_for(hub, "incremental", tmp_path / "tpl")
+    first = deploy(hub, [spec])[0]
+    assert first.committed and first.error is None
+    commits = hub.commit_count(spec.repo_id)
+
+    again = deploy(hub, [spec])[0]
+    assert (again.pushed, again.committed, again.commit_id) == (True, False, first.commit_id)
+    assert again.files_added == again.files_updated == again.files_deleted == again.bytes_uploaded == 0
+    assert hub.commit_count(spec.repo_id) == commits
+
+    (tmp_path / "tpl" / "deep/er/nested/notes").write_text("changed $MODEL_VERSION\n")
+    (tmp_path / "tpl" / "empty.txt").unlink()
+    changed = deploy(hub, [spec])[0]
+    assert changed.committed and changed.error is None
+    assert (changed.files_added, changed.files_updated, changed.files_deleted) == (0, 1, 1)
+    assert changed.bytes_uploaded == len(b"changed v7\n")
+    assert hub.commit_count(spec.repo_id) == commits + 1
+    assert hub.read_file(spec.repo_id, "deep/er/nested/notes") == b"changed v7\n"
+    assert "empty.txt" not in space_files(api, spec.repo_id)
+
+
+def test_a_failing_space_does_not_stop_the_others(hub, api, tmp_path):
+    (tmp_path / "good").mkdir()
+    (tmp_path / "good" / "app.py").write_text("print('ok')\n")
+    good = spec_for(hub, "good", tmp_path / "good")
+    bad = spec_for(hub, "bad", tmp_path / "does-not-exist")
+    api.create_repo(bad.repo_id, repo_type="space", space_sdk="gradio")
+    bad_head = hub.head(bad.repo_id)
+
+    results = {r.repo_id: r for r in deploy(hub, [good, bad])}
+
+    assert results[good.repo_id].error is None and results[good.repo_id].committed
+    assert results[bad.repo_id].pushed is False
+    assert "does-not-exist" in results[bad.repo_id].error
+    assert hub.head(bad.repo_id) == bad_head
+    assert hub.read_file(good.repo_id, "app.py") == b"print('ok')\n"
+
+
+def test_dry_run_writes_nothing_and_reports_the_plan(hub, api, tmp_path):
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "app.py").write_text("v1\n")
+    (tmp_path / "tpl" / "old.txt").write_text("old\n")
+    spec = spec_for(hub, "dry", tmp_path / "tpl")
+    deploy(hub, [spec])
+    commits = hub.commit_count(spec.repo_id)
+    (tmp_path / "tpl" / "app.py").write_text("v2\n")
+    (tmp_path / "tpl" / "old.txt").unlink()
+    (tmp_path / "tpl" / "new.txt").write_text("new\n")
+
+    result = deploy(hub, [spec], dry_run=True)[0]
+
+    assert result.dry_run and not result.pushed and not result.committed and result.error is None
+    assert sorted((c.action, c.path) for c in result.planned) == [
+        ("add", "new.txt"), ("delete", "old.txt"), ("update", "app.py"),
+    ]
+    assert hub.commit_count(spec.repo_id) == commits
+    assert hub.read_file(spec.repo_id, "app.py") == b"v1\n"
+
+    new_space = deploy(hub, [spec_for(hub, "never-created", tmp_path / "tpl")], dry_run=True)[0]
+    assert {c.action for c in new_space.planned} == {"add"}
+    with pytest.raises(Exception):
+        api.space_info(f"{hub.username}/never-created")
+
+
+def test_keep_patterns_and_gitattributes_survive_the_mirror(hub, api, tmp_path):
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "app.py").write_text("app\n")
+    spec = spec_for(hub, "keep", tmp_path / "tpl", keep=("data/*",))
+    deploy(hub, [spec])
+    from huggingface_hub import CommitOperationAdd
+
+    api.create_commit(
+        spec.repo_id,
+        [CommitOperationAdd("data/user.csv", b"a,b\n"), CommitOperationAdd("stray.txt", b"x")],
+        commit_message="by hand",
+        repo_type="space",
+    )
+    result = deploy(hub, [spec])[0]
+    assert result.files_deleted == 1
+    remote = space_files(api, spec.repo_id)
+    assert "data/user.csv" in remote and "stray.txt" not in remote
+
+
+def test_the_token_is_never_pickled_into_the_pipeline(hub, tmp_path):
+    transform = DeploySpaces(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")
+    with TestPipeline() as p:
+        specs = p | beam.Create([spec_for(hub, "pickle", tmp_path)])
+        _ = specs | transform
+        graph = p.to_runner_api(use_fake_coders=True).SerializeToString()
+    assert hub.token.encode() not in pickle.dumps(transform)
+    assert hub.token.encode() not in graph
+    with pytest.raises(SpecError) as error:
+        DeploySpaces(token=hub.token)
+    assert hub.token not in str(error.value)
+
+
+def test_unresolvable_token_fails_every_space_clearly(hub, tmp_path):
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "app.py").write_text("app\n")
+    results = run_deploy([spec_for(hub, "no-token", tmp_path / "tpl")], endpoint=hub.endpoint,
+                         token="env:BEAM_PUSHER_UNSET_VARIABLE")
+    assert not results[0].pushed and "BEAM_PUSHER_UNSET_VARIABLE" in results[0].error
+    assert hub.head(f"{hub.username}/no-token") is None
+
+
+@pytest.mark.parametrize("mode", ["in_memory", "multi_threading", "multi_processing"])
+def test_runs_on_every_direct_runner_mode(hub, tmp_path, mode):
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "app.py").write_text('MODEL = "$MODEL_REPO_ID"\n')
+    specs = [spec_for(hub, f"mode-{mode.replace('_', '-')}-{i}", tmp_path / "tpl") for i in range(3)]
+    args = ["--runner=DirectRunner"]
+    if mode != "in_memory":
+        args += [f"--direct_running_mode={mode}", "--direct_num_workers=2"]
+    results = deploy(hub, specs, pipeline_args=args)
+    assert [r.error for r in results] == [None] * 3
+    for spec in specs:
+        assert hub.read_file(spec.repo_id, "app.py") == b'MODEL = "alice/model"\n'
+
+
+def test_counters_report_spaces_and_files(hub, tmp_path):
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "app.py").write_text("app\n")
+    specs = [spec_for(hub, "count-a", tmp_path / "tpl"), spec_for(hub, "count-b", tmp_path / "missing")]
+    pipeline = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
+    _ = pipeline | beam.Create(specs) | DeploySpaces(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")
+    metrics = pipeline.run().metrics().query()["counters"]
+    totals = {m.key.metric.name: m.committed for m in metrics}
+    assert totals["spaces_pushed"] == 1
+    assert totals["spaces_failed"] == 1
+    assert totals["files_uploaded"] == 2  # app.py and the generated README.md
+
+
+def test_strict_placeholders_fail_the_space_with_file_and_line(hub, tmp_path):
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "app.py").write_text("a = 1\nrepo = '$MODEL_REPO_ID'\n")
+    spec = SpaceSpec(repo_id=f"{hub.username}/strict", app_path=str(tmp_path / "tpl"), strict_placeholders=True)
+    result = deploy(hub, [spec])[0]
+    assert not result.pushed
+    assert "app.py" in result.error and "2" in result.error and "MODEL_REPO_ID" in result.error
+    assert hub.head(spec.repo_id) is None
+
+
+def test_secrets_and_variables_are_applied_without_leaking(hub, api, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEMO_SECRET_VALUE", "s3cr3t-value-123")
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "app.py").write_text("app\n")
+    spec = spec_for(hub, "settings", tmp_path / "tpl", secrets={"API_KEY": "env:DEMO_SECRET_VALUE"},
+                    variables={"THEME": "dark"})
+    result = deploy(hub, [spec])[0]
+    assert result.error is None
+    assert api.get_space_variables(spec.repo_id)["THEME"].value == "dark"
+    assert "s3cr3t-value-123" not in repr(result)
+    assert os.environ["DEMO_SECRET_VALUE"] == "s3cr3t-value-123"
