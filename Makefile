@@ -9,11 +9,11 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): setup.py
+$(STAMP): setup.py constraints.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.10 not found: install it (pyenv install 3.10) or run make PYTHON=/path/to/python3.10"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[tfx,test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[tfx,test]"
 	touch $(STAMP)
 
 test: setup

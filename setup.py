@@ -22,7 +22,7 @@ setup(
     ],
     extras_require={
         "tfx": ["tfx>=1.16,<1.18"],
-        "test": ["pytest>=7", "pytest-timeout", "gradio_client"],
+        "test": ["pytest>=7", "pytest-timeout"],
     },
     entry_points={"console_scripts": ["beam-pusher=beam_pusher.cli:main"]},
     classifiers=[
