@@ -68,6 +68,7 @@ class _ListSpaceFilesFn(beam.DoFn):
         yield from files
 
     def _space_files(self, spec: SpaceSpec) -> Iterable[AppFile]:
+        values = templates.placeholder_values(spec)  # conflicting values fail this Space here, before any read
         root = templates.resolve_app_path(spec.app_path, base_dir=self._base_dir)
         template_files = templates.list_source_files(root)
         model_files = None
@@ -79,10 +80,7 @@ class _ListSpaceFilesFn(beam.DoFn):
             if source.path == "README.md":
                 with _open(source.url) as f:
                     readme_text = templates.render_text(
-                        f.read().decode("utf-8"),
-                        templates.placeholder_values(spec),
-                        path="README.md",
-                        strict=spec.strict_placeholders,
+                        f.read().decode("utf-8"), values, path="README.md", strict=spec.strict_placeholders
                     )
         generated = templates.generated_files(spec, template_files, model_files, readme_text)
         for source in template_files + (model_files or []):
@@ -138,15 +136,11 @@ class _RenderFileFn(beam.DoFn):
             sample = stream.read(templates.TEXT_SAMPLE_SIZE)
             if f.size <= templates.RENDER_LIMIT and templates.is_text(sample):
                 data = sample + stream.read()
-                try:
-                    text = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    text = None  # text-like at the start only: keep the bytes as they are
-                if text is not None:
-                    rendered = templates.render_text(text, values, path=f.path, strict=strict).encode("utf-8")
-                    self._rendered.inc()
-                    logger.debug("%s: rendered %s", f.repo_id, f.path)
-                    return _content_file(f.repo_id, f.path, rendered)
+                # render_bytes checks the whole file (a NUL past the sample keeps it binary, byte for byte).
+                rendered = templates.render_bytes(data, values, path=f.path, strict=strict)
+                self._rendered.inc()
+                logger.debug("%s: rendered %s", f.repo_id, f.path)
+                return _content_file(f.repo_id, f.path, rendered)
             stream.seek(0)
             hashes = hash_stream(stream, f.size)
         self._streamed.inc()
@@ -154,7 +148,11 @@ class _RenderFileFn(beam.DoFn):
 
 
 def _render_context(spec: SpaceSpec):
-    return spec.repo_id, (templates.placeholder_values(spec), spec.strict_placeholders)
+    try:
+        values = templates.placeholder_values(spec)
+    except BeamPusherError:
+        values = {}  # ReadAppFiles already failed this Space with the same error
+    return spec.repo_id, (values, spec.strict_placeholders)
 
 
 class RenderPlaceholders(beam.PTransform):
