@@ -200,9 +200,11 @@ class _CommitSpaceFn(beam.DoFn):
     def process(self, element) -> Iterable[PushResult]:
         repo_id, groups = element
         specs, items = list(groups["spec"]), list(groups["files"])
-        if not specs:
-            return  # files without a Space cannot happen through DeploySpaces; nothing to report them against
-        result = self._push(repo_id, specs, items)
+        # Files without a Space cannot come through DeploySpaces; there would be nothing to report them against.
+        if specs:
+            yield self._count(self._push(repo_id, specs, items))
+
+    def _count(self, result: PushResult) -> PushResult:
         if result.error:
             self._failed.inc()
         elif result.committed:
@@ -211,7 +213,7 @@ class _CommitSpaceFn(beam.DoFn):
             self._bytes.inc(result.bytes_uploaded)
         else:
             self._unchanged.inc()
-        yield result
+        return result
 
     def _push(self, repo_id: str, specs: list[SpaceSpec], items: list) -> PushResult:
         problems = [i.message for i in items if isinstance(i, SpaceFailure)]

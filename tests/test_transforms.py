@@ -8,7 +8,7 @@ import pickle
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from huggingface_hub import HfApi
 
@@ -84,11 +84,11 @@ def test_deploy_holds_exactly_the_rendered_files(hub, api, tmp_path):
     expected = make_template(tmp_path / "tpl")
     spec = spec_for(hub, "full", tmp_path / "tpl")
 
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         results = p | beam.Create([spec]) | DeploySpaces(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")
         assert_that(
-            results | beam.Map(lambda r: (r.repo_id, r.pushed, r.committed, r.error, r.files_added)),
-            equal_to([(spec.repo_id, True, True, None, len(expected) + 1)]),
+            results | beam.Map(lambda r: (r.repo_id, r.pushed, r.committed, r.error, r.files_added + r.files_updated)),
+            equal_to([(spec.repo_id, True, True, None, len(expected) + 1)]),  # + the generated README.md
         )
 
     remote = space_files(api, spec.repo_id)
@@ -189,7 +189,7 @@ def test_keep_patterns_and_gitattributes_survive_the_mirror(hub, api, tmp_path):
 
 def test_the_token_is_never_pickled_into_the_pipeline(hub, tmp_path):
     transform = DeploySpaces(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         specs = p | beam.Create([spec_for(hub, "pickle", tmp_path)])
         _ = specs | transform
         graph = p.to_runner_api(use_fake_coders=True).SerializeToString()
