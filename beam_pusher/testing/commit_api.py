@@ -1,0 +1,154 @@
+"""The two commit endpoints: ``preupload`` (regular or LFS, and the remote oid) and ``commit`` (ndjson)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from typing import Any
+
+from beam_pusher.testing import spaces
+from beam_pusher.testing.lfs import is_oid, pointer_file
+from beam_pusher.testing.protocol import HubError, Request, Response, find_repo, json_response, repo_url, resolve_revision
+from beam_pusher.testing.repo_api import author_of
+from beam_pusher.testing.storage import AddFile, DeletePath, Repository, StorageError, validate_path
+
+__all__ = ["commit", "preupload"]
+
+_SAMPLE_SIZE = 512
+
+
+def _branch(revision: str) -> str:
+    return revision[len("refs/heads/") :] if revision.startswith("refs/heads/") else revision
+
+
+def is_binary(sample: bytes) -> bool:
+    """The Hub's test on the first 512 bytes of a file: a NUL byte means binary (stored with LFS)."""
+    return b"\0" in sample[:_SAMPLE_SIZE]
+
+
+def preupload(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:
+    repo = find_repo(request, repo_type, repo_id, write=True)
+    sha = resolve_revision(repo, _branch(revision))
+    snapshot = repo.snapshot(sha)
+    files = request.json_object().get("files")
+    if not isinstance(files, list):
+        raise HubError(400, "preupload expects a JSON body {'files': [{'path', 'sample', 'size'}, ...]}")
+    threshold = request.state.config.lfs_threshold
+    answers = []
+    for item in files:
+        if not isinstance(item, dict):
+            raise HubError(400, f"preupload file entries must be objects, got {item!r}")
+        path = _path(item.get("path"))
+        size = item.get("size")
+        if not isinstance(size, int) or size < 0:
+            raise HubError(400, f"preupload entry {path!r} needs a non-negative integer 'size', got {size!r}")
+        try:
+            sample = base64.b64decode(item.get("sample") or "", validate=True)
+        except (binascii.Error, ValueError):
+            raise HubError(400, f"preupload entry {path!r}: 'sample' must be base64") from None
+        mode = "lfs" if size > threshold or is_binary(sample) else "regular"
+        answer: dict[str, Any] = {"path": path, "uploadMode": mode, "shouldIgnore": False}
+        blob = snapshot.files.get(path)
+        if blob is not None:
+            info = repo.file_info(path, blob)
+            answer["oid"] = info.lfs_oid or info.blob_id
+        answers.append(answer)
+    return json_response({"files": answers, "commit": sha})
+
+
+def _path(value: Any) -> str:
+    try:
+        return validate_path(value)
+    except StorageError as err:
+        raise HubError.from_storage(err) from None
+
+
+def commit(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:
+    """Reads the ndjson body line by line: file contents are written as git blobs as they arrive."""
+    repo = find_repo(request, repo_type, repo_id, write=True)
+    if request.flag("create_pr"):
+        raise HubError(400, "Pull requests are not supported by the local Hub: commit to a branch (create_pr=False)")
+    branch = _branch(revision)
+    if repo.branch_head(branch) is None:
+        if repo.resolve(revision) is not None:
+            raise HubError(400, f"Cannot commit to {revision!r}: it is a tag or a commit, commit to a branch instead")
+        resolve_revision(repo, revision)  # raises RevisionNotFound
+    header: dict[str, Any] | None = None
+    operations: list[AddFile | DeletePath] = []
+    readme: bytes | None = None
+    for number, line in enumerate(request.body.lines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            key, value = item["key"], item["value"]
+        except (ValueError, KeyError, TypeError):
+            raise HubError(400, f"Commit body line {number} is not a {{'key', 'value'}} JSON object") from None
+        if key == "header":
+            header = value
+        elif key == "file":
+            operation, content = _regular_file(request, repo, value)
+            operations.append(operation)
+            if operation.path == "README.md":
+                readme = content
+        elif key == "lfsFile":
+            operations.append(_lfs_file(request, repo, value))
+        elif key in ("deletedFile", "deletedFolder"):
+            operations.append(DeletePath(_path(value.get("path", "").rstrip("/")), folder=key == "deletedFolder"))
+        else:
+            raise HubError(400, f"Unknown commit operation {key!r} on line {number}: use header, file, lfsFile, "
+                           "deletedFile or deletedFolder")  # fmt: skip
+    if not isinstance(header, dict) or not isinstance(header.get("summary"), str):
+        raise HubError(400, "The commit body must start with {'key': 'header', 'value': {'summary': ...}}")
+    if readme is not None:
+        errors = spaces.validate_front_matter(readme.decode("utf-8", "replace"), repo_type)
+        if errors:
+            raise HubError(400, "Invalid metadata in README.md: " + "; ".join(errors))
+    message = header["summary"].strip() or "Update files"
+    if header.get("description"):
+        message += "\n\n" + str(header["description"]).strip()
+    try:
+        sha = repo.commit(branch, operations, message, author_of(request), header.get("parentCommit"))
+    except StorageError as err:
+        raise HubError.from_storage(err) from None
+    if repo_type == "space" and branch == "main":
+        with repo.lock:
+            repo.settings["build_started_at"] = time.time()
+            repo.save_settings()
+    commit_url = f"{repo_url(request.base_url, repo_type, repo_id)}/commit/{sha}"
+    return json_response({"success": True, "commitOid": sha, "commitUrl": commit_url, "hookOutput": "",
+                          "pullRequestUrl": None})  # fmt: skip
+
+
+def _regular_file(request: Request, repo: Repository, value: dict[str, Any]) -> tuple[AddFile, bytes]:
+    path = _path(value.get("path"))
+    if value.get("encoding", "base64") != "base64":
+        raise HubError(400, f"File {path!r}: only base64 encoding is supported")
+    try:
+        content = base64.b64decode(value.get("content") or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise HubError(400, f"File {path!r}: 'content' is not valid base64") from None
+    limit = request.state.config.lfs_threshold
+    if len(content) > limit:
+        raise HubError(400, f"File {path!r} is {len(content)} bytes, larger than {limit}: files that large must be "
+                       "uploaded with LFS (preupload answers 'lfs' for them)")  # fmt: skip
+    if is_binary(content):
+        raise HubError(400, f"File {path!r} is binary: binary files must be uploaded with LFS "
+                       "(preupload answers 'lfs' for them)")  # fmt: skip
+    return AddFile(path, repo.git.write_blob(content)), content
+
+
+def _lfs_file(request: Request, repo: Repository, value: dict[str, Any]) -> AddFile:
+    path = _path(value.get("path"))
+    oid, size = value.get("oid"), value.get("size")
+    if value.get("algo", "sha256") != "sha256" or not is_oid(oid):
+        raise HubError(400, f"LFS file {path!r}: 'oid' must be a sha256 hex digest with algo 'sha256', got {oid!r}")
+    stored = request.state.lfs.size(oid)
+    if stored is None:
+        raise HubError(400, f"LFS object {oid} for {path!r} was never uploaded: upload it through the LFS batch "
+                       "API (batch, PUT, verify) before committing it")  # fmt: skip
+    if size is not None and size != stored:
+        raise HubError(400, f"LFS file {path!r}: announced size {size} differs from the uploaded object's {stored}")
+    return AddFile(path, repo.git.write_blob(pointer_file(oid, stored)))

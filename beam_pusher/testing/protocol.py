@@ -1,0 +1,323 @@
+"""What every endpoint of the local Hub shares: the server state, requests, responses, errors and access checks.
+
+Errors follow the Hub's wire format so the ``huggingface_hub`` client raises its own exception classes:
+``X-Error-Code`` (``RepoNotFound``, ``RevisionNotFound``, ``EntryNotFound``) and ``X-Error-Message`` headers, and a
+JSON body ``{"error": message}``.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime
+import email.message
+import hashlib
+import hmac
+import json
+import re
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from beam_pusher.testing.accounts import Accounts, Identity
+from beam_pusher.testing.faults import FaultInjector
+from beam_pusher.testing.lfs import LfsStore
+from beam_pusher.testing.storage import RepoStore, Repository, StorageError, valid_name
+
+__all__ = [
+    "HubConfig",
+    "HubError",
+    "HubState",
+    "Request",
+    "Response",
+    "find_repo",
+    "iso_date",
+    "json_response",
+    "repo_url",
+    "resolve_revision",
+    "valid_name",
+]
+
+URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+MAX_JSON_BODY = 64 * 1024 * 1024
+
+
+@dataclasses.dataclass
+class HubConfig:
+    """Behaviour switches of one local Hub (see ``LocalHub`` for their meaning)."""
+
+    runtime_delay: float = 0.0
+    free_account_policy: str = "off"
+    tree_page_size: int = 1000
+    commits_page_size: int = 50
+    lfs_threshold: int = 10 * 1024 * 1024
+
+
+class HubState:
+    """Everything the request handlers share: stores, accounts, faults, config and the advertised endpoint."""
+
+    def __init__(self, store: RepoStore, lfs: LfsStore, accounts: Accounts, faults: FaultInjector, config: HubConfig,
+                 signing_key: bytes):  # fmt: skip
+        self.store = store
+        self.lfs = lfs
+        self.accounts = accounts
+        self.faults = faults
+        self.config = config
+        self.endpoint = ""  # set once the server is bound: "http://127.0.0.1:PORT"
+        self._signing_key = signing_key
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._counts_lock = threading.Lock()
+
+    def count(self, route: str) -> None:
+        with self._counts_lock:
+            self._counts[route] += 1
+
+    def request_counts(self) -> dict[str, int]:
+        with self._counts_lock:
+            return dict(self._counts)
+
+    def sign(self, *parts: str) -> str:
+        """Signature for URLs handed out without credentials (LFS upload/download hrefs)."""
+        return hmac.new(self._signing_key, "\n".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
+
+    def check_signature(self, signature: str, *parts: str) -> bool:
+        return hmac.compare_digest(signature, self.sign(*parts))
+
+
+class HubError(Exception):
+    """An error answer: ``status``, message (header and body), optional ``code`` and extra body fields."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, *, headers: dict[str, str] | None = None,
+                 extra: dict[str, Any] | None = None):  # fmt: skip
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+    @classmethod
+    def from_storage(cls, err: StorageError, headers: dict[str, str] | None = None) -> HubError:
+        return cls(err.status, str(err), err.code, headers=headers)
+
+    def to_response(self) -> Response:
+        headers = dict(self.headers)
+        headers["X-Error-Message"] = _header_safe(self.message)
+        if self.code:
+            headers["X-Error-Code"] = self.code
+        return json_response({"error": self.message, **self.extra}, status=self.status, headers=headers)
+
+
+def _header_safe(text: str) -> str:
+    return text.replace("\r", " ").replace("\n", " ").encode("latin-1", "replace").decode("latin-1")[:2000]
+
+
+@dataclasses.dataclass
+class Response:
+    """An answer: a bytes ``body``, or a ``stream`` of ``length`` bytes (files are sent in chunks)."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    stream: BinaryIO | None = None
+    length: int | None = None
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None,
+                  content_type: str = "application/json") -> Response:  # fmt: skip
+    return Response(status, json.dumps(data).encode(), content_type, dict(headers or {}))
+
+
+class BodyReader:
+    """The request body, read incrementally (``Content-Length`` or chunked transfer encoding)."""
+
+    def __init__(self, rfile: BinaryIO, headers: email.message.Message):
+        self._rfile = rfile
+        self.chunked = "chunked" in (headers.get("Transfer-Encoding") or "").lower()
+        self.remaining = 0 if self.chunked else int(headers.get("Content-Length") or 0)
+        self._chunk_left = 0
+        self.finished = not self.chunked and self.remaining == 0
+
+    def read(self, size: int = 1024 * 1024) -> bytes:
+        """Up to ``size`` bytes; ``b""`` at the end of the body."""
+        if self.finished:
+            return b""
+        if not self.chunked:
+            data = self._rfile.read(min(size, self.remaining))
+            if not data:
+                raise ConnectionError("client closed the connection in the middle of the request body")
+            self.remaining -= len(data)
+            self.finished = self.remaining == 0
+            return data
+        if self._chunk_left == 0:
+            line = self._rfile.readline(65537)
+            chunk_size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if chunk_size == 0:
+                while self._rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                self.finished = True
+                return b""
+            self._chunk_left = chunk_size
+        data = self._rfile.read(min(size, self._chunk_left))
+        if not data:
+            raise ConnectionError("client closed the connection in the middle of a chunked request body")
+        self._chunk_left -= len(data)
+        if self._chunk_left == 0:
+            self._rfile.readline(3)  # CRLF after each chunk
+        return data
+
+    def chunks(self, size: int = 1024 * 1024) -> Iterator[bytes]:
+        while True:
+            data = self.read(size)
+            if not data:
+                return
+            yield data
+
+    def read_all(self, limit: int = MAX_JSON_BODY) -> bytes:
+        parts, total = [], 0
+        for data in self.chunks():
+            total += len(data)
+            if total > limit:
+                raise HubError(413, f"Request body larger than {limit} bytes")
+            parts.append(data)
+        return b"".join(parts)
+
+    def lines(self) -> Iterator[bytes]:
+        """The body split on newlines (for ndjson), without holding more than one line in memory."""
+        pending = b""
+        for data in self.chunks():
+            pending += data
+            *complete, pending = pending.split(b"\n")
+            yield from complete
+        if pending:
+            yield pending
+
+    def drain(self, limit: int) -> bool:
+        """Reads and discards what is left of the body, up to ``limit`` bytes; True if the body is fully read."""
+        read = 0
+        try:
+            while not self.finished and read <= limit:
+                read += len(self.read())
+        except (ConnectionError, ValueError, OSError):
+            return False
+        return self.finished
+
+
+@dataclasses.dataclass
+class Request:
+    """One request, as the endpoint functions see it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: email.message.Message
+    body: BodyReader
+    state: HubState
+    identity: Identity | None
+
+    @property
+    def base_url(self) -> str:
+        """Scheme, host and port for URLs in answers: the client's own (``Host`` header), else the advertised one.
+
+        The client rejects URLs whose host differs from its endpoint (``localhost`` vs ``127.0.0.1``), so answers
+        use exactly the host the client used.
+        """
+        host = self.headers.get("Host")
+        if host and re.match(r"^[A-Za-z0-9.\-\[\]:]+$", host):
+            return f"http://{host}"
+        return self.state.endpoint
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def int_param(self, name: str, default: int) -> int:
+        value = self.param(name)
+        if value is None or value == "":
+            return default
+        if not value.isdigit():
+            raise HubError(400, f"Query parameter {name}={value!r} must be a non-negative integer")
+        return int(value)
+
+    def flag(self, name: str) -> bool:
+        return (self.param(name) or "").lower() in ("1", "true", "yes")
+
+    def json(self) -> Any:
+        raw = self.body.read_all()
+        if not raw.strip():
+            return {}
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise HubError(400, f"Request body is not valid JSON: {err}") from None
+
+    def json_object(self) -> dict[str, Any]:
+        data = self.json()
+        if not isinstance(data, dict):
+            raise HubError(400, f"Request body must be a JSON object, got {type(data).__name__}")
+        return data
+
+    def form(self) -> dict[str, list[str]]:
+        return urllib.parse.parse_qs(self.body.read_all().decode("utf-8", "replace"), keep_blank_values=True)
+
+    def require_identity(self) -> Identity:
+        if self.identity is None:
+            raise HubError(
+                401, "Authentication required: send 'Authorization: Bearer <token>' with a token of this local Hub"
+            )
+        return self.identity
+
+
+def repo_url(base_url: str, repo_type: str, repo_id: str) -> str:
+    return f"{base_url}/{URL_PREFIXES[repo_type]}{repo_id}"
+
+
+def iso_date(timestamp: float) -> str:
+    """The Hub's date format, ``2024-05-01T12:00:00.000Z``."""
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def find_repo(request: Request, repo_type: str, repo_id: str, *, write: bool = False,
+              member: bool = False) -> Repository:  # fmt: skip
+    """The repository if the caller may see it (and write to it, or is a member of its namespace, when asked).
+
+    Raises:
+        HubError: 401 when writing anonymously, 404 ``RepoNotFound`` when it does not exist or is private to
+            someone else, 403 when the caller may see it but not write to it.
+    """
+    identity = request.identity
+    if (write or member) and identity is None:
+        request.require_identity()
+    repo = request.state.store.get(repo_type, repo_id)
+    namespace = repo_id.split("/", 1)[0]
+    visible = repo is not None and (not repo.private or (identity is not None and identity.is_member(namespace)))
+    if not visible:
+        raise HubError(
+            404,
+            f"Repository Not Found: {repo_type} {repo_id!r} does not exist, or it is private and this token cannot "
+            "see it. Check the repo_id and repo_type, or create it first.",
+            "RepoNotFound",
+        )
+    assert repo is not None
+    if identity is not None and (write or member) and not identity.is_member(namespace):
+        raise HubError(403, f"You don't have the rights to change {repo_type} {repo_id!r}: it is not in your "
+                       f"namespace {identity.name!r} or one of your organisations")  # fmt: skip
+    if identity is not None and write and not identity.can_write(namespace):
+        raise HubError(403, f"This token of {identity.name!r} has read access only: use a write token to change "
+                       f"{repo_type} {repo_id!r}")  # fmt: skip
+    return repo
+
+
+def resolve_revision(repo: Repository, revision: str | None) -> str:
+    """Commit SHA of ``revision``; 404 ``RevisionNotFound`` if it is not a branch, tag or commit of ``repo``."""
+    sha = repo.resolve(revision)
+    if sha is None:
+        raise HubError(
+            404,
+            f"Invalid rev id: {revision!r} is not a branch, tag or full commit SHA of {repo.repo_id!r}",
+            "RevisionNotFound",
+        )
+    return sha

@@ -1,0 +1,400 @@
+"""Account and repository endpoints: whoami, create/delete, repo info, tree, commits, refs, branches and tags."""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+from typing import Any
+
+from beam_pusher.testing import spaces
+from beam_pusher.testing.gitobjects import Signature
+from beam_pusher.testing.protocol import (
+    HubError,
+    Request,
+    Response,
+    find_repo,
+    iso_date,
+    json_response,
+    repo_url,
+    resolve_revision,
+    valid_name,
+)
+from beam_pusher.testing.storage import GITATTRIBUTES, REPO_TYPES, Repository, Snapshot, StorageError
+
+__all__ = [
+    "agent_harnesses", "create_branch", "create_repo", "create_tag", "delete_branch", "delete_repo", "delete_tag",
+    "list_commits", "list_refs", "list_repos", "list_tree", "paths_info", "repo_info", "update_settings",
+    "validate_yaml", "whoami",
+]  # fmt: skip
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def author_of(request: Request) -> Signature:
+    """Commit author for the caller: ``NAME <NAME@users.noreply.local>``, dated now."""
+    name = request.require_identity().name
+    return Signature(name, f"{name}@users.noreply.local", int(time.time()))
+
+
+def whoami(request: Request) -> Response:
+    identity = request.require_identity()
+    user = identity.user
+    return json_response({
+        "type": "user",
+        "id": user.name,
+        "name": user.name,
+        "fullname": user.name,
+        "email": f"{user.name}@users.noreply.local",
+        "emailVerified": True,
+        "canPay": request.state.config.free_account_policy == "off",
+        "isPro": False,
+        "orgs": [{"type": "org", "name": org, "fullname": org, "roleInOrg": "write"} for org in user.orgs],
+        "auth": {"type": "access_token", "accessToken": {"displayName": f"local-{identity.role}", "role": identity.role}},
+    })  # fmt: skip
+
+
+def agent_harnesses(request: Request) -> Response:
+    return json_response({"standardEnvVars": [], "harnesses": {}})
+
+
+def validate_yaml(request: Request) -> Response:
+    body = request.json_object()
+    content = body.get("content")
+    if not isinstance(content, str):
+        raise HubError(400, "validate-yaml expects a JSON body {'content': <README.md text>, 'repoType': ...}")
+    errors = spaces.validate_front_matter(content, str(body.get("repoType") or "model"))
+    return json_response({"errors": [{"message": message} for message in errors], "warnings": []},
+                         status=400 if errors else 200)  # fmt: skip
+
+
+def _key_values(value: Any, field: str) -> dict[str, dict[str, Any]]:
+    """Secrets or variables of a create request, ``[{key, value, description?}]``, validated."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise HubError(400, f"{field} must be a list of {{key, value, description}} objects")
+    found = {}
+    for item in value:
+        key = item.get("key") if isinstance(item, dict) else None
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise HubError(400, f"Invalid {field} key {key!r}: use letters, digits and '_', not starting with a digit")
+        if not isinstance(item.get("value", ""), str):
+            raise HubError(400, f"The value of {field} {key!r} must be a string")
+        found[key] = {"value": item.get("value", ""), "description": item.get("description"), "updatedAt": iso_date(time.time())}
+    return found
+
+
+def create_repo(request: Request) -> Response:
+    identity = request.require_identity()
+    body = request.json_object()
+    name, organization = body.get("name"), body.get("organization")
+    repo_type = body.get("type") or "model"
+    namespace = organization or identity.name
+    if repo_type not in REPO_TYPES:
+        raise HubError(400, f"Invalid repo type {repo_type!r}: use one of {', '.join(REPO_TYPES)}")
+    for label, value in (("name", name), ("organization", namespace)):
+        if not valid_name(value):
+            raise HubError(400, f"Invalid {label} {value!r}: use letters, digits, '-', '_' and '.', without '--' or "
+                           "'..', not starting or ending with '-' or '.', at most 96 characters")  # fmt: skip
+    if not identity.is_member(namespace):
+        raise HubError(403, f"You don't have the rights to create a {repo_type} under the namespace {namespace!r}")
+    if not identity.can_write(namespace):
+        raise HubError(403, f"This token of {identity.name!r} has read access only: use a write token to create repos")
+    repo_id = f"{namespace}/{name}"
+    url = repo_url(request.base_url, repo_type, repo_id)
+    if request.state.store.get(repo_type, repo_id) is not None:
+        raise HubError(409, f"You already created this {repo_type} repo: {repo_id}", extra={"url": url})
+    visibility = body.get("visibility") or ("private" if body.get("private") else "public")
+    if visibility not in ("public", "private", "protected"):
+        raise HubError(400, f"Invalid visibility {visibility!r}: use public, private or protected")
+    settings: dict[str, Any] = {"private": visibility == "private", "visibility": visibility}
+    files = {".gitattributes": GITATTRIBUTES}
+    if repo_type == "space":
+        settings.update(_space_settings(request, body, namespace, name))
+        files["README.md"] = spaces.initial_readme(name, settings["sdk"])
+    try:
+        request.state.store.create(repo_type, repo_id, settings, files, author_of(request))
+    except StorageError as err:
+        raise HubError(err.status, str(err), extra={"url": url}) from None
+    return json_response({"url": url, "name": repo_id, "id": repo_id})
+
+
+def _space_settings(request: Request, body: dict[str, Any], namespace: str, name: str) -> dict[str, Any]:
+    sdk = body.get("sdk")
+    if sdk not in spaces.SDKS:
+        raise HubError(400, f"Invalid sdk {sdk!r} for a Space: use one of {', '.join(spaces.SDKS)}")
+    hardware = body.get("hardware")
+    if hardware is not None and hardware not in spaces.HARDWARE_FLAVORS:
+        raise HubError(400, f"Invalid hardware {hardware!r}: use one of {', '.join(spaces.HARDWARE_FLAVORS)}")
+    refusal = spaces.payment_required(request.state.config.free_account_policy, sdk, hardware)
+    if refusal is not None:
+        raise HubError(402, refusal)
+    sleep_time = body.get("sleepTimeSeconds")
+    if sleep_time is not None and (not isinstance(sleep_time, int) or sleep_time < -1):
+        raise HubError(400, f"Invalid sleepTimeSeconds {sleep_time!r}: use a number of seconds, or -1 for never")
+    return {
+        "sdk": sdk,
+        "hardware": hardware or spaces.FREE_HARDWARE,
+        "sleep_time": sleep_time,
+        "secrets": _key_values(body.get("secrets"), "secret"),
+        "variables": _key_values(body.get("variables"), "variable"),
+        "subdomain": f"{namespace}-{name}".lower().replace("_", "-").replace(".", "-"),
+        "build_started_at": time.time(),
+        "paused": False,
+    }
+
+
+def delete_repo(request: Request) -> Response:
+    identity = request.require_identity()
+    body = request.json_object()
+    repo_type = body.get("type") or "model"
+    repo_id = f"{body.get('organization') or identity.name}/{body.get('name')}"
+    if repo_type not in REPO_TYPES:
+        raise HubError(400, f"Invalid repo type {repo_type!r}: use one of {', '.join(REPO_TYPES)}")
+    find_repo(request, repo_type, repo_id, write=True)
+    request.state.store.delete(repo_type, repo_id)
+    return json_response({})
+
+
+def update_settings(request: Request, repo_type: str, repo_id: str) -> Response:
+    repo = find_repo(request, repo_type, repo_id, write=True)
+    body = request.json_object()
+    visibility = body.get("visibility")
+    if visibility is None and isinstance(body.get("private"), bool):
+        visibility = "private" if body["private"] else "public"
+    if visibility is not None:
+        if visibility not in ("public", "private", "protected"):
+            raise HubError(400, f"Invalid visibility {visibility!r}: use public, private or protected")
+        with repo.lock:
+            repo.settings.update(private=visibility == "private", visibility=visibility)
+            repo.save_settings()
+    return json_response({})
+
+
+def card_data(repo: Repository, snapshot: Snapshot) -> dict[str, Any] | None:
+    blob = snapshot.files.get("README.md")
+    if blob is None:
+        return None
+    data, _ = spaces.parse_front_matter(repo.read_blob(blob).decode("utf-8", "replace"))
+    return data or None
+
+
+def space_runtime(repo: Repository, delay: float) -> dict[str, Any]:
+    """The runtime object of a Space at the head of ``main``; ``delay`` is the build time in seconds."""
+    head = repo.branch_head("main")
+    snapshot = repo.snapshot(head) if head else None
+    app_file = spaces.app_file_of(repo.settings.get("sdk"), card_data(repo, snapshot) if snapshot else None)
+    parents = repo.git.read_commit(head).parents if head else ()
+    return spaces.runtime_json(
+        settings=repo.settings,
+        head=head,
+        is_initial=not parents,
+        app_file=app_file,
+        has_app_file=snapshot is not None and app_file in snapshot.files,
+        delay=delay,
+    )
+
+
+def _summary(request: Request, repo: Repository, sha: str) -> dict[str, Any]:
+    commit = repo.git.read_commit(sha)
+    info: dict[str, Any] = {
+        "_id": repo.settings.get("id"),
+        "id": repo.repo_id,
+        "author": repo.namespace,
+        "sha": sha,
+        "lastModified": iso_date(commit.author.timestamp),
+        "createdAt": iso_date(repo.settings.get("created_at") or commit.author.timestamp),
+        "private": repo.private,
+        "gated": False,
+        "disabled": False,
+        "likes": 0,
+        "tags": [],
+    }
+    if repo.repo_type == "model":
+        info["modelId"] = repo.repo_id
+    if repo.repo_type == "space":
+        info["sdk"] = repo.settings.get("sdk")
+        info["subdomain"] = repo.settings.get("subdomain")
+        info["host"] = f"https://{repo.settings.get('subdomain')}.hf.space"
+    return info
+
+
+def repo_info(request: Request, repo_type: str, repo_id: str, revision: str | None = None) -> Response:
+    repo = find_repo(request, repo_type, repo_id)
+    sha = resolve_revision(repo, revision)
+    snapshot = repo.snapshot(sha)
+    info = _summary(request, repo, sha)
+    blobs = request.flag("blobs")
+    siblings = []
+    for path in sorted(snapshot.files):
+        sibling: dict[str, Any] = {"rfilename": path}
+        if blobs:
+            file = repo.file_info(path, snapshot.files[path])
+            sibling.update(size=file.size, blobId=file.blob_id)
+            if file.lfs_oid:
+                sibling["lfs"] = {"size": file.size, "sha256": file.lfs_oid, "pointerSize": file.pointer_size}
+        siblings.append(sibling)
+    info["siblings"] = siblings
+    info["cardData"] = card_data(repo, snapshot)
+    if repo_type == "space":
+        info["runtime"] = space_runtime(repo, request.state.config.runtime_delay)
+    return json_response(info)
+
+
+def list_repos(request: Request, repo_type: str) -> Response:
+    author, search = request.param("author"), (request.param("search") or "").lower()
+    limit = request.int_param("limit", 1000)
+    found = []
+    for repo in request.state.store.all(repo_type):
+        if author and repo.namespace != author or search and search not in repo.repo_id.lower():
+            continue
+        if repo.private and (request.identity is None or not request.identity.is_member(repo.namespace)):
+            continue
+        head = repo.branch_head("main")
+        if head is not None:
+            found.append(_summary(request, repo, head))
+        if len(found) >= limit:
+            break
+    return json_response(found)
+
+
+def _tree_entry(repo: Repository, snapshot: Snapshot, path: str) -> dict[str, Any]:
+    if path in snapshot.dirs:
+        return {"type": "directory", "oid": snapshot.dirs[path], "size": 0, "path": path}
+    file = repo.file_info(path, snapshot.files[path])
+    entry: dict[str, Any] = {"type": "file", "oid": file.blob_id, "size": file.size, "path": path}
+    if file.lfs_oid:
+        entry["lfs"] = {"oid": file.lfs_oid, "size": file.size, "pointerSize": file.pointer_size}
+    return entry
+
+
+def _git_order(item: tuple[str, bool]) -> list[bytes]:
+    # Depth-first, a folder before its content, siblings in git's order (a folder sorts as "name/").
+    path, is_dir = item
+    parts = path.split("/")
+    return [part.encode() + b"/" for part in parts[:-1]] + [parts[-1].encode() + (b"/" if is_dir else b"")]
+
+
+def list_tree(request: Request, repo_type: str, repo_id: str, revision: str, path: str = "") -> Response:
+    repo = find_repo(request, repo_type, repo_id)
+    sha = resolve_revision(repo, revision)
+    snapshot = repo.snapshot(sha)
+    path = path.strip("/")
+    if path and path not in snapshot.dirs:
+        raise HubError(404, f"Folder {path!r} not found in {repo_id!r} at {revision!r}", "EntryNotFound",
+                       headers={"X-Repo-Commit": sha})  # fmt: skip
+    recursive = request.flag("recursive")
+    prefix = path + "/" if path else ""
+    depth = prefix.count("/")
+    items = [(p, True) for p in snapshot.dirs if p.startswith(prefix)]
+    items += [(p, False) for p in snapshot.files if p.startswith(prefix)]
+    if not recursive:
+        items = [item for item in items if item[0].count("/") == depth]
+    items.sort(key=_git_order)
+    start = request.int_param("cursor", 0)
+    page_size = request.state.config.tree_page_size
+    page = items[start : start + page_size]
+    headers = {}
+    if start + page_size < len(items):
+        quoted = "/" + urllib.parse.quote(path, safe="") if path else ""
+        query = urllib.parse.urlencode({"recursive": str(recursive).lower(), "expand": request.param("expand") or "false",
+                                        "cursor": start + page_size})  # fmt: skip
+        next_url = f"{request.base_url}/api/{repo_type}s/{repo_id}/tree/{sha}{quoted}?{query}"
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return json_response([_tree_entry(repo, snapshot, p) for p, _ in page], headers=headers)
+
+
+def paths_info(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:
+    repo = find_repo(request, repo_type, repo_id)
+    sha = resolve_revision(repo, revision)
+    snapshot = repo.snapshot(sha)
+    if "json" in (request.headers.get("Content-Type") or ""):
+        paths = request.json_object().get("paths") or []
+    else:
+        paths = request.form().get("paths", [])
+    paths = [paths] if isinstance(paths, str) else paths
+    found = []
+    for path in paths:
+        path = str(path).strip("/")
+        if path in snapshot.files or path in snapshot.dirs:
+            found.append(_tree_entry(repo, snapshot, path))
+    return json_response(found)
+
+
+def list_commits(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:
+    repo = find_repo(request, repo_type, repo_id)
+    sha = resolve_revision(repo, revision)
+    history = repo.history(sha)
+    page_number = request.int_param("p", 0)
+    page_size = request.state.config.commits_page_size
+    start = page_number * page_size
+    page = []
+    for commit_sha in history[start : start + page_size]:
+        commit = repo.git.read_commit(commit_sha)
+        page.append({
+            "id": commit.sha,
+            "title": commit.title,
+            "message": commit.description,
+            "date": iso_date(commit.author.timestamp),
+            "authors": [{"user": commit.author.name, "avatar": ""}],
+        })  # fmt: skip
+    headers = {}
+    if start + page_size < len(history):
+        next_url = f"{request.base_url}/api/{repo_type}s/{repo_id}/commits/{sha}?p={page_number + 1}"
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return json_response(page, headers=headers)
+
+
+def list_refs(request: Request, repo_type: str, repo_id: str) -> Response:
+    repo = find_repo(request, repo_type, repo_id)
+
+    def refs(kind: str, found: dict[str, str]) -> list[dict[str, str]]:
+        return [{"name": name, "ref": f"refs/{kind}/{name}", "targetCommit": sha} for name, sha in found.items()]
+
+    return json_response({"branches": refs("heads", repo.branches()), "tags": refs("tags", repo.tags()),
+                          "converts": [], "pullRequests": []})  # fmt: skip
+
+
+def create_branch(request: Request, repo_type: str, repo_id: str, branch: str) -> Response:
+    repo = find_repo(request, repo_type, repo_id, write=True)
+    start = request.json_object().get("startingPoint")
+    sha = resolve_revision(repo, start or "main")
+    try:
+        repo.create_ref(f"refs/heads/{branch}", sha)
+    except StorageError as err:
+        raise HubError.from_storage(err) from None
+    return json_response({})
+
+
+def delete_branch(request: Request, repo_type: str, repo_id: str, branch: str) -> Response:
+    repo = find_repo(request, repo_type, repo_id, write=True)
+    if branch == "main":
+        raise HubError(403, "The default branch 'main' cannot be deleted")
+    try:
+        repo.delete_ref(f"refs/heads/{branch}")
+    except StorageError as err:
+        raise HubError.from_storage(err) from None
+    return json_response({})
+
+
+def create_tag(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:
+    repo = find_repo(request, repo_type, repo_id, write=True)
+    tag = request.json_object().get("tag")
+    if not isinstance(tag, str) or not tag:
+        raise HubError(400, "create tag expects a JSON body {'tag': <name>, 'message': <optional text>}")
+    sha = resolve_revision(repo, revision)
+    try:
+        repo.create_ref(f"refs/tags/{tag}", sha)
+    except StorageError as err:
+        raise HubError.from_storage(err) from None
+    return json_response({})
+
+
+def delete_tag(request: Request, repo_type: str, repo_id: str, tag: str) -> Response:
+    repo = find_repo(request, repo_type, repo_id, write=True)
+    try:
+        repo.delete_ref(f"refs/tags/{tag}")
+    except StorageError as err:
+        raise HubError.from_storage(err) from None
+    return json_response({})

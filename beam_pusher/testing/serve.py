@@ -1,0 +1,80 @@
+"""``python -m beam_pusher hub serve`` (and ``python -m beam_pusher.testing.serve``): run a local Hub until stopped.
+
+The first line on stdout is the endpoint URL, so a script can start the server with ``--port 0`` and read where it
+listens::
+
+    python -m beam_pusher.testing.serve --port 0 --data-dir /tmp/hub --user alice --token hf_alice
+    http://127.0.0.1:41234
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+from beam_pusher.testing.accounts import HubUser
+from beam_pusher.testing.hub import LocalHub
+
+__all__ = ["build_parser", "serve_command"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser(prog: str = "beam-pusher hub serve") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Serve a local Hugging Face Hub for tests and demos.")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
+    parser.add_argument("--data-dir", help="where repositories live; kept across restarts (default: a temp dir)")
+    parser.add_argument("--user", default="user", help="name of the user (default 'user')")
+    parser.add_argument("--token", default=os.environ.get("HF_TOKEN"),
+                        help="the user's write token (default: $HF_TOKEN; one of the two is required)")
+    parser.add_argument("--org", action="append", default=[], help="an organisation the user belongs to (repeatable)")
+    parser.add_argument("--read-token", action="append", default=[], help="a read-only token of the user (repeatable)")
+    parser.add_argument("--runtime-delay", type=float, default=0.0, help="seconds a Space stays BUILDING")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    parser.add_argument("--free-account-policy", nargs="?", const="all", default="off",
+                        choices=["off", "paid-hardware", "all"],
+                        help="answer 402 for Gradio/Docker Spaces: on paid hardware, or always ('all', the default "
+                        "when the flag is given without a value)")  # fmt: skip
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    return parser
+
+
+def serve_command(argv: list[str] | None = None) -> int:
+    """Runs the server until SIGINT or SIGTERM; returns the exit status (0 on a clean stop, 2 on bad arguments)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
+    if not args.token:
+        print("error: no token: pass --token TOKEN (or set HF_TOKEN) to choose the user's write token", file=sys.stderr)
+        return 2
+    try:
+        user = HubUser(args.user, args.token, tuple(args.org), tuple(args.read_token))
+        hub = LocalHub(args.data_dir, host=args.host, port=args.port, users=[user], runtime_delay=args.runtime_delay,
+                       latency=args.latency, free_account_policy=args.free_account_policy).start()  # fmt: skip
+    except (OSError, ValueError) as err:
+        print(f"error: cannot start the local Hub: {err}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(hub.endpoint, flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        hub.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve_command())

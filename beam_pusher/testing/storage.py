@@ -1,0 +1,424 @@
+"""Repositories of the local Hub: bare git repositories plus a JSON settings file each, under one data directory.
+
+Layout of ``data_dir``::
+
+    repos/<models|datasets|spaces>/<namespace>/<name>.git    bare git repository (real commits, refs, trees)
+    repos/<models|datasets|spaces>/<namespace>/<name>.json   settings: visibility, sdk, hardware, secrets, ...
+    lfs/<oid[:2]>/<oid[2:4]>/<oid>                          LFS objects, shared by all repositories
+
+Everything is on disk, so re-opening the same ``data_dir`` after a restart serves the same repositories. Commits to
+one repository are serialized by that repository's lock; different repositories never wait for each other.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from beam_pusher.testing.gitobjects import MODE_DIR, MODE_FILE, GitRepo, Signature, TreeEntry, is_sha, valid_ref_name
+from beam_pusher.testing.lfs import parse_pointer
+
+__all__ = [
+    "AddFile", "DeletePath", "FileInfo", "RepoStore", "Repository", "Snapshot", "StorageError", "REPO_TYPES",
+    "valid_name", "validate_path",
+]  # fmt: skip
+
+REPO_TYPES = ("model", "dataset", "space")
+DEFAULT_BRANCH = "main"
+GITATTRIBUTES = "".join(
+    f"{pattern} filter=lfs diff=lfs merge=lfs -text\n"
+    for pattern in (
+        "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*", "*.mlmodel",
+        "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt",
+        "*.pth", "*.rar", "*.safetensors", "saved_model/**/*", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm",
+        "*.xz", "*.zip", "*.zst", "*tfevents*",
+    )
+).encode()  # fmt: skip
+_SNAPSHOTS_PER_REPO = 8
+# The Hub's rule for a namespace or a repository name (it also keeps names from escaping the data directory).
+_NAME = re.compile(r"^(?!.*(--|\.\.))[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9_])?$")
+
+
+def valid_name(value: Any) -> bool:
+    """True if ``value`` is a valid namespace or repository name on the Hub."""
+    return isinstance(value, str) and bool(_NAME.match(value))
+
+
+class StorageError(Exception):
+    """A request the repository cannot apply; ``status``/``code`` say how the HTTP layer answers it."""
+
+    def __init__(self, status: int, message: str, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclasses.dataclass(frozen=True)
+class AddFile:
+    """Commit operation: ``path`` gets the blob ``blob_sha`` (already written; an LFS pointer for LFS files)."""
+
+    path: str
+    blob_sha: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DeletePath:
+    """Commit operation: delete a file, or every file under a folder when ``folder`` is true."""
+
+    path: str
+    folder: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class FileInfo:
+    """A file as the Hub describes it: ``size`` is the content size (the LFS object's for LFS files)."""
+
+    path: str
+    blob_id: str
+    size: int
+    lfs_oid: str | None = None
+    pointer_size: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """The flattened tree of one commit: ``files`` maps path -> blob sha, ``dirs`` maps folder -> tree sha."""
+
+    commit: str
+    files: dict[str, str]
+    dirs: dict[str, str]
+
+
+def validate_path(path: Any) -> str:
+    """Returns ``path`` if it is a valid file path inside a repository, else raises StorageError(400)."""
+    if not isinstance(path, str) or not path:
+        raise StorageError(400, f"Invalid path {path!r}: expected a non-empty relative path such as 'app.py'")
+    parts = path.split("/")
+    if path.startswith("/") or any(part in ("", ".", "..", ".git") for part in parts) or "\0" in path:
+        raise StorageError(
+            400,
+            f"Invalid path {path!r}: paths are relative, use '/' between non-empty folder names, and contain no "
+            "'.', '..' or '.git' component",
+        )
+    return path
+
+
+class Repository:
+    """One repository: its git objects, refs, settings and locks.
+
+    Args:
+        repo_type: ``model``, ``dataset`` or ``space``.
+        repo_id: ``namespace/name``.
+        git_path: the bare repository directory.
+        settings_path: the JSON settings file.
+    """
+
+    def __init__(self, repo_type: str, repo_id: str, git_path: Path, settings_path: Path):
+        self.repo_type = repo_type
+        self.repo_id = repo_id
+        self.namespace, self.name = repo_id.split("/", 1)
+        self.git = GitRepo(git_path)
+        self.settings_path = settings_path
+        self.settings: dict[str, Any] = json.loads(settings_path.read_text())
+        self.lock = threading.RLock()  # serializes commits, ref updates and settings writes of this repository
+        self._snapshots: collections.OrderedDict[str, Snapshot] = collections.OrderedDict()
+        self._blob_info: dict[str, tuple[int, str | None, int | None]] = {}
+        self._cache_lock = threading.Lock()
+
+    # Settings ----------------------------------------------------------------------------------------------------
+
+    @property
+    def private(self) -> bool:
+        return bool(self.settings.get("private"))
+
+    def save_settings(self) -> None:
+        """Writes the settings file atomically; call with ``self.lock`` held."""
+        fd, tmp = tempfile.mkstemp(dir=self.settings_path.parent, prefix=".tmp_")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(self.settings, handle, indent=1, sort_keys=True)
+        os.replace(tmp, self.settings_path)
+
+    # Revisions ---------------------------------------------------------------------------------------------------
+
+    def branch_head(self, branch: str) -> str | None:
+        name = branch if branch.startswith("refs/heads/") else f"refs/heads/{branch}"
+        return self.git.read_ref(name) if valid_ref_name(name) else None
+
+    def resolve(self, revision: str | None) -> str | None:
+        """Commit SHA of a branch, tag (short or ``refs/...`` name) or full commit SHA; None if unknown."""
+        revision = revision or DEFAULT_BRANCH
+        if revision.startswith(("refs/heads/", "refs/tags/")):
+            return self.git.read_ref(revision) if valid_ref_name(revision) else None
+        for prefix in ("refs/heads/", "refs/tags/"):
+            if valid_ref_name(prefix + revision):
+                sha = self.git.read_ref(prefix + revision)
+                if sha is not None:
+                    return sha
+        if is_sha(revision) and self.git.is_commit(revision):
+            return revision
+        return None
+
+    def branches(self) -> dict[str, str]:
+        return {name[len("refs/heads/") :]: sha for name, sha in self.git.refs().items() if name.startswith("refs/heads/")}
+
+    def tags(self) -> dict[str, str]:
+        return {name[len("refs/tags/") :]: sha for name, sha in self.git.refs().items() if name.startswith("refs/tags/")}
+
+    def create_ref(self, name: str, sha: str) -> None:
+        """Creates a branch or tag ref; 409 if it exists, 400 if the name is not a valid ref name."""
+        if not valid_ref_name(name):
+            raise StorageError(
+                400, f"Invalid reference name {name.split('/', 2)[-1]!r}: use letters, digits, '-', '_', '.' and '/'"
+            )
+        with self.lock:
+            existing = set(self.git.refs())
+            if name in existing:
+                raise StorageError(409, f"Reference already exists: {name}")
+            if any(other.startswith(name + "/") or name.startswith(other + "/") for other in existing):
+                raise StorageError(409, f"Reference {name} conflicts with an existing reference")
+            self.git.write_ref(name, sha)
+
+    def delete_ref(self, name: str) -> None:
+        with self.lock:
+            if self.git.read_ref(name) is None:
+                raise StorageError(404, f"Reference not found: {name}", "RevisionNotFound")
+            self.git.delete_ref(name)
+
+    # Trees -------------------------------------------------------------------------------------------------------
+
+    def snapshot(self, commit: str) -> Snapshot:
+        """The flattened tree of ``commit`` (cached per commit; commits never change)."""
+        with self._cache_lock:
+            found = self._snapshots.get(commit)
+            if found is not None:
+                self._snapshots.move_to_end(commit)
+                return found
+        files: dict[str, str] = {}
+        dirs: dict[str, str] = {}
+
+        def walk(tree_sha: str, prefix: str) -> None:
+            for entry in self.git.read_tree(tree_sha):
+                path = prefix + entry.name
+                if entry.is_dir:
+                    dirs[path] = entry.sha
+                    walk(entry.sha, path + "/")
+                elif entry.mode != "160000":  # submodules have no content here
+                    files[path] = entry.sha
+
+        walk(self.git.read_commit(commit).tree, "")
+        snap = Snapshot(commit, files, dirs)
+        self._remember(snap)
+        return snap
+
+    def _remember(self, snap: Snapshot) -> None:
+        with self._cache_lock:
+            self._snapshots[snap.commit] = snap
+            while len(self._snapshots) > _SNAPSHOTS_PER_REPO:
+                self._snapshots.popitem(last=False)
+
+    def file_info(self, path: str, blob_sha: str) -> FileInfo:
+        """Size and LFS details of a blob; LFS pointers are recognized by their content, as git-lfs does."""
+        cached = self._blob_info.get(blob_sha)
+        if cached is None:
+            _, data = self.git.read(blob_sha)
+            pointer = parse_pointer(data)
+            cached = (len(data), pointer[0], pointer[1]) if pointer else (len(data), None, None)
+            with self._cache_lock:
+                self._blob_info[blob_sha] = cached
+        blob_size, lfs_oid, lfs_size = cached
+        if lfs_oid is None:
+            return FileInfo(path, blob_sha, blob_size)
+        return FileInfo(path, blob_sha, int(lfs_size or 0), lfs_oid, blob_size)
+
+    def read_blob(self, blob_sha: str) -> bytes:
+        return self.git.read(blob_sha)[1]
+
+    # Commits -----------------------------------------------------------------------------------------------------
+
+    def commit(
+        self,
+        branch: str,
+        operations: list[AddFile | DeletePath],
+        message: str,
+        author: Signature,
+        parent_commit: str | None = None,
+    ) -> str:
+        """Applies ``operations`` on top of ``branch`` as one new commit and returns its SHA.
+
+        Raises:
+            StorageError: 404 (unknown branch, deleting a missing path), 412 (``parent_commit`` is not the head),
+                400 (a file and a folder with the same path).
+        """
+        with self.lock:
+            head = self.branch_head(branch)
+            if head is None:
+                raise StorageError(404, f"Branch {branch!r} not found: commit to an existing branch", "RevisionNotFound")
+            if parent_commit is not None and parent_commit != head:
+                raise StorageError(
+                    412,
+                    "The branch was updated since you opened this page: the parent commit "
+                    f"{parent_commit} is not the head of {branch!r} ({head}). Refresh and try again.",
+                )
+            files = dict(self.snapshot(head).files)
+            for operation in operations:
+                _apply(files, operation)
+            sha = self._write_commit(files, [head], message, author)
+            self.git.write_ref(f"refs/heads/{branch}", sha)
+            return sha
+
+    def write_initial_commit(self, files: dict[str, bytes], author: Signature) -> str:
+        """Creates the first commit of ``main`` (``.gitattributes``, and README.md for a Space)."""
+        with self.lock:
+            blobs = {path: self.git.write_blob(data) for path, data in files.items()}
+            sha = self._write_commit(blobs, [], "initial commit", author)
+            self.git.write_ref(f"refs/heads/{DEFAULT_BRANCH}", sha)
+            return sha
+
+    def _write_commit(self, files: dict[str, str], parents: list[str], message: str, author: Signature) -> str:
+        children: dict[str, dict[str, TreeEntry]] = collections.defaultdict(dict)
+        children[""] = {}
+        for path, blob in files.items():
+            folder, _, name = path.rpartition("/")
+            ancestor = folder
+            while ancestor and ancestor not in children:  # every ancestor folder gets a tree, even if it only has folders
+                children[ancestor] = {}
+                ancestor = ancestor.rpartition("/")[0]
+            children[folder][name] = TreeEntry(MODE_FILE, name, blob)
+        dirs: dict[str, str] = {}
+        for folder in sorted(children, key=lambda f: f.count("/") if f else -1, reverse=True):
+            tree = self.git.write_tree(list(children[folder].values()))
+            if folder:
+                dirs[folder] = tree
+                parent, _, name = folder.rpartition("/")
+                children.setdefault(parent, {})[name] = TreeEntry(MODE_DIR, name, tree)
+            else:
+                root = tree
+        sha = self.git.write_commit(root, parents, author, message)
+        self._remember(Snapshot(sha, dict(files), dirs))
+        return sha
+
+    def history(self, commit: str) -> list[str]:
+        """Commit SHAs reachable from ``commit``, newest first (first parents: histories here are linear)."""
+        shas = []
+        current: str | None = commit
+        while current is not None:
+            shas.append(current)
+            parents = self.git.read_commit(current).parents
+            current = parents[0] if parents else None
+        return shas
+
+
+def _apply(files: dict[str, str], operation: AddFile | DeletePath) -> None:
+    if isinstance(operation, AddFile):
+        path = operation.path
+        prefix = path + "/"
+        if any(existing.startswith(prefix) for existing in files):
+            raise StorageError(400, f"Cannot add file {path!r}: a folder with this path exists in the repository")
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) in files:
+                raise StorageError(
+                    400, f"Cannot add file {path!r}: {'/'.join(parts[:depth])!r} is a file, not a folder"
+                )
+        files[path] = operation.blob_sha
+    elif operation.folder:
+        prefix = operation.path.rstrip("/") + "/"
+        doomed = [path for path in files if path.startswith(prefix)]
+        if not doomed:
+            raise StorageError(404, f"A folder with this name doesn't exist: {operation.path!r}", "EntryNotFound")
+        for path in doomed:
+            del files[path]
+    else:
+        if operation.path not in files:
+            raise StorageError(404, f"A file with this name doesn't exist: {operation.path!r}", "EntryNotFound")
+        del files[operation.path]
+
+
+class RepoStore:
+    """Every repository of one local Hub.
+
+    Args:
+        data_dir: root directory; repositories found there are served again (data survives a restart).
+    """
+
+    def __init__(self, data_dir: str | os.PathLike):
+        self.root = Path(data_dir) / "repos"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._repos: dict[tuple[str, str], Repository] = {}
+        self._lock = threading.Lock()  # guards the registry only, never held during git work
+
+    def _paths(self, repo_type: str, repo_id: str) -> tuple[Path, Path]:
+        namespace, name = repo_id.split("/", 1)
+        folder = self.root / f"{repo_type}s" / namespace
+        return folder / f"{name}.git", folder / f"{name}.json"
+
+    def get(self, repo_type: str, repo_id: str) -> Repository | None:
+        """The repository, or None when it does not exist."""
+        key = (repo_type, repo_id)
+        repo = self._repos.get(key)
+        if repo is not None or repo_type not in REPO_TYPES or repo_id.count("/") != 1:
+            return repo
+        if not all(valid_name(part) for part in repo_id.split("/")):
+            return None
+        git_path, settings_path = self._paths(repo_type, repo_id)
+        if not settings_path.exists() or not git_path.exists():
+            return None
+        with self._lock:
+            repo = self._repos.get(key)
+            if repo is None:
+                repo = Repository(repo_type, repo_id, git_path, settings_path)
+                self._repos[key] = repo
+            return repo
+
+    def create(
+        self, repo_type: str, repo_id: str, settings: dict[str, Any], initial_files: dict[str, bytes], author: Signature
+    ) -> Repository:
+        """Creates a repository with its initial commit; StorageError(409) if it exists."""
+        if repo_type not in REPO_TYPES or repo_id.count("/") != 1 or not all(map(valid_name, repo_id.split("/"))):
+            raise StorageError(400, f"Invalid repo {repo_type} {repo_id!r}: expected 'namespace/name' of a model, "
+                               "dataset or space")  # fmt: skip
+        git_path, settings_path = self._paths(repo_type, repo_id)
+        with self._lock:
+            if (repo_type, repo_id) in self._repos or settings_path.exists():
+                raise StorageError(409, f"You already created this {repo_type} repo")
+            if git_path.exists():  # left over by an interrupted create
+                shutil.rmtree(git_path)
+            GitRepo.init(git_path)
+            settings = {"id": uuid.uuid4().hex[:24], "created_at": time.time(), **settings}
+            settings_path.write_text(json.dumps(settings, indent=1, sort_keys=True))
+            repo = Repository(repo_type, repo_id, git_path, settings_path)
+            self._repos[(repo_type, repo_id)] = repo
+        repo.write_initial_commit(initial_files, author)
+        return repo
+
+    def delete(self, repo_type: str, repo_id: str) -> None:
+        git_path, settings_path = self._paths(repo_type, repo_id)
+        with self._lock:
+            self._repos.pop((repo_type, repo_id), None)
+            trash = self.root / ".trash" / uuid.uuid4().hex
+            trash.mkdir(parents=True)
+            if settings_path.exists():
+                os.replace(settings_path, trash / "settings.json")
+            if git_path.exists():
+                os.replace(git_path, trash / "repo.git")
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def all(self, repo_type: str) -> list[Repository]:
+        """Every repository of a type (for listings), sorted by id."""
+        folder = self.root / f"{repo_type}s"
+        found = []
+        for settings_path in sorted(folder.glob("*/*.json")):
+            repo = self.get(repo_type, f"{settings_path.parent.name}/{settings_path.stem}")
+            if repo is not None:
+                found.append(repo)
+        return found

@@ -1,0 +1,45 @@
+"""Helpers for the local Hub's own tests: raw HTTP requests (to see exact statuses, headers and bodies)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+
+@dataclasses.dataclass
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def raw_request(method: str, url: str, token: str | None = None, body: Any = None,
+                headers: dict[str, str] | None = None) -> RawResponse:  # fmt: skip
+    """One HTTP request with the standard library; never raises on 4xx/5xx."""
+    data = None
+    all_headers = dict(headers or {})
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        all_headers.setdefault("Content-Type", "application/json")
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return RawResponse(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as err:
+        return RawResponse(err.code, dict(err.headers), err.read())
+
+
+@pytest.fixture
+def raw() -> Any:
+    """``raw(method, url, token=None, body=None, headers=None) -> RawResponse``."""
+    return raw_request
