@@ -257,3 +257,32 @@ def test_secrets_and_variables_are_applied_without_leaking(hub, api, tmp_path, m
     assert api.get_space_variables(spec.repo_id)["THEME"].value == "dark"
     assert "s3cr3t-value-123" not in repr(result)
     assert os.environ["DEMO_SECRET_VALUE"] == "s3cr3t-value-123"
+
+
+def test_embedded_model_loads_from_the_downloaded_space(hub, tmp_path, monkeypatch):
+    import importlib
+
+    import tensorflow as tf
+    from huggingface_hub import snapshot_download
+
+    class Doubler(tf.Module):  # a tiny real SavedModel: twice the sum of its two inputs
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+        def serve(self, x):
+            return tf.reduce_sum(x, axis=1, keepdims=True) * 2.0
+
+    doubler = Doubler()
+    model_dir = tmp_path / "model"
+    tf.saved_model.save(doubler, str(model_dir / "Format-Serving"), signatures={"serving_default": doubler.serve})
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "app.py").write_text("from model_loader import get_model\n")
+    spec = SpaceSpec(repo_id=f"{hub.username}/embedded", app_path=str(tmp_path / "tpl"), model_path=str(model_dir))
+    assert deploy(hub, [spec])[0].error is None
+
+    local = snapshot_download(spec.repo_id, repo_type="space", endpoint=hub.endpoint, token=hub.token,
+                              local_dir=tmp_path / "downloaded")
+    assert os.path.exists(os.path.join(local, "model", "Format-Serving", "saved_model.pb"))
+    monkeypatch.syspath_prepend(local)
+    monkeypatch.delitem(__import__("sys").modules, "model_loader", raising=False)
+    model = importlib.import_module("model_loader").get_model()
+    output = model.signatures["serving_default"](x=tf.constant([[1.5, 2.0]]))
+    assert float(next(iter(output.values()))[0][0]) == 7.0
