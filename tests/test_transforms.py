@@ -286,3 +286,23 @@ def test_embedded_model_loads_from_the_downloaded_space(hub, tmp_path, monkeypat
     model = importlib.import_module("model_loader").get_model()
     output = model.signatures["serving_default"](x=tf.constant([[1.5, 2.0]]))
     assert float(next(iter(output.values()))[0][0]) == 7.0
+
+
+def test_templates_and_models_are_read_through_fsspec_urls(hub, tmp_path):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe({
+        "/bp-test/tpl/app.py": b'M = "$MODEL_VERSION"\n',
+        "/bp-test/tpl/static/img.bin": BINARY,
+        "/bp-test/model/weights.bin": BINARY * 3,
+    })
+    spec = SpaceSpec(repo_id=f"{hub.username}/from-memory", app_path="memory://bp-test/tpl",
+                     model_path="memory://bp-test/model", placeholders={"MODEL_VERSION": "v9"})
+    # in_memory runs the workers in this process, where the memory:// filesystem lives
+    result = deploy(hub, [spec], pipeline_args=["--runner=DirectRunner"])[0]
+    assert result.error is None
+    assert hub.read_file(spec.repo_id, "app.py") == b'M = "v9"\n'
+    assert hub.read_file(spec.repo_id, "static/img.bin") == BINARY
+    assert hub.read_file(spec.repo_id, "model/weights.bin") == BINARY * 3
+    assert b"def get_model" in hub.read_file(spec.repo_id, "model_loader.py")
