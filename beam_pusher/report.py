@@ -1,0 +1,392 @@
+"""What people read after ``beam-pusher deploy``: a line per Space as results arrive, a progress bar, a final table.
+
+``deploy_and_report`` runs ``DeploySpaces`` as one pipeline with a ``ConsoleReport`` attached; the CLI and the demo
+use it. ``write_report`` writes the JSON report.
+
+Results arrive from pipeline worker threads (DirectRunner ``multi_threading``), so ``ConsoleReport`` serialises
+its writes with a lock. The pipeline reaches the report through ``notify``, a plain function mapped over the
+results: Beam pickles only the callback's key, and the callback itself is looked up in this process. On a remote
+runner (Dataflow) the lookup finds nothing, and ``ConsoleReport.finish`` prints the lines once the results are read
+back, so the output is the same, only later.
+
+Beam and huggingface_hub are imported only when a pipeline runs, so the CLI's ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import TextIO
+
+from beam_pusher.errors import SpecError
+from beam_pusher.spec import PushResult, SpaceSpec
+
+__all__ = [
+    "LOCAL_RUNNERS",
+    "ConsoleReport",
+    "deploy_and_report",
+    "describe_runner",
+    "format_size",
+    "in_process_callback",
+    "notify",
+    "symbols_for",
+    "write_report",
+]
+
+logger = logging.getLogger(__name__)
+
+# Runners whose workers run on this machine, in this process or its children (lower-cased names).
+LOCAL_RUNNERS = frozenset(
+    {"directrunner", "direct", "bundlebaseddirectrunner", "switchingdirectrunner", "prismrunner", "prism"}
+)
+_CALLBACKS: dict[str, Callable[[PushResult], None]] = {}
+_UNICODE = {"ok": "✓", "fail": "✗", "plan": "·", "why": "↳", "done": "█", "todo": "░", "sep": "·"}
+_ASCII = {"ok": "ok", "fail": "x", "plan": "-", "why": "->", "done": "#", "todo": ".", "sep": "|"}
+_BAR_WIDTH = 24
+
+
+@contextlib.contextmanager
+def in_process_callback(callback: Callable[[PushResult], None]) -> Iterator[str]:
+    """Registers ``callback`` for ``notify`` while the block runs; yields the key to pass to ``notify``."""
+    key = uuid.uuid4().hex
+    _CALLBACKS[key] = callback
+    try:
+        yield key
+    finally:
+        _CALLBACKS.pop(key, None)
+
+
+def notify(result: PushResult, key: str) -> PushResult:
+    """Hands ``result`` to the callback registered under ``key`` in this process, if any; returns it unchanged.
+
+    Use as ``results | beam.Map(notify, key)``. A worker in another process has no such callback and does nothing.
+    """
+    callback = _CALLBACKS.get(key)
+    if callback is not None:
+        callback(result)
+    return result
+
+
+def write_report(path: str | os.PathLike, results: Sequence[PushResult]) -> None:
+    """Writes every result as JSON (a list of ``PushResult.to_dict()``, sorted by repo id), atomically."""
+    path = os.fspath(path)
+    data = [r.to_dict() for r in sorted(results, key=lambda r: r.repo_id)]
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def format_size(size: int) -> str:
+    """``1536`` -> ``1.5 kB``: sizes people read at a glance."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def _short(commit: str | None) -> str:
+    return commit[:7] if commit else "-"
+
+
+def _counts(r: PushResult) -> str:
+    return f"+{r.files_added} ~{r.files_updated} -{r.files_deleted}"
+
+
+def _outcome(r: PushResult) -> str:
+    if r.error:
+        return "failed"
+    if r.dry_run:
+        return "would commit" if r.planned else "up to date"
+    return "committed" if r.committed else "unchanged"
+
+
+def _reason(r: PushResult) -> str:
+    # Messages are written to stand alone, so they start with the repo id; the line already shows it.
+    return (r.error or "").replace(f"{r.repo_id}: ", "")
+
+
+def _can_encode(stream: TextIO, text: str) -> bool:
+    try:
+        text.encode(getattr(stream, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def symbols_for(stream: TextIO) -> dict[str, str]:
+    """The marks to print on ``stream``: ✓ ✗ and friends, or ASCII when its encoding cannot show them."""
+    return _UNICODE if _can_encode(stream, "".join(_UNICODE.values())) else _ASCII
+
+
+class ConsoleReport:
+    """Prints a deploy's progress and outcome.
+
+    Args:
+      total: Number of Spaces in the run (for the progress bar and the summary).
+      stream: Where to write (default ``sys.stdout``).
+      progress: Show a progress bar; default: when ``stream`` is a terminal.
+      endpoint: Hub URL, used for the URL of a Space whose result has none.
+
+    Example::
+
+        report = ConsoleReport(total=len(specs))
+        report.start()
+        for result in results:
+            report.add(result)
+        report.finish(results, [s.repo_id for s in specs])
+    """
+
+    def __init__(
+        self, *, total: int, stream: TextIO | None = None, progress: bool | None = None, endpoint: str | None = None
+    ):
+        self.total = total
+        self.stream = stream if stream is not None else sys.stdout
+        isatty = getattr(self.stream, "isatty", lambda: False)
+        self.progress = bool(isatty()) if progress is None else progress
+        self.endpoint = (endpoint or "https://huggingface.co").rstrip("/")
+        self.symbols = symbols_for(self.stream)
+        self._lock = threading.Lock()
+        self._seen: set[str] = set()
+        self._started = time.monotonic()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._bar_shown = False
+
+    # -- while running ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Starts the clock, and the progress bar when enabled (redrawn twice a second until ``finish``)."""
+        self._started = time.monotonic()
+        if self.progress and self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick, name="beam-pusher-progress", daemon=True)
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            with self._lock:
+                self._draw_bar()
+
+    def _draw_bar(self) -> None:
+        done = len(self._seen)
+        filled = _BAR_WIDTH * done // self.total if self.total else _BAR_WIDTH
+        bar = self.symbols["done"] * filled + self.symbols["todo"] * (_BAR_WIDTH - filled)
+        elapsed = time.monotonic() - self._started
+        self.stream.write(f"\r[{bar}] {done}/{self.total} Spaces  {elapsed:.0f} s\033[K")
+        self.stream.flush()
+        self._bar_shown = True
+
+    def close(self) -> None:
+        """Stops the progress bar and erases it (``finish`` does this too)."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=2)
+        with self._lock:
+            self._clear_bar()
+            self.stream.flush()
+
+    def _clear_bar(self) -> None:
+        if self._bar_shown:
+            self.stream.write("\r\033[K")
+            self._bar_shown = False
+
+    def add(self, result: PushResult) -> None:
+        """Prints the line of one Space (once, however often its result is seen). Safe from any thread."""
+        with self._lock:
+            if result.repo_id in self._seen:
+                return
+            self._seen.add(result.repo_id)
+            self._clear_bar()
+            for line in self.lines(result):
+                self.stream.write(line + "\n")
+            if self.progress and not self._stop.is_set():
+                self._draw_bar()
+            self.stream.flush()
+
+    def lines(self, r: PushResult) -> list[str]:
+        """The line(s) for one Space: outcome, commit and file counts; a dry run also lists each planned change."""
+        s = self.symbols
+        if r.error:
+            return [f"{s['fail']} {r.repo_id}  failed: {_reason(r)}"]
+        if r.dry_run:
+            head = f"{s['plan']} {r.repo_id}  "
+            if not r.planned:
+                return [head + f"up to date at {_short(r.commit_id)}: no commit ({r.files_unchanged} files unchanged)"]
+            base = f"on {_short(r.commit_id)}" if r.commit_id else "new Space"
+            lines = [head + f"would commit {_counts(r)} ({base}, {r.files_unchanged} files unchanged)"]
+            marks = {"add": "+", "update": "~", "delete": "-"}
+            for change in r.planned:
+                size = f"  ({format_size(change.size)})" if change.action != "delete" else ""
+                lines.append(f"    {marks.get(change.action, '?')} {change.path}{size}")
+            return lines
+        stage = f"  {r.runtime_stage}" if r.runtime_stage else ""
+        if r.committed:
+            uploaded = f"{format_size(r.bytes_uploaded)} uploaded"
+            return [f"{s['ok']} {r.repo_id}  committed {_short(r.commit_id)}  {_counts(r)}  ({uploaded}){stage}"]
+        return [f"{s['ok']} {r.repo_id}  unchanged {_short(r.commit_id)}  {_counts(r)}  (nothing uploaded){stage}"]
+
+    # -- at the end ---------------------------------------------------------------------------------------------
+
+    def finish(self, results: Sequence[PushResult], expected: Sequence[str] = ()) -> list[PushResult]:
+        """Prints what was not printed yet, the table and the summary line; returns the results, one per Space.
+
+        A Space of ``expected`` without a result (the pipeline lost it) is reported as failed, so it cannot pass
+        for a success.
+        """
+        self.close()
+        results = list(results)
+        found = {r.repo_id for r in results}
+        results += [
+            PushResult(repo_id=rid, pushed=False, error=f"{rid}: the pipeline returned no result for this Space.")
+            for rid in expected
+            if rid not in found
+        ]
+        for r in results:
+            self.add(r)
+        with self._lock:
+            self._clear_bar()
+            self.stream.write("\n" + "\n".join(self.table(results)) + "\n" + self.summary(results) + "\n")
+            self.stream.flush()
+        return results
+
+    def table(self, results: Sequence[PushResult]) -> list[str]:
+        """The final table: Space, result, commit, files changed, URL; a failed Space's reason under its row."""
+        header = ("Space", "Result", "Commit", "Files", "URL")
+        rows = [
+            (r.repo_id, _outcome(r), _short(r.commit_id), "-" if r.error else _counts(r),
+             r.repo_url or f"{self.endpoint}/spaces/{r.repo_id}")
+            for r in results
+        ]  # fmt: skip
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+
+        def line(cells: Sequence[str]) -> str:
+            return "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths)) + "  " + cells[-1]
+
+        out = [line(header), line(["-" * w for w in widths] + ["-" * 3])]
+        for r, row in zip(results, rows):
+            out.append(line(row))
+            if r.error:
+                out.append(f"  {self.symbols['why']} {_reason(r)}")
+        return out
+
+    def summary(self, results: Sequence[PushResult]) -> str:
+        """One line: how many Spaces did what, how much was uploaded, how long it took."""
+        elapsed = time.monotonic() - self._started
+        failed = sum(1 for r in results if r.error)
+        sep = f" {self.symbols['sep']} "
+        noun = "Space" if len(results) == 1 else "Spaces"
+        if results and all(r.dry_run or r.error for r in results):
+            would = sum(1 for r in results if not r.error and r.planned)
+            parts = [f"{len(results)} {noun} planned: {would} would commit, "
+                     f"{len(results) - would - failed} up to date, {failed} failed", "nothing was written"]  # fmt: skip
+        else:
+            committed = sum(1 for r in results if not r.error and r.committed)
+            files = sum(r.files_added + r.files_updated for r in results if not r.error)
+            uploaded = sum(r.bytes_uploaded for r in results if not r.error)
+            parts = [f"{len(results)} {noun}: {committed} committed, {len(results) - committed - failed} unchanged, "
+                     f"{failed} failed", f"{files} files uploaded ({format_size(uploaded)})"]  # fmt: skip
+        return sep.join([*parts, f"{elapsed:.1f} s"])
+
+
+def describe_runner(options) -> str:
+    """``DirectRunner (multi_threading, 8 workers)``, ``DataflowRunner (project p, region r, job j)``: for people."""
+    from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptions, StandardOptions
+
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    runner = runner if isinstance(runner, str) else type(runner).__name__
+    details = []
+    if runner.lower() in LOCAL_RUNNERS:
+        direct = options.view_as(DirectOptions)
+        workers = direct.direct_num_workers
+        details.append(f"{direct.direct_running_mode}, {workers} worker{'s' if workers != 1 else ''}")
+    gcp = options.view_as(GoogleCloudOptions)
+    for label, value in (("project", gcp.project), ("region", gcp.region), ("job", gcp.job_name)):
+        if value:
+            details.append(f"{label} {value}")
+    return runner + (f" ({', '.join(details)})" if details else "")
+
+
+def deploy_and_report(
+    specs: Sequence[SpaceSpec],
+    *,
+    options=None,
+    endpoint: str | None = None,
+    token: str | None = None,
+    dry_run: bool = False,
+    wait: bool = False,
+    wait_timeout: float = 600.0,
+    base_dir: str | None = None,
+    stream: TextIO | None = None,
+) -> list[PushResult]:
+    """Runs ``DeploySpaces`` for ``specs`` as one Beam pipeline, printing a line per Space as its result arrives,
+    then the table; returns one ``PushResult`` per Space (a Space the pipeline lost counts as failed).
+
+    Args:
+      specs: The Spaces.
+      options: Beam ``PipelineOptions``; default ``runner.LOCAL_PIPELINE_ARGS`` (DirectRunner, 8 threads).
+      endpoint, token, dry_run, wait, wait_timeout, base_dir: As for ``DeploySpaces``.
+      stream: Where to print (default ``sys.stdout``).
+
+    Raises:
+      SpecError: Options Beam cannot build a pipeline from (e.g. an unknown runner).
+      Exception: Whatever the runner raises when the pipeline itself fails.
+
+    Example::
+
+        results = deploy_and_report(config.specs, endpoint="http://127.0.0.1:8080", token="env:HF_TOKEN")
+    """
+    import apache_beam as beam
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from beam_pusher.runner import LOCAL_PIPELINE_ARGS, collect_results, read_results
+    from beam_pusher.transforms import DeploySpaces
+
+    stream = stream if stream is not None else sys.stdout
+    options = options if options is not None else PipelineOptions(list(LOCAL_PIPELINE_ARGS))
+    try:
+        pipeline = beam.Pipeline(options=options)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise SpecError(f"Beam cannot make a pipeline from these options: {exc}") from None
+    where = endpoint or "https://huggingface.co"
+    noun = "Space" if len(specs) == 1 else "Spaces"
+    verb = f"Planning {len(specs)} {noun} against {where} (dry run: nothing is written)" if dry_run else (
+        f"Deploying {len(specs)} {noun} to {where}")  # fmt: skip
+    stream.write(f"{verb} with {describe_runner(options)}\n")
+    stream.flush()
+    temp_location = options.get_all_options().get("temp_location")
+    own_temp = None if temp_location else tempfile.mkdtemp(prefix="beam-pusher-results-")
+    prefix = f"{(temp_location or own_temp).rstrip('/')}/beam_pusher-results-{uuid.uuid4().hex}/results"
+    report = ConsoleReport(total=len(specs), stream=stream, endpoint=endpoint)
+    report.start()
+    try:
+        with in_process_callback(report.add) as key:
+            results = (
+                pipeline
+                | "Specs" >> beam.Create(list(specs))
+                | "DeploySpaces" >> DeploySpaces(endpoint=endpoint, token=token, dry_run=dry_run, wait=wait,
+                                                 wait_timeout=wait_timeout, base_dir=base_dir)  # fmt: skip
+            )
+            _ = results | "ReportProgress" >> beam.Map(notify, key)
+            collect_results(results, prefix)
+            pipeline.run().wait_until_finish()
+        collected = read_results(prefix)
+    except BaseException:
+        report.close()
+        raise
+    finally:
+        if own_temp:
+            shutil.rmtree(own_temp, ignore_errors=True)
+    return report.finish(collected, [s.repo_id for s in specs])

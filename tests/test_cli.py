@@ -1,0 +1,370 @@
+"""The CLI end to end: main(argv) and real subprocesses against the local Hub server, over HTTP.
+
+Deploys run real Beam pipelines (DirectRunner, in this process or in the subprocess); the Hub is the local Hub with
+the real huggingface_hub client. The token only ever travels as a reference (an environment variable's name).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import urllib.request
+
+import pytest
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+
+from beam_pusher import PushResult, cli, report
+from beam_pusher.demo import run_demo
+
+TOKEN_ENV = "BEAM_PUSHER_CLI_TEST_TOKEN"
+BINARY = b"\x00\x01weights\x00\xff" * 64  # a NUL byte: the Hub stores it with LFS
+# Two pipeline workers instead of the local default of eight: the same code path, seconds less per pipeline.
+FAST = ["--direct_num_workers=2"]
+
+
+@pytest.fixture
+def hub(local_hub, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, local_hub.token)
+    return local_hub
+
+
+@pytest.fixture
+def api(hub):
+    return HfApi(endpoint=hub.endpoint, token=hub.token)
+
+
+def write_app(root, files: dict[str, str | bytes]) -> str:
+    for path, content in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return str(root)
+
+
+def write_config(tmp_path, spaces: str, name: str = "spaces.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(spaces).lstrip(), encoding="utf-8")
+    return str(path)
+
+
+def two_space_config(tmp_path, user: str) -> str:
+    write_app(tmp_path / "app", {"index.html": "<h1>$TITLE</h1>\n", "logo.bin": BINARY})
+    return write_config(tmp_path, f"""
+        defaults:
+          space_sdk: static
+          app_path: app
+        spaces:
+          - repo_id: {user}/alpha
+            placeholders: {{TITLE: Alpha}}
+          - repo_id: {user}/beta
+            placeholders: {{TITLE: Beta}}
+        """)
+
+
+def hub_args(hub) -> list[str]:
+    return ["--endpoint", hub.endpoint, "--token-env", TOKEN_ENV]
+
+
+def run_cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", **(env_extra or {})}
+    env.pop("HF_TOKEN", None)
+    return subprocess.run([sys.executable, "-m", "beam_pusher", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)  # fmt: skip
+
+
+# -- help and usage ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["deploy"], ["plan"], ["validate"], ["push"], ["status"], ["rollback"], ["hub"], ["hub", "serve"],
+                ["demo"]],  # fmt: skip
+)
+def test_help_of_every_command_shows_an_example(command, capsys):
+    assert cli.main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "example" in out
+    assert "beam-pusher " + " ".join(command) in out  # the example uses the command itself
+
+
+def test_bad_usage_exits_2(capsys):
+    assert cli.main(["deploy"]) == 2  # CONFIG missing
+    assert cli.main(["validate", "x.yaml", "--unknown"]) == 2
+    assert "unknown arguments --unknown" in capsys.readouterr().err
+
+
+# -- validate ------------------------------------------------------------------------------------------------------
+
+
+def test_validate_lists_every_problem_with_its_line(tmp_path, capsys):
+    config = write_config(tmp_path, """
+        defaults:
+          space_sdk: gradio
+        spaces:
+          - repo_id: user/one
+            app_path: apps.gradio.img_classifier
+            privte: true
+          - repo_id: not a repo id
+            app_path: apps.gradio.img_classifier
+          - repo_id: user/three
+            app_path: apps.gradio.img_classifier
+            space_sdk: flask
+        """)
+    assert cli.main(["validate", config]) == 2
+    err = capsys.readouterr().err
+    assert "3 problems" in err
+    assert f"{config}:6: spaces[0].privte: unknown key; did you mean 'private'?" in err
+    assert f"{config}:7: spaces[1].repo_id:" in err
+    assert f"{config}:11: spaces[2].space_sdk:" in err and "'flask'" in err
+
+
+def test_validate_good_config_lists_the_spaces(tmp_path, capsys):
+    config = two_space_config(tmp_path, "user")
+    assert cli.main(["validate", config]) == 0
+    out = capsys.readouterr().out
+    assert "valid, 2 Spaces" in out and "user/alpha" in out and "user/beta" in out
+
+
+def test_validate_in_a_subprocess_reports_problems_on_stderr_with_exit_2(tmp_path):
+    config = write_config(tmp_path, """
+        spaces:
+          - repo_id: user/one
+            app_path: apps.gradio.img_classifier
+            secrets: {API_KEY: env:CLI_TEST_UNSET_VARIABLE}
+          - repo_id: user/one
+            app_path: apps.gradio.img_classifier
+        """)
+    done = run_cli("validate", config)
+    assert done.returncode == 2, done.stderr
+    assert f"{config}:4: spaces[0].secrets.API_KEY:" in done.stderr and "CLI_TEST_UNSET_VARIABLE" in done.stderr
+    assert f"{config}:5: spaces[1].repo_id: 'user/one' is listed twice (lines 2 and 5)" in done.stderr
+    assert run_cli("validate", config, "--skip-secrets").returncode == 2  # the duplicate is still a problem
+
+
+# -- deploy, plan, push --------------------------------------------------------------------------------------------
+
+
+def test_deploy_prints_lines_and_table_and_writes_the_report(hub, tmp_path, capsys):
+    config = two_space_config(tmp_path, hub.username)
+    report_path = tmp_path / "report.json"
+    args = ["deploy", config, "--endpoint", hub.endpoint, "--token-env", TOKEN_ENV, "--report", str(report_path)]
+    assert cli.main(args) == 0  # the local default: DirectRunner, multi_threading, 8 workers
+    out = capsys.readouterr().out
+    for name in ("alpha", "beta"):
+        repo_id = f"{hub.username}/{name}"
+        head = hub.head(repo_id)
+        assert f"✓ {repo_id}  committed {head[:7]}" in out
+        assert f"{hub.endpoint}/spaces/{repo_id}" in out
+    assert "2 Spaces: 2 committed, 0 unchanged, 0 failed" in out
+    assert hub.token not in out
+
+    data = json.loads(report_path.read_text())
+    results = [PushResult.from_dict(item) for item in data]
+    assert [r.repo_id for r in results] == [f"{hub.username}/alpha", f"{hub.username}/beta"]
+    for r in results:
+        assert r.pushed and r.committed and r.error is None
+        assert r.commit_id == hub.head(r.repo_id)
+        assert r.files_added == 2 and r.bytes_uploaded > len(BINARY)
+    assert hub.read_file(f"{hub.username}/beta", "index.html") == b"<h1>Beta</h1>\n"
+
+
+def test_plan_lists_changes_and_writes_nothing(hub, tmp_path, capsys):
+    config = two_space_config(tmp_path, hub.username)
+    assert cli.main(["deploy", config, *hub_args(hub), "--only", "alpha", *FAST]) == 0
+    capsys.readouterr()
+    counts = {"alpha": hub.commit_count(f"{hub.username}/alpha")}
+    (tmp_path / "app" / "index.html").write_text("<h2>$TITLE</h2>\n")
+    (tmp_path / "app" / "logo.bin").unlink()
+    (tmp_path / "app" / "extra.txt").write_text("new\n")
+
+    assert cli.main(["plan", config, *hub_args(hub), "--report", str(tmp_path / "plan.json"), *FAST]) == 0
+    out = capsys.readouterr().out
+    assert f"· {hub.username}/alpha  would commit +1 ~1 -1" in out
+    assert "    + extra.txt" in out and "    ~ index.html" in out and "    - logo.bin" in out
+    assert f"· {hub.username}/beta  would commit +3 ~0 -0 (new Space" in out
+    assert "nothing was written" in out
+    assert hub.commit_count(f"{hub.username}/alpha") == counts["alpha"]
+    assert not hub.repo_exists(f"{hub.username}/beta")
+    planned = {r["repo_id"]: r for r in json.loads((tmp_path / "plan.json").read_text())}
+    assert planned[f"{hub.username}/alpha"]["dry_run"] is True
+    assert {c["path"] for c in planned[f"{hub.username}/alpha"]["planned"]} == {"extra.txt", "index.html", "logo.bin"}
+
+
+def test_one_bad_space_fails_alone_and_the_exit_status_says_so(hub, tmp_path):
+    """A subprocess deploy where one Space's namespace is not writable: the others are pushed, exit status 1."""
+    write_app(tmp_path / "app", {"index.html": "<p>ok</p>\n"})
+    config = write_config(tmp_path, f"""
+        defaults: {{space_sdk: static, app_path: app}}
+        spaces:
+          - repo_id: {hub.username}/first
+          - repo_id: somebody-else/stolen
+          - repo_id: {hub.username}/third
+        """)
+    report_path = tmp_path / "report.json"
+    done = run_cli("deploy", config, *hub_args(hub), "--report", str(report_path), *FAST,
+                   env_extra={TOKEN_ENV: hub.token})  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    for name in ("first", "third"):
+        assert hub.commit_count(f"{hub.username}/{name}") >= 1
+        assert f"{hub.username}/{name}  committed" in done.stdout
+    assert not hub.repo_exists("somebody-else/stolen")
+    table = done.stdout[done.stdout.index("Space  "):]
+    row = next(line for line in table.splitlines() if line.startswith("somebody-else/stolen"))
+    assert " failed " in row
+    reason = table.splitlines()[table.splitlines().index(row) + 1]
+    assert "403" in reason and "write" in reason
+    assert "3 Spaces: 2 committed, 0 unchanged, 1 failed" in done.stdout
+    assert hub.token not in done.stdout + done.stderr
+    failed = [r for r in json.loads(report_path.read_text()) if r["error"]]
+    assert [r["repo_id"] for r in failed] == ["somebody-else/stolen"]
+
+
+def test_unknown_beam_flags_reach_pipeline_options(hub, tmp_path, capsys, caplog):
+    config = two_space_config(tmp_path, hub.username)
+    caplog.set_level("INFO", logger="beam_pusher.cli")
+    args = ["deploy", config, "--only", "alpha", *hub_args(hub), "--direct_num_workers=3", "--job_name", "xyz"]
+    assert cli.main(args) == 0
+    assert "with DirectRunner (multi_threading, 3 workers, job xyz)" in capsys.readouterr().out
+    logged = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Beam pipeline options"))
+    assert "'direct_num_workers': 3" in logged and "'job_name': 'xyz'" in logged
+    assert "'direct_running_mode': 'multi_threading'" in logged  # the local default is still there
+
+
+def test_bad_beam_flags_exit_2_before_anything_is_pushed(hub, tmp_path, capsys):
+    config = two_space_config(tmp_path, hub.username)
+    assert cli.main(["deploy", config, *hub_args(hub), "--runner", "NoSuchRunner"]) == 2
+    assert "Unexpected pipeline runner: NoSuchRunner" in capsys.readouterr().err  # Beam's own message
+    assert cli.main(["deploy", config, *hub_args(hub), "--onyl", "alpha"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown option --onyl" in err and "Did you mean --only?" in err
+    assert cli.main(["deploy", config, *hub_args(hub), "--direct_num_workers=many"]) == 2
+    assert "Beam rejected the pipeline flags: argument --direct_num_workers: invalid int value" in capsys.readouterr().err
+    assert not hub.repo_exists(f"{hub.username}/alpha") and not hub.repo_exists(f"{hub.username}/beta")
+
+
+def test_token_env_must_name_a_set_variable(hub, tmp_path, capsys):
+    config = two_space_config(tmp_path, hub.username)
+    assert cli.main(["deploy", config, "--endpoint", hub.endpoint, "--token-env", "CLI_TEST_NOT_SET"]) == 2
+    assert "CLI_TEST_NOT_SET is not set" in capsys.readouterr().err
+    assert cli.main(["deploy", config, "--endpoint", hub.endpoint, "--token-env", hub.token]) == 2
+    err = capsys.readouterr().err
+    assert "never the token itself" in err and hub.token not in err
+
+
+def test_push_one_space_from_component_style_flags(hub, tmp_path, capsys):
+    app = write_app(tmp_path / "app", {"index.html": "<p>$GREETING from $MODEL_REPO_ID@$MODEL_VERSION</p>\n"})
+    args = ["push", "--repo-name", "pushed", "--app-path", app, "--space-sdk", "static", "--option", "GREETING=hi",
+            "--model-hub-repo-id", "user/model", "--model-hub-repo-branch", "v2", *hub_args(hub), *FAST]  # fmt: skip
+    assert cli.main(args) == 0  # no --username: the token's user
+    assert f"{hub.username}/pushed  committed" in capsys.readouterr().out
+    assert hub.read_file(f"{hub.username}/pushed", "index.html") == b"<p>hi from user/model@v2</p>\n"
+    assert cli.main([*args, "--option", "NOEQUALS"]) == 2
+
+
+def test_status_shows_stages_and_fails_for_a_missing_space(hub, tmp_path, capsys):
+    config = two_space_config(tmp_path, hub.username)
+    assert cli.main(["deploy", config, "--only", "alpha", *hub_args(hub), *FAST]) == 0
+    capsys.readouterr()
+    assert cli.main(["status", config, *hub_args(hub)]) == 1
+    out = capsys.readouterr().out
+    alpha = next(line for line in out.splitlines() if line.startswith(f"{hub.username}/alpha"))
+    beta = next(line for line in out.splitlines() if line.startswith(f"{hub.username}/beta"))
+    assert "RUNNING" in alpha and "NOT FOUND" in beta
+    assert cli.main(["status", config, "--only", "alpha", *hub_args(hub)]) == 0
+
+
+# -- rollback ------------------------------------------------------------------------------------------------------
+
+
+def test_rollback_restores_the_earlier_tree_in_one_new_commit(hub, api):
+    """Through a subprocess: v1 -> v2 (changed, deleted, added, LFS file changed) -> rollback to v1."""
+    repo_id = f"{hub.username}/rolled"
+    api.create_repo(repo_id, repo_type="space", space_sdk="static")
+    v1_files = {"index.html": b"<p>v1</p>\n", "model/weights.bin": BINARY, "gone-in-v2.txt": b"old\n"}
+    v1 = api.create_commit(repo_id, [CommitOperationAdd(p, c) for p, c in v1_files.items()], commit_message="v1",
+                           repo_type="space").oid  # fmt: skip
+    v1_tree = {path: hub.read_file(repo_id, path) for path in hub.list_files(repo_id)}
+    api.create_commit(repo_id, [
+        CommitOperationAdd("index.html", b"<p>v2</p>\n"), CommitOperationAdd("model/weights.bin", BINARY[::-1]),
+        CommitOperationAdd("new-in-v2.txt", b"new\n"), CommitOperationDelete("gone-in-v2.txt"),
+    ], commit_message="v2", repo_type="space")  # fmt: skip
+    assert hub.list_files(repo_id)["model/weights.bin"].is_lfs
+    count = hub.commit_count(repo_id)
+
+    done = run_cli("rollback", repo_id, "--to", v1, *hub_args(hub), env_extra={TOKEN_ENV: hub.token})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"rolled back to {v1[:7]}" in done.stdout and "+1 ~2 -1" in done.stdout
+    assert hub.commit_count(repo_id) == count + 1
+    assert {path: hub.read_file(repo_id, path) for path in hub.list_files(repo_id)} == v1_tree
+    assert hub.token not in done.stdout + done.stderr
+
+    # Rolling back to the same files again is a no-op, and a dry run lists nothing to do.
+    assert cli.main(["rollback", repo_id, "--to", v1, *hub_args(hub)]) == 0
+    assert hub.commit_count(repo_id) == count + 1
+
+
+def test_rollback_of_an_unknown_commit_is_a_usage_error(hub, api, capsys):
+    repo_id = f"{hub.username}/rolled"
+    api.create_repo(repo_id, repo_type="space", space_sdk="static")
+    assert cli.main(["rollback", repo_id, "--to", "0" * 40, *hub_args(hub)]) == 2
+    assert "no commit" in capsys.readouterr().err
+    assert cli.main(["rollback", f"{hub.username}/missing", "--to", "0" * 40, *hub_args(hub)]) == 2
+
+
+# -- hub serve, demo, report ---------------------------------------------------------------------------------------
+
+
+def test_hub_serve_prints_the_endpoint_first():
+    token = "hf_cli_serve_test_token"
+    env = {**os.environ, "HF_HUB_DISABLE_XET": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "beam_pusher", "hub", "serve", "--port", "0", "--token", token],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        endpoint = proc.stdout.readline().strip()
+        assert endpoint.startswith("http://127.0.0.1:")
+        request = urllib.request.Request(f"{endpoint}/api/whoami-v2", headers={"authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.load(response)["name"] == "user"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+
+
+def test_demo_without_a_source_checkout_exits_2(tmp_path):
+    out = io.StringIO()
+    assert run_demo(stream=out, config_path=tmp_path / "missing.yaml") == 2
+    assert "needs a source checkout" in out.getvalue()
+
+
+class _Terminal(io.StringIO):
+    def __init__(self, encoding: str):
+        super().__init__()
+        self._encoding = encoding
+
+    @property
+    def encoding(self) -> str:
+        return self._encoding
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_report_falls_back_to_ascii_and_draws_progress_on_a_terminal():
+    stream = _Terminal("ascii")
+    console = report.ConsoleReport(total=2, stream=stream)
+    assert console.progress
+    console.start()
+    console.add(PushResult("user/a", pushed=True, commit_id="a" * 40, committed=True, files_added=1))
+    results = console.finish(
+        [PushResult("user/a", pushed=True, commit_id="a" * 40, committed=True, files_added=1)], ["user/a", "user/b"]
+    )
+    text = stream.getvalue()
+    text.encode("ascii")  # nothing the terminal cannot show
+    assert "ok user/a  committed aaaaaaa  +1 ~0 -0" in text
+    assert "[" in text and "1/2 Spaces" in text  # the progress bar after the first result
+    assert "x user/b  failed: the pipeline returned no result" in text  # a lost Space counts as failed
+    assert [r.repo_id for r in results if r.error] == ["user/b"]
