@@ -255,6 +255,9 @@ class Repository:
     ) -> str:
         """Applies ``operations`` on top of ``branch`` as one new commit and returns its SHA.
 
+        A commit whose tree equals the head's is still made, as on the Hub: the client itself leaves out unchanged
+        files (preupload returns their remote oid) and sends no commit when nothing is left.
+
         Raises:
             StorageError: 404 (unknown branch, deleting a missing path), 412 (``parent_commit`` is not the head),
                 400 (a file and a folder with the same path).

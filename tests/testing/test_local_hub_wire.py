@@ -6,7 +6,7 @@ import hashlib
 import re
 import urllib.parse
 
-from huggingface_hub import CommitOperationAdd
+from huggingface_hub import CommitOperationAdd, HfApi
 
 
 def test_download_headers_match_the_hub(local_hub, hub_api, raw):
@@ -72,3 +72,18 @@ def test_answers_use_the_callers_host_and_telemetry_probe_is_answered(local_hub,
     probe = raw("GET", f"{local_hub.endpoint}/api/agent-harnesses")
     assert probe.json() == {"standardEnvVars": [], "harnesses": {}}
     assert raw("GET", f"{local_hub.endpoint}/api/no-such-endpoint").status == 404
+
+
+def test_paths_info_existence_checks_and_visibility_change(local_hub, hub_api):
+    repo_id = f"{local_hub.username}/paths"
+    hub_api.create_repo(repo_id, repo_type="model")
+    hub_api.create_commit(repo_id, [CommitOperationAdd("cfg/a.json", b"{}"), CommitOperationAdd("w.bin", b"\x00w")],
+                          commit_message="files")  # fmt: skip
+    infos = {info.path: info for info in hub_api.get_paths_info(repo_id, ["cfg", "w.bin", "missing.txt"])}
+    assert set(infos) == {"cfg", "w.bin"}
+    assert infos["w.bin"].lfs.sha256 == hashlib.sha256(b"\x00w").hexdigest()
+    assert hub_api.file_exists(repo_id, "cfg/a.json") and not hub_api.file_exists(repo_id, "cfg/b.json")
+    assert hub_api.repo_exists(repo_id) and not hub_api.repo_exists(f"{local_hub.username}/other")
+    hub_api.update_repo_settings(repo_id, private=True)
+    assert hub_api.repo_info(repo_id).private is True
+    assert not HfApi(endpoint=local_hub.endpoint, token=False).repo_exists(repo_id)
