@@ -1,0 +1,233 @@
+"""Pushes model directories to Hub model repositories, each version on its own branch.
+
+This is the engine of the TFX ``HFModelPusher``; it reuses ``SpacePusher.commit_files`` (plan against the remote
+tree, one atomic commit with ``parent_commit``, re-plan on 412, back off on transient errors), so a model push has
+the same guarantees as a Space push:
+
+1. list and hash the model's files (streamed, so a worker never holds a whole model);
+2. create the repository and the version branch when missing;
+3. one commit on that branch that makes it hold exactly the model's files (``.gitattributes`` is kept);
+   pushing the same files again makes no commit.
+
+Files sit at the branch's root, so ``snapshot_download(repo_id, revision=version)`` returns the SavedModel folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Iterable
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from beam_pusher import templates
+from beam_pusher.auth import check_token_reference, resolve_token, scrub
+from beam_pusher.errors import BeamPusherError, SpecError
+from beam_pusher.hashing import hash_stream
+from beam_pusher.hub import HubSettings
+from beam_pusher.spec import AppFile, PushResult, validate_repo_id
+
+__all__ = ["ModelRepoPusher", "ModelRepoSpec", "PushModels", "list_model_files"]
+
+logger = logging.getLogger(__name__)
+
+# git's branch rules, narrowed to names that need no quoting anywhere: no "..", no ".lock" suffix.
+_VERSION = re.compile(r"^(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRepoSpec:
+    """One model version to push.
+
+    Attributes:
+      repo_id: The model repository, ``namespace/name``.
+      model_path: The model directory (or single file): a local path or any fsspec URL.
+      version: The branch that holds this version (``v3``, ``v1700000000``).
+      private: Whether a newly created repository is private.
+      commit_message: Summary of the commit (default: "Push model version <version> with beam_pusher").
+
+    Example::
+
+        ModelRepoSpec("alice/penguin-model", "gs://bucket/serving_model_dir/Format-Serving", "v3")
+    """
+
+    repo_id: str
+    model_path: str
+    version: str
+    private: bool = False
+    commit_message: str | None = None
+
+    def __post_init__(self) -> None:
+        validate_repo_id(self.repo_id)
+        if not isinstance(self.model_path, str) or not self.model_path.strip():
+            raise SpecError(f"model_path={self.model_path!r} must be a non-empty path or URL of the model directory.")
+        if not isinstance(self.version, str) or not _VERSION.match(self.version):
+            raise SpecError(
+                f"version={self.version!r} is not a usable branch name: use letters, digits, '.', '_' and '-', "
+                "starting with a letter or digit, at most 100 characters (for example 'v3')."
+            )
+        if not isinstance(self.private, bool):
+            raise SpecError(f"private={self.private!r} must be true or false.")
+
+
+def list_model_files(spec: ModelRepoSpec) -> list[AppFile]:
+    """The model's files as ``AppFile`` references with their hashes, read once each in chunks.
+
+    Raises:
+      TemplateError: the model directory is missing or empty.
+    """
+    import fsspec
+
+    root = templates.resolve_model_path(spec.model_path)
+    files = []
+    for source in templates.list_source_files(root):
+        with fsspec.open(source.url, "rb") as stream:
+            hashes = hash_stream(stream, source.size)
+        files.append(
+            AppFile(spec.repo_id, source.path, hashes.size, source=source.url, sha256=hashes.sha256,
+                    git_sha1=hashes.git_sha1)
+        )
+    return files
+
+
+class ModelRepoPusher:
+    """Pushes model versions. Build one per worker: it holds a resolved token and is not picklable."""
+
+    def __init__(self, settings: HubSettings):
+        from beam_pusher.hub import SpacePusher
+
+        self._settings = settings
+        self._pusher = SpacePusher(settings)
+        self._token = resolve_token(settings.token)  # only to scrub it from error messages
+        self.api = self._pusher.api
+
+    def __getstate__(self):
+        raise TypeError("ModelRepoPusher holds a resolved token and must not be pickled; pickle HubSettings instead.")
+
+    def push(self, spec: ModelRepoSpec) -> PushResult:
+        """Pushes ``spec`` and reports what happened; Hub and file problems are reported, never raised."""
+        repo_url = f"{self.api.endpoint}/{spec.repo_id}"
+        try:
+            files = list_model_files(spec)
+            self._pusher._call(  # the engine's transient-error policy, shared with Space pushes
+                spec.repo_id,
+                "create the model repository",
+                lambda: self.api.create_repo(spec.repo_id, repo_type="model", private=spec.private, exist_ok=True),
+            )
+            self._pusher._call(
+                spec.repo_id,
+                f"create the branch {spec.version}",
+                lambda: self.api.create_branch(spec.repo_id, branch=spec.version, repo_type="model", exist_ok=True),
+            )
+            outcome = self._pusher.commit_files(
+                spec.repo_id,
+                files,
+                repo_type="model",
+                revision=spec.version,
+                commit_message=spec.commit_message or f"Push model version {spec.version} with beam_pusher",
+            )
+        except BeamPusherError as exc:
+            return self._failed(spec, repo_url, str(exc))
+        except Exception as exc:  # noqa: BLE001 - reported in the result like every other push failure
+            return self._failed(spec, repo_url, f"{spec.repo_id}: {type(exc).__name__}: {exc}")
+        counts = {a: sum(1 for c in outcome.changes if c.action == a) for a in ("add", "update", "delete")}
+        logger.info(
+            "%s@%s: %s at %s (+%d ~%d -%d =%d)",
+            spec.repo_id,
+            spec.version,
+            "committed" if outcome.committed else "unchanged",
+            outcome.head,
+            counts["add"],
+            counts["update"],
+            counts["delete"],
+            outcome.unchanged,
+        )
+        return PushResult(
+            repo_id=spec.repo_id,
+            pushed=True,
+            commit_id=outcome.head,
+            repo_url=repo_url,
+            pushed_version=spec.version,
+            committed=outcome.committed,
+            files_added=counts["add"],
+            files_updated=counts["update"],
+            files_deleted=counts["delete"],
+            files_unchanged=outcome.unchanged,
+            bytes_uploaded=sum(c.size for c in outcome.changes if c.action != "delete"),
+        )
+
+    def _failed(self, spec: ModelRepoSpec, repo_url: str, message: str) -> PushResult:
+        message = scrub(message, self._token)
+        logger.warning("%s@%s: not pushed: %s", spec.repo_id, spec.version, message)
+        return PushResult(repo_id=spec.repo_id, pushed=False, repo_url=repo_url, pushed_version=spec.version,
+                          error=message)
+
+
+class _PushModelFn(beam.DoFn):
+    """Pushes one model version per element; the pusher (and the token) is made in ``setup``, on the worker."""
+
+    def __init__(self, settings: HubSettings):
+        self._settings = settings
+        self._pushed = Metrics.counter("beam_pusher", "models_pushed")
+        self._failed = Metrics.counter("beam_pusher", "models_failed")
+
+    def setup(self):
+        self._pusher = None
+        self._setup_error = None
+        try:
+            self._pusher = ModelRepoPusher(self._settings)
+        except BeamPusherError as exc:
+            self._setup_error = str(exc)
+
+    def process(self, spec: ModelRepoSpec) -> Iterable[PushResult]:
+        if self._setup_error:
+            result = PushResult(repo_id=spec.repo_id, pushed=False, pushed_version=spec.version,
+                                error=f"{spec.repo_id}: {self._setup_error}")
+        else:
+            result = self._pusher.push(spec)
+        (self._failed if result.error else self._pushed).inc()
+        yield result
+
+
+class PushModels(beam.PTransform):
+    """Pushes model versions: ``PCollection[ModelRepoSpec] -> PCollection[PushResult]``, one result per version.
+
+    Args:
+      endpoint: Hub URL (None: ``HF_ENDPOINT`` or huggingface.co).
+      token: A token reference: None (``HF_TOKEN`` or the huggingface_hub login on the worker), ``env:NAME`` or
+        ``file:PATH``. Literal tokens are refused: they would be pickled into the pipeline.
+      max_attempts: Plan-and-commit attempts across conflicts (412) and transient errors.
+      backoff_seconds: First back-off after a transient error.
+
+    Example::
+
+        with beam.Pipeline() as p:
+            results = (
+                p
+                | beam.Create([ModelRepoSpec("alice/penguin-model", "/models/serving", "v3")])
+                | PushModels(token="env:HF_TOKEN")
+            )
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        token: str | None = None,
+        max_attempts: int = 5,
+        backoff_seconds: float = 1.0,
+    ):
+        super().__init__()
+        check_token_reference(token)
+        self._settings = HubSettings(
+            endpoint=endpoint, token=token, max_attempts=max_attempts, backoff_seconds=backoff_seconds
+        )
+
+    def expand(self, specs):
+        return (
+            specs
+            | "Reshuffle" >> beam.Reshuffle()
+            | "PushModel" >> beam.ParDo(_PushModelFn(self._settings))
+        )

@@ -1,0 +1,372 @@
+"""HFSpacePusher and HFModelPusher in real TFX pipelines: sqlite ML Metadata, the local Hub, the real client.
+
+Every pipeline run costs seconds (TFX, Beam, TensorFlow), so each run below checks several things at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import pytest
+from huggingface_hub import HfApi
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+from tfx.orchestration import metadata
+from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+from tfx.types import standard_artifacts
+
+from beam_pusher.component import HFModelPusher, HFSpacePusher
+from beam_pusher.errors import PushError, SpecError
+from beam_pusher.executor import Executor
+
+TOKEN_ENV = "BEAM_PUSHER_TFX_TEST_TOKEN"
+APP = 'MODEL_REPO_ID = "$MODEL_REPO_ID"\nMODEL_VERSION = "$MODEL_VERSION"\nGREETING = "$GREETING"\n'
+
+
+@pytest.fixture(scope="module")
+def model_uri(tmp_path_factory) -> str:
+    """A Model artifact folder holding a small real SavedModel under Format-Serving, as Trainer writes it."""
+    import tensorflow as tf
+
+    class Scale(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable([[2.0], [3.0]])
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+        def __call__(self, x):
+            return {"outputs": tf.matmul(x, self.w)}
+
+    root = tmp_path_factory.mktemp("model")
+    module = Scale()
+    tf.saved_model.save(module, str(root / "Format-Serving"), signatures={"serving_default": module.__call__})
+    return str(root)
+
+
+@pytest.fixture
+def hub(local_hub, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, local_hub.token)
+    return local_hub
+
+
+@pytest.fixture
+def template(tmp_path) -> str:
+    root = tmp_path / "template"
+    root.mkdir()
+    (root / "app.py").write_text(APP)
+    (root / "requirements.txt").write_text("gradio\n")
+    return str(root)
+
+
+def importers(model_uri: str, tmp_path: Path, blessed: int):
+    blessing_dir = tmp_path / f"blessing-{blessed}"
+    blessing_dir.mkdir(exist_ok=True)
+    model = tfx.dsl.Importer(source_uri=model_uri, artifact_type=standard_artifacts.Model).with_id("model_importer")
+    blessing = tfx.dsl.Importer(
+        source_uri=str(blessing_dir),
+        artifact_type=standard_artifacts.ModelBlessing,
+        custom_properties={"blessed": blessed},
+    ).with_id("blessing_importer")
+    return model, blessing
+
+
+def make_pipeline(name: str, tmp_path: Path, components) -> tfx.dsl.Pipeline:
+    return tfx.dsl.Pipeline(
+        pipeline_name=name,
+        pipeline_root=str(tmp_path / "pipeline_root"),
+        components=components,
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(str(tmp_path / "mlmd.sqlite")),
+        enable_cache=False,
+    )
+
+
+def pushed_models(tmp_path: Path, node_id: str) -> list[dict]:
+    """The custom properties of every PushedModel that ``node_id`` produced, oldest first, read from MLMD."""
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(tmp_path / "mlmd.sqlite")
+    store = metadata_store.MetadataStore(config)
+    node = next(c for c in store.get_contexts_by_type("node") if c.name.endswith("." + node_id))
+    executions = sorted(store.get_executions_by_context(node.id), key=lambda e: e.id)
+    out = []
+    for execution in executions:
+        events = store.get_events_by_execution_ids([execution.id])
+        ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+        for artifact in store.get_artifacts_by_id(ids):
+            props = {}
+            for key, value in artifact.custom_properties.items():
+                props[key] = value.int_value if value.HasField("int_value") else value.string_value
+            out.append(props)
+    return out
+
+
+def files_containing(root: Path, needle: bytes) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+# Construction-time errors -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model_channel():
+    return tfx.dsl.Importer(source_uri="/models/m", artifact_type=standard_artifacts.Model).outputs["result"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"space_sdk": "flask"}, "space_sdk='flask' is not a Space SDK"),
+        ({"username": "bad user"}, "username='bad user' is not a valid Hub name"),
+        ({"repo_name": "-demo"}, "repo_name='-demo' is not a valid Hub name"),
+        ({"repo_name": "a..b"}, "repo_name='a..b'"),
+        ({"model": None}, "HFSpacePusher has no model"),
+        ({"model_hub_repo_id": "alice/m", "pushed_model": "MODEL_PUSH"}, "not both"),
+        ({"model_hub_repo_branch": "v1"}, "needs model_hub_repo_id"),
+        ({"model_hub_repo_id": "alice"}, "model_hub_repo_id='alice' is not a Hub repository id"),
+        ({"model_hub_repo_id": "alice/m", "model_hub_repo_branch": "v 1"}, "not a usable branch name"),
+        ({"hf_access_token": "env:1BAD"}, "must be a reference"),
+        ({"space_secrets": {"API_KEY": "sk-literal"}}, "is not a reference"),
+        ({"options": {"bad-name": "x"}}, "placeholders has the key 'bad-name'"),
+        ({"hardware": "T4 Small"}, "is not a hardware flavor"),
+        ({"app_path": ""}, "app_path='' is empty"),
+    ],
+)
+def test_space_pusher_rejects_bad_arguments_at_construction(model_channel, kwargs, message):
+    args = {"username": "alice", "app_path": "apps.gradio.img_classifier", "model": model_channel}
+    if kwargs.get("pushed_model") == "MODEL_PUSH":
+        kwargs = {**kwargs, "pushed_model": HFModelPusher(username="alice", model=model_channel).outputs["pushed_model"]}
+    args.update(kwargs)
+    with pytest.raises(SpecError, match=re.escape(message)):
+        HFSpacePusher(**args)
+
+
+def test_secret_values_never_appear_in_construction_errors(model_channel):
+    with pytest.raises(SpecError) as info:
+        HFSpacePusher(username="alice", app_path="x", model=model_channel, space_secrets={"K": "sk-do-not-echo"})
+    assert "sk-do-not-echo" not in str(info.value)
+
+
+def test_model_pusher_rejects_bad_arguments_at_construction(model_channel):
+    with pytest.raises(SpecError, match=r"model_version='v1/\.\.' is not a usable branch name"):
+        HFModelPusher(username="alice", model=model_channel, model_version="v1/..")
+    with pytest.raises(SpecError, match="username='a--b' is not a valid Hub name"):
+        HFModelPusher(username="a--b", model=model_channel)
+    with pytest.raises(SpecError, match="HFModelPusher needs model"):
+        HFModelPusher(username="alice", model=None)
+
+
+def test_a_literal_token_is_accepted_with_a_warning_that_does_not_show_it(model_channel, caplog):
+    with caplog.at_level(logging.WARNING, logger="beam_pusher.component"):
+        pusher = HFModelPusher(username="alice", model=model_channel, hf_access_token="hf_literalLITERALliteral")
+    assert pusher.exec_properties["hf_access_token"] == "hf_literalLITERALliteral"
+    assert "literal token" in caplog.text and "hf_literalLITERALliteral" not in caplog.text
+
+
+# Pipelines --------------------------------------------------------------------------------------------------------
+
+
+def test_space_pusher_on_local_dag_runner_records_the_hub_commit_and_reruns_without_a_new_commit(
+    hub, model_uri, template, tmp_path, caplog, capfd
+):
+    caplog.set_level(logging.DEBUG)
+    model, blessing = importers(model_uri, tmp_path, blessed=1)
+    pusher = HFSpacePusher(
+        username=hub.username,
+        hf_access_token=f"env:{TOKEN_ENV}",
+        app_path=template,
+        space_sdk="gradio",
+        options={"GREETING": "hello"},
+        model=model.outputs["result"],
+        model_blessing=blessing.outputs["result"],
+        endpoint=hub.endpoint,
+    )
+    pipeline = make_pipeline("penguin-local", tmp_path, [model, blessing, pusher])
+    repo_id = f"{hub.username}/penguin-local"  # repo_name defaults to the pipeline's name
+
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    commits_after_first = hub.commit_count(repo_id)
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+
+    first, second = pushed_models(tmp_path, "HFSpacePusher")
+    head = HfApi(endpoint=hub.endpoint, token=hub.token).space_info(repo_id).sha
+    assert first["pushed"] == 1 and first["committed"] == 1
+    assert first["repo_id"] == repo_id
+    assert first["commit_id"] == head == hub.head(repo_id)
+    assert first["repo_url"] == first["pushed_destination"] == f"{hub.endpoint}/spaces/{repo_id}"
+    assert first["pushed_version"]
+    # The re-run changed nothing: no new commit, still pushed, the same commit id.
+    assert second["pushed"] == 1 and second["committed"] == 0
+    assert second["commit_id"] == head
+    assert hub.commit_count(repo_id) == commits_after_first
+    # The Space holds the app and the embedded serving model.
+    files = hub.list_files(repo_id)
+    assert {"app.py", "README.md", "model_loader.py", "requirements.txt", "model/saved_model.pb"} <= set(files)
+    assert hub.read_file(repo_id, "model/saved_model.pb") == (Path(model_uri) / "Format-Serving/saved_model.pb").read_bytes()
+    assert b'GREETING = "hello"' in hub.read_file(repo_id, "app.py")
+    # The token is nowhere: not in ML Metadata, not in the pipeline root, not in the logs.
+    token = hub.token.encode()
+    assert token not in (tmp_path / "mlmd.sqlite").read_bytes()
+    assert files_containing(tmp_path / "pipeline_root", token) == []
+    out, err = capfd.readouterr()
+    assert hub.token not in caplog.text and hub.token not in out and hub.token not in err
+    assert "Pushing the Space" in caplog.text  # the capture did see the executor's logs
+
+
+def test_space_pusher_on_beam_dag_runner_with_a_literal_token(hub, model_uri, template, tmp_path):
+    model, blessing = importers(model_uri, tmp_path, blessed=1)
+    pusher = HFSpacePusher(
+        username=hub.username,
+        hf_access_token=hub.token,  # the proposal's interface: works on local runners, documented as stored in MLMD
+        repo_name="beam-demo",
+        app_path=template,
+        space_sdk="streamlit",
+        model=model.outputs["result"],
+        model_blessing=blessing.outputs["result"],
+        endpoint=hub.endpoint,
+    )
+    BeamDagRunner().run(make_pipeline("penguin-beam", tmp_path, [model, blessing, pusher]))
+
+    (props,) = pushed_models(tmp_path, "HFSpacePusher")
+    repo_id = f"{hub.username}/beam-demo"
+    assert props["pushed"] == 1
+    assert props["commit_id"] == HfApi(endpoint=hub.endpoint).space_info(repo_id, token=hub.token).sha
+    assert props["repo_url"] == f"{hub.endpoint}/spaces/{repo_id}"
+    assert "model/saved_model.pb" in hub.list_files(repo_id)
+    assert b"sdk: streamlit" in hub.read_file(repo_id, "README.md")
+    # The literal was exposed to the workers for the push only.
+    assert not [k for k in os.environ if k.startswith("BEAM_PUSHER_TOKEN_")]
+
+
+def test_unblessed_model_reaches_neither_a_space_nor_a_model_repo(hub, model_uri, template, tmp_path):
+    model, blessing = importers(model_uri, tmp_path, blessed=0)
+    space = HFSpacePusher(
+        username=hub.username,
+        hf_access_token=f"env:{TOKEN_ENV}",
+        app_path=template,
+        model=model.outputs["result"],
+        model_blessing=blessing.outputs["result"],
+        endpoint=hub.endpoint,
+    ).with_id("space")
+    model_pusher = HFModelPusher(
+        username=hub.username,
+        hf_access_token=f"env:{TOKEN_ENV}",
+        repo_name="unblessed-model",
+        model=model.outputs["result"],
+        model_blessing=blessing.outputs["result"],
+        endpoint=hub.endpoint,
+    )
+    space_from_hub = HFSpacePusher(
+        username=hub.username,
+        hf_access_token=f"env:{TOKEN_ENV}",
+        repo_name="unblessed-hub-space",
+        app_path=template,
+        pushed_model=model_pusher.outputs["pushed_model"],
+        endpoint=hub.endpoint,
+    ).with_id("space_from_hub")
+    tfx.orchestration.LocalDagRunner().run(
+        make_pipeline("unblessed", tmp_path, [model, blessing, space, model_pusher, space_from_hub])
+    )
+
+    for node in ("space", "HFModelPusher", "space_from_hub"):
+        (props,) = pushed_models(tmp_path, node)
+        assert props["pushed"] == 0 and "commit_id" not in props and "repo_id" not in props, node
+    assert not hub.repo_exists(f"{hub.username}/unblessed")
+    assert not hub.repo_exists(f"{hub.username}/unblessed-model", repo_type="model")
+    assert not hub.repo_exists(f"{hub.username}/unblessed-hub-space")
+
+
+def test_model_pusher_feeds_the_space_the_model_repo_and_version(hub, model_uri, template, tmp_path):
+    model, blessing = importers(model_uri, tmp_path, blessed=1)
+    model_pusher = HFModelPusher(
+        username=hub.username,
+        hf_access_token=f"env:{TOKEN_ENV}",
+        repo_name="penguin-model",
+        model_version="v1",
+        model=model.outputs["result"],
+        model_blessing=blessing.outputs["result"],
+        endpoint=hub.endpoint,
+    )
+    space = HFSpacePusher(
+        username=hub.username,
+        hf_access_token=f"env:{TOKEN_ENV}",
+        repo_name="penguin-space",
+        app_path=template,
+        options={"GREETING": "hi"},
+        pushed_model=model_pusher.outputs["pushed_model"],
+        endpoint=hub.endpoint,
+    )
+    tfx.orchestration.LocalDagRunner().run(make_pipeline("penguin-hub", tmp_path, [model, blessing, model_pusher, space]))
+
+    model_repo, space_repo = f"{hub.username}/penguin-model", f"{hub.username}/penguin-space"
+    (model_props,) = pushed_models(tmp_path, "HFModelPusher")
+    assert model_props["pushed"] == 1 and model_props["model_version"] == model_props["pushed_version"] == "v1"
+    assert model_props["repo_id"] == model_repo
+    assert model_props["commit_id"] == hub.head(model_repo, repo_type="model", revision="v1")
+    assert model_props["commit_id"] == HfApi(endpoint=hub.endpoint).model_info(model_repo, revision="v1", token=hub.token).sha
+    assert model_props["repo_url"] == f"{hub.endpoint}/{model_repo}"
+    assert model_props["pushed_destination"] == f"{hub.endpoint}/{model_repo}/tree/v1"
+    assert hub.read_file(model_repo, "saved_model.pb", repo_type="model", revision="v1") == (
+        Path(model_uri) / "Format-Serving/saved_model.pb"
+    ).read_bytes()
+
+    (space_props,) = pushed_models(tmp_path, "HFSpacePusher")
+    assert space_props["pushed"] == 1 and space_props["commit_id"] == hub.head(space_repo)
+    assert space_props["model_hub_repo_id"] == model_repo and space_props["model_version"] == "v1"
+    app = hub.read_file(space_repo, "app.py").decode()
+    assert app == f'MODEL_REPO_ID = "{model_repo}"\nMODEL_VERSION = "v1"\nGREETING = "hi"\n'
+    assert not [p for p in hub.list_files(space_repo) if p.startswith("model/") or p == "model_loader.py"]
+
+
+def test_components_compile_for_vertex_without_the_token(hub, tmp_path, monkeypatch):
+    from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
+
+    model = tfx.dsl.Importer(source_uri="gs://bucket/model", artifact_type=standard_artifacts.Model)
+    model_pusher = HFModelPusher(username="alice", hf_access_token=f"env:{TOKEN_ENV}", model=model.outputs["result"])
+    space = HFSpacePusher(
+        username="alice",
+        hf_access_token=f"env:{TOKEN_ENV}",
+        app_path="apps.gradio.img_classifier",
+        pushed_model=model_pusher.outputs["pushed_model"],
+        options={"TITLE": "Penguins"},
+        space_secrets={"API_KEY": "env:API_KEY"},
+        private=True,
+    )
+    pipeline = tfx.dsl.Pipeline(pipeline_name="penguin-vertex", pipeline_root="gs://bucket/root",
+                                components=[model, model_pusher, space])
+    runner = KubeflowV2DagRunner(
+        config=KubeflowV2DagRunnerConfig(default_image="gcr.io/project/penguin:latest"),
+        output_dir=str(tmp_path),
+        output_filename="pipeline.json",
+    )
+    runner.run(pipeline, write_out=True)
+
+    compiled = (tmp_path / "pipeline.json").read_text()
+    assert hub.token not in compiled
+    assert "beam_pusher.executor.Executor" in compiled and "beam_pusher.executor.ModelPusherExecutor" in compiled
+    assert f"env:{TOKEN_ENV}" in compiled
+
+
+def test_a_failed_push_fails_the_component_with_the_reason(hub, model_uri, tmp_path):
+    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+
+    model = standard_artifacts.Model()
+    model.uri = model_uri
+    output = standard_artifacts.PushedModel()
+    output.uri = str(tmp_path / "pushed_model")
+    executor = Executor(BaseBeamExecutor.Context(beam_pipeline_args=[], tmp_dir=str(tmp_path / "tmp"), unique_id="1"))
+    exec_properties = {
+        "username": hub.username,
+        "hf_access_token": f"env:{TOKEN_ENV}",
+        "repo_name": "broken",
+        "endpoint": hub.endpoint,
+        "app_path": str(tmp_path / "no-such-template"),
+        "space_sdk": "gradio",
+    }
+    with pytest.raises(PushError, match="no-such-template") as info:
+        executor.Do({"model": [model]}, {"pushed_model": [output]}, exec_properties)
+    assert hub.token not in str(info.value)
+    assert "pushed" not in output.mlmd_artifact.custom_properties
+    assert not hub.repo_exists(f"{hub.username}/broken")

@@ -1,0 +1,128 @@
+"""The model-repo push engine behind HFModelPusher, against the local Hub over HTTP."""
+
+from __future__ import annotations
+
+import pickle
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from beam_pusher.errors import SpecError
+from beam_pusher.hub import HubSettings
+from beam_pusher.models import ModelRepoPusher, ModelRepoSpec, PushModels, list_model_files
+
+TOKEN_ENV = "BEAM_PUSHER_MODELS_TEST_TOKEN"
+WEIGHTS = bytes(range(256)) * 64
+
+
+@pytest.fixture
+def hub(local_hub, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, local_hub.token)
+    return local_hub
+
+
+@pytest.fixture
+def pusher(hub):
+    return ModelRepoPusher(HubSettings(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}", backoff_seconds=0.05))
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    root = tmp_path / "serving"
+    (root / "variables").mkdir(parents=True)
+    (root / "saved_model.pb").write_bytes(b"\x08\x01graph")
+    (root / "variables" / "variables.data-00000-of-00001").write_bytes(WEIGHTS)
+    (root / "variables" / "variables.index").write_bytes(b"\x00index")
+    return root
+
+
+def test_push_creates_repo_and_branch_and_an_unchanged_push_makes_no_commit(hub, pusher, model_dir):
+    repo_id = f"{hub.username}/penguin-model"
+    spec = ModelRepoSpec(repo_id, str(model_dir), "v1")
+
+    first = pusher.push(spec)
+    second = pusher.push(spec)
+
+    assert first.error is None and first.pushed and first.committed
+    assert first.commit_id == hub.head(repo_id, repo_type="model", revision="v1")
+    assert first.repo_url == f"{hub.endpoint}/{repo_id}" and first.pushed_version == "v1"
+    assert first.files_added == 3
+    files = hub.list_files(repo_id, repo_type="model", revision="v1")
+    assert {"saved_model.pb", "variables/variables.index", "variables/variables.data-00000-of-00001"} <= set(files)
+    assert hub.read_file(repo_id, "variables/variables.data-00000-of-00001", repo_type="model", revision="v1") == WEIGHTS
+    assert second.pushed and not second.committed and second.commit_id == first.commit_id
+    assert second.files_unchanged == 3
+
+
+def test_each_version_gets_its_own_branch_and_a_repush_mirrors_the_model(hub, pusher, model_dir):
+    repo_id = f"{hub.username}/versions"
+    v1 = pusher.push(ModelRepoSpec(repo_id, str(model_dir), "v1"))
+    (model_dir / "variables" / "variables.index").unlink()
+    (model_dir / "saved_model.pb").write_bytes(b"\x08\x02graph-v2")
+    v2 = pusher.push(ModelRepoSpec(repo_id, str(model_dir), "v2"))
+
+    assert v1.error is None and v2.error is None and v1.commit_id != v2.commit_id
+    assert hub.read_file(repo_id, "saved_model.pb", repo_type="model", revision="v1") == b"\x08\x01graph"
+    assert hub.read_file(repo_id, "saved_model.pb", repo_type="model", revision="v2") == b"\x08\x02graph-v2"
+    assert "variables/variables.index" in hub.list_files(repo_id, repo_type="model", revision="v1")
+    assert "variables/variables.index" not in hub.list_files(repo_id, repo_type="model", revision="v2")
+    assert v2.files_added == 2  # a new branch starts from main, not from the previous version
+
+    again = pusher.push(ModelRepoSpec(repo_id, str(model_dir), "v1"))  # a fixed version name, pushed again
+    assert again.committed and again.files_deleted == 1 and again.files_updated == 1
+    assert set(hub.list_files(repo_id, repo_type="model", revision="v1")) == set(
+        hub.list_files(repo_id, repo_type="model", revision="v2")
+    )
+
+
+def test_a_missing_model_is_reported_and_nothing_is_created(hub, pusher, tmp_path):
+    result = pusher.push(ModelRepoSpec(f"{hub.username}/missing", str(tmp_path / "nope"), "v1"))
+    assert not result.pushed and "nope" in result.error
+    assert hub.token not in result.error
+    assert not hub.repo_exists(f"{hub.username}/missing", repo_type="model")
+
+
+def test_push_models_transform_pushes_every_version(hub, model_dir):
+    specs = [ModelRepoSpec(f"{hub.username}/m{i}", str(model_dir), "v1") for i in range(2)]
+    with TestPipeline() as p:
+        results = (
+            p
+            | beam.Create(specs)
+            | PushModels(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}", backoff_seconds=0.05)
+            | beam.Map(lambda r: (r.repo_id, r.pushed, r.committed, r.error))
+        )
+        assert_that(results, equal_to([(s.repo_id, True, True, None) for s in specs]))
+    assert all(hub.head(s.repo_id, repo_type="model", revision="v1") for s in specs)
+
+
+def test_list_model_files_hashes_each_file(model_dir):
+    files = {f.path: f for f in list_model_files(ModelRepoSpec("a/b", str(model_dir), "v1"))}
+    assert set(files) == {"saved_model.pb", "variables/variables.index", "variables/variables.data-00000-of-00001"}
+    data = files["variables/variables.data-00000-of-00001"]
+    assert data.size == len(WEIGHTS) and data.content is None and len(data.sha256) == 64 and len(data.git_sha1) == 40
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"repo_id": "no-namespace"}, "is not a Hub repository id"),
+        ({"model_path": " "}, "model_path=' ' must be a non-empty"),
+        ({"version": "v1..2"}, "not a usable branch name"),
+        ({"version": "refs/heads/v1"}, "not a usable branch name"),
+        ({"version": "v1.lock"}, "not a usable branch name"),
+        ({"private": "yes"}, "private='yes' must be true or false"),
+    ],
+)
+def test_model_repo_spec_validates_on_construction(kwargs, message):
+    args = {"repo_id": "alice/model", "model_path": "/models/m", "version": "v1", **kwargs}
+    with pytest.raises(SpecError, match=message.replace("(", r"\(")):
+        ModelRepoSpec(**args)
+
+
+def test_tokens_stay_out_of_the_pipeline(hub, pusher):
+    with pytest.raises(SpecError, match="must be a reference"):
+        PushModels(token=hub.token)
+    with pytest.raises(TypeError, match="must not be pickled"):
+        pickle.dumps(pusher)
