@@ -132,7 +132,11 @@ def run_demo(
         return 2
     started = time.monotonic()
     home = tempfile.mkdtemp(prefix="beam-pusher-demo-")
-    settings = {**_HUB_SETTINGS, "HF_HOME": os.path.join(home, "hf-home")}
+    # Everything temporary goes under one folder removed at the end: Beam's and TensorFlow's scratch files too.
+    scratch = os.path.join(home, "tmp")
+    os.mkdir(scratch)
+    settings = {**_HUB_SETTINGS, "HF_HOME": os.path.join(home, "hf-home"), "TMPDIR": scratch}
+    previous_tempdir, tempfile.tempdir = tempfile.tempdir, scratch
     try:
         with _environment(settings):
             _check_hub_client()
@@ -141,6 +145,7 @@ def run_demo(
         say(f"\nThe demo failed: {exc}")
         return 1
     finally:
+        tempfile.tempdir = previous_tempdir
         shutil.rmtree(home, ignore_errors=True)
 
 

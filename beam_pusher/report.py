@@ -348,7 +348,6 @@ def deploy_and_report(
         results = deploy_and_report(config.specs, endpoint="http://127.0.0.1:8080", token="env:HF_TOKEN")
     """
     import apache_beam as beam
-
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from beam_pusher.runner import LOCAL_PIPELINE_ARGS, collect_results, read_results
@@ -369,6 +368,7 @@ def deploy_and_report(
     temp_location = options.get_all_options().get("temp_location")
     own_temp = None if temp_location else tempfile.mkdtemp(prefix="beam-pusher-results-")
     prefix = f"{(temp_location or own_temp).rstrip('/')}/beam_pusher-results-{uuid.uuid4().hex}/results"
+    logger.debug("results of this run go under %s", prefix)
     report = ConsoleReport(total=len(specs), stream=stream, endpoint=endpoint)
     report.start()
     try:
