@@ -165,8 +165,9 @@ def _check_token(value: Any) -> None:
         check_token_reference(value)
         return
     logger.warning(
-        "hf_access_token is a literal token: it will be stored in ML Metadata and in the compiled pipeline, and it "
-        "cannot reach Dataflow workers. Prefer hf_access_token='env:HF_TOKEN' (or 'file:PATH', or unset)."
+        "hf_access_token is a literal token: it will be stored in ML Metadata, in the compiled pipeline and in "
+        "TFX's log of execution properties, and it cannot reach Dataflow workers. Prefer "
+        "hf_access_token='env:HF_TOKEN' (or 'file:PATH', or unset)."
     )
 
 
@@ -281,7 +282,9 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
                 "pushed_model=hf_model_pusher.outputs['pushed_model'], or model_hub_repo_id='owner/name'."
             )
         _check_branch(MODEL_HUB_REPO_BRANCH_KEY, model_hub_repo_branch)
-        if all(_is_plain(v) for v in (username, repo_name, app_path, model_hub_repo_id, options, hardware)):
+        values = (username, repo_name, app_path, space_sdk, model_hub_repo_id, model_hub_repo_branch, options,
+                  private, hardware, space_secrets, space_variables)
+        if all(_is_plain(v) for v in values):
             # The same rules the executor's SpaceSpec applies, checked now (the pipeline name stands in for an
             # unset repo_name; it is checked when the pipeline runs).
             SpaceSpec(

@@ -137,7 +137,8 @@ def model_channel():
 def test_space_pusher_rejects_bad_arguments_at_construction(model_channel, kwargs, message):
     args = {"username": "alice", "app_path": "apps.gradio.img_classifier", "model": model_channel}
     if kwargs.get("pushed_model") == "MODEL_PUSH":
-        kwargs = {**kwargs, "pushed_model": HFModelPusher(username="alice", model=model_channel).outputs["pushed_model"]}
+        upstream = HFModelPusher(username="alice", model=model_channel)
+        kwargs = {**kwargs, "pushed_model": upstream.outputs["pushed_model"]}
     args.update(kwargs)
     with pytest.raises(SpecError, match=re.escape(message)):
         HFSpacePusher(**args)
@@ -204,7 +205,8 @@ def test_space_pusher_on_local_dag_runner_records_the_hub_commit_and_reruns_with
     # The Space holds the app and the embedded serving model.
     files = hub.list_files(repo_id)
     assert {"app.py", "README.md", "model_loader.py", "requirements.txt", "model/saved_model.pb"} <= set(files)
-    assert hub.read_file(repo_id, "model/saved_model.pb") == (Path(model_uri) / "Format-Serving/saved_model.pb").read_bytes()
+    saved_model = (Path(model_uri) / "Format-Serving" / "saved_model.pb").read_bytes()
+    assert hub.read_file(repo_id, "model/saved_model.pb") == saved_model
     assert b'GREETING = "hello"' in hub.read_file(repo_id, "app.py")
     # The token is nowhere: not in ML Metadata, not in the pipeline root, not in the logs.
     token = hub.token.encode()
@@ -236,8 +238,10 @@ def test_space_pusher_on_beam_dag_runner_with_a_literal_token(hub, model_uri, te
     assert props["repo_url"] == f"{hub.endpoint}/spaces/{repo_id}"
     assert "model/saved_model.pb" in hub.list_files(repo_id)
     assert b"sdk: streamlit" in hub.read_file(repo_id, "README.md")
-    # The literal was exposed to the workers for the push only.
+    # The literal was exposed to the workers for the push only, but it is an execution property: docs/tfx.md says
+    # it is stored in ML Metadata, and so it is.
     assert not [k for k in os.environ if k.startswith("BEAM_PUSHER_TOKEN_")]
+    assert hub.token.encode() in (tmp_path / "mlmd.sqlite").read_bytes()
 
 
 def test_unblessed_model_reaches_neither_a_space_nor_a_model_repo(hub, model_uri, template, tmp_path):
@@ -298,14 +302,16 @@ def test_model_pusher_feeds_the_space_the_model_repo_and_version(hub, model_uri,
         pushed_model=model_pusher.outputs["pushed_model"],
         endpoint=hub.endpoint,
     )
-    tfx.orchestration.LocalDagRunner().run(make_pipeline("penguin-hub", tmp_path, [model, blessing, model_pusher, space]))
+    pipeline = make_pipeline("penguin-hub", tmp_path, [model, blessing, model_pusher, space])
+    tfx.orchestration.LocalDagRunner().run(pipeline)
 
     model_repo, space_repo = f"{hub.username}/penguin-model", f"{hub.username}/penguin-space"
     (model_props,) = pushed_models(tmp_path, "HFModelPusher")
     assert model_props["pushed"] == 1 and model_props["model_version"] == model_props["pushed_version"] == "v1"
     assert model_props["repo_id"] == model_repo
     assert model_props["commit_id"] == hub.head(model_repo, repo_type="model", revision="v1")
-    assert model_props["commit_id"] == HfApi(endpoint=hub.endpoint).model_info(model_repo, revision="v1", token=hub.token).sha
+    api = HfApi(endpoint=hub.endpoint, token=hub.token)
+    assert model_props["commit_id"] == api.model_info(model_repo, revision="v1").sha
     assert model_props["repo_url"] == f"{hub.endpoint}/{model_repo}"
     assert model_props["pushed_destination"] == f"{hub.endpoint}/{model_repo}/tree/v1"
     assert hub.read_file(model_repo, "saved_model.pb", repo_type="model", revision="v1") == (
