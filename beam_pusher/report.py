@@ -4,7 +4,7 @@
 use it. ``write_report`` writes the JSON report.
 
 Results arrive from pipeline worker threads (DirectRunner ``multi_threading``), so ``ConsoleReport`` serialises
-its writes with a lock. The pipeline reaches the report through ``notify``, a plain function mapped over the
+its writes with a lock. The pipeline reaches the report through ``runner.notify``, a plain function mapped over the
 results: Beam pickles only the callback's key, and the callback itself is looked up in this process. On a remote
 runner (Dataflow) the lookup finds nothing, and ``ConsoleReport.finish`` prints the lines once the results are read
 back, so the output is the same, only later.
@@ -14,17 +14,13 @@ Beam and huggingface_hub are imported only when a pipeline runs, so the CLI's ``
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import TextIO
 
 from beam_pusher.errors import SpecError
@@ -36,8 +32,6 @@ __all__ = [
     "deploy_and_report",
     "describe_runner",
     "format_size",
-    "in_process_callback",
-    "notify",
     "symbols_for",
     "write_report",
 ]
@@ -48,32 +42,9 @@ logger = logging.getLogger(__name__)
 LOCAL_RUNNERS = frozenset(
     {"directrunner", "direct", "bundlebaseddirectrunner", "switchingdirectrunner", "prismrunner", "prism"}
 )
-_CALLBACKS: dict[str, Callable[[PushResult], None]] = {}
 _UNICODE = {"ok": "✓", "fail": "✗", "plan": "·", "why": "↳", "done": "█", "todo": "░", "sep": "·"}
 _ASCII = {"ok": "ok", "fail": "x", "plan": "-", "why": "->", "done": "#", "todo": ".", "sep": "|"}
 _BAR_WIDTH = 24
-
-
-@contextlib.contextmanager
-def in_process_callback(callback: Callable[[PushResult], None]) -> Iterator[str]:
-    """Registers ``callback`` for ``notify`` while the block runs; yields the key to pass to ``notify``."""
-    key = uuid.uuid4().hex
-    _CALLBACKS[key] = callback
-    try:
-        yield key
-    finally:
-        _CALLBACKS.pop(key, None)
-
-
-def notify(result: PushResult, key: str) -> PushResult:
-    """Hands ``result`` to the callback registered under ``key`` in this process, if any; returns it unchanged.
-
-    Use as ``results | beam.Map(notify, key)``. A worker in another process has no such callback and does nothing.
-    """
-    callback = _CALLBACKS.get(key)
-    if callback is not None:
-        callback(result)
-    return result
 
 
 def write_report(path: str | os.PathLike, results: Sequence[PushResult]) -> None:
@@ -350,13 +321,12 @@ def deploy_and_report(
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from beam_pusher.runner import LOCAL_PIPELINE_ARGS, collect_results, read_results
-    from beam_pusher.transforms import DeploySpaces
+    from beam_pusher.runner import LOCAL_PIPELINE_ARGS, run_deploy
 
     stream = stream if stream is not None else sys.stdout
     options = options if options is not None else PipelineOptions(list(LOCAL_PIPELINE_ARGS))
     try:
-        pipeline = beam.Pipeline(options=options)
+        beam.Pipeline(options=options)
     except (ValueError, TypeError, ImportError) as exc:
         raise SpecError(f"Beam cannot make a pipeline from these options: {exc}") from None
     where = endpoint or "https://huggingface.co"
@@ -365,28 +335,14 @@ def deploy_and_report(
         f"Deploying {len(specs)} {noun} to {where}")  # fmt: skip
     stream.write(f"{verb} with {describe_runner(options)}\n")
     stream.flush()
-    temp_location = options.get_all_options().get("temp_location")
-    own_temp = None if temp_location else tempfile.mkdtemp(prefix="beam-pusher-results-")
-    prefix = f"{(temp_location or own_temp).rstrip('/')}/beam_pusher-results-{uuid.uuid4().hex}/results"
-    logger.debug("results of this run go under %s", prefix)
     report = ConsoleReport(total=len(specs), stream=stream, endpoint=endpoint)
     report.start()
     try:
-        with in_process_callback(report.add) as key:
-            results = (
-                pipeline
-                | "Specs" >> beam.Create(list(specs))
-                | "DeploySpaces" >> DeploySpaces(endpoint=endpoint, token=token, dry_run=dry_run, wait=wait,
-                                                 wait_timeout=wait_timeout, base_dir=base_dir)  # fmt: skip
-            )
-            _ = results | "ReportProgress" >> beam.Map(notify, key)
-            collect_results(results, prefix)
-            pipeline.run().wait_until_finish()
-        collected = read_results(prefix)
+        collected = run_deploy(
+            specs, pipeline_args=options, on_result=report.add, endpoint=endpoint, token=token, dry_run=dry_run,
+            wait=wait, wait_timeout=wait_timeout, base_dir=base_dir,
+        )  # fmt: skip
     except BaseException:
         report.close()
         raise
-    finally:
-        if own_temp:
-            shutil.rmtree(own_temp, ignore_errors=True)
     return report.finish(collected, [s.repo_id for s in specs])

@@ -2,16 +2,19 @@
 
 The CLI and the TFX executor need every ``PushResult`` after the run. Results are written as JSON lines under a
 temporary folder (``--temp_location`` when the runner is remote, e.g. ``gs://`` on Dataflow) and read back through
-fsspec, so the same code works on DirectRunner and on Dataflow.
+fsspec, so the same code works on DirectRunner and on Dataflow. On local runners, ``on_result`` also sees each
+result as soon as its Space is done, for progress output.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import shutil
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -19,18 +22,36 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from beam_pusher.spec import PushResult, SpaceSpec
 from beam_pusher.transforms import DeploySpaces
 
-__all__ = ["LOCAL_PIPELINE_ARGS", "collect_results", "run_deploy"]
+__all__ = ["LOCAL_PIPELINE_ARGS", "collect_results", "in_process_callback", "notify", "read_results", "run_deploy"]
 
 logger = logging.getLogger(__name__)
 
 # Pushing is network-bound, so local runs use more threads than cores: each thread pushes one Space at a time.
 LOCAL_PIPELINE_ARGS = ("--runner=DirectRunner", "--direct_running_mode=multi_threading", "--direct_num_workers=8")
 
+_CALLBACKS: dict[str, Callable[[PushResult], None]] = {}
 
-def _results_dir(options: PipelineOptions) -> str:
-    temp_location = options.get_all_options().get("temp_location")
-    base = temp_location.rstrip("/") if temp_location else tempfile.mkdtemp(prefix="beam-pusher-results-")
-    return f"{base}/beam_pusher-results-{uuid.uuid4().hex}"
+
+@contextlib.contextmanager
+def in_process_callback(callback: Callable[[PushResult], None]) -> Iterator[str]:
+    """Registers ``callback`` for ``notify`` while the block runs; yields the key to pass to ``notify``."""
+    key = uuid.uuid4().hex
+    _CALLBACKS[key] = callback
+    try:
+        yield key
+    finally:
+        _CALLBACKS.pop(key, None)
+
+
+def notify(result: PushResult, key: str) -> PushResult:
+    """Hands ``result`` to the callback registered under ``key`` in this process, if any; returns it unchanged.
+
+    Use as ``results | beam.Map(notify, key)``. A worker in another process has no such callback and does nothing.
+    """
+    callback = _CALLBACKS.get(key)
+    if callback is not None:
+        callback(result)
+    return result
 
 
 def collect_results(results, path_prefix: str):
@@ -51,26 +72,57 @@ def read_results(path_prefix: str) -> list[PushResult]:
     for path in paths:
         with fs.open(path, "rt", encoding="utf-8") as f:
             results.extend(PushResult.from_dict(json.loads(line)) for line in f if line.strip())
-    try:
-        fs.rm(path_prefix.rsplit("/", 1)[0], recursive=True)
-    except OSError:
-        logger.debug("could not remove %s", path_prefix)
     return sorted(results, key=lambda r: r.repo_id)
 
 
 def run_deploy(
-    specs: Sequence[SpaceSpec], *, pipeline_args: Sequence[str] | None = None, **deploy_options
+    specs: Sequence[SpaceSpec],
+    *,
+    pipeline_args: Sequence[str] | PipelineOptions | None = None,
+    on_result: Callable[[PushResult], None] | None = None,
+    **deploy_options,
 ) -> list[PushResult]:
-    """Deploys ``specs`` in one Beam pipeline and returns one ``PushResult`` per Space.
+    """Deploys ``specs`` in one Beam pipeline and returns one ``PushResult`` per Space, sorted by repo id.
 
     Args:
       specs: The Spaces to deploy.
-      pipeline_args: Beam flags (``--runner=DataflowRunner --project=...``); default: ``LOCAL_PIPELINE_ARGS``.
+      pipeline_args: Beam flags (``--runner=DataflowRunner --project=...``) or ``PipelineOptions``;
+        default ``LOCAL_PIPELINE_ARGS``.
+      on_result: Called with each result as its Space finishes, on runners whose workers share this process;
+        elsewhere results only come back when the run ends.
       **deploy_options: Keyword options of ``DeploySpaces`` (endpoint, token, dry_run, wait, ...).
     """
-    options = PipelineOptions(list(pipeline_args) if pipeline_args is not None else list(LOCAL_PIPELINE_ARGS))
-    prefix = _results_dir(options) + "/results"
-    with beam.Pipeline(options=options) as pipeline:
-        results = pipeline | "Specs" >> beam.Create(list(specs)) | "DeploySpaces" >> DeploySpaces(**deploy_options)
-        collect_results(results, prefix)
-    return read_results(prefix)
+    if isinstance(pipeline_args, PipelineOptions):
+        options = pipeline_args
+    else:
+        options = PipelineOptions(list(pipeline_args) if pipeline_args is not None else list(LOCAL_PIPELINE_ARGS))
+    temp_location = options.get_all_options().get("temp_location")
+    own_temp = None if temp_location else tempfile.mkdtemp(prefix="beam-pusher-results-")
+    folder = f"{(temp_location or own_temp).rstrip('/')}/beam_pusher-results-{uuid.uuid4().hex}"
+    try:
+        with in_process_callback(on_result or (lambda result: None)) as key:
+            with beam.Pipeline(options=options) as pipeline:
+                results = (
+                    pipeline
+                    | "Specs" >> beam.Create(list(specs))
+                    | "DeploySpaces" >> DeploySpaces(**deploy_options)
+                )
+                if on_result is not None:
+                    _ = results | "ReportProgress" >> beam.Map(notify, key)
+                collect_results(results, f"{folder}/results")
+        return read_results(f"{folder}/results")
+    finally:
+        if own_temp:
+            shutil.rmtree(own_temp, ignore_errors=True)
+        else:
+            _remove_remote(folder)
+
+
+def _remove_remote(folder: str) -> None:
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(folder)
+        fs.rm(path, recursive=True)
+    except (OSError, FileNotFoundError):
+        logger.debug("could not remove %s", folder)
