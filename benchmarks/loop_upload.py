@@ -1,0 +1,42 @@
+"""The baseline a user would write instead of beam_pusher: a sequential loop of ``HfApi.upload_folder``.
+
+Run as a process of its own, as a shell loop of ``hf upload`` would be (``create_repo(exist_ok=True)`` first, since
+``upload_folder`` does not create the Space)::
+
+    python benchmarks/loop_upload.py JOBS.json ENDPOINT TOKEN_ENV_NAME
+
+``JOBS.json`` is a list of ``[repo_id, folder]``. Prints one JSON line: the commit id per Space and the wall time of
+the loop itself (after imports).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    jobs_path, endpoint, token_env = argv
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=endpoint, token=os.environ[token_env])
+    jobs = json.loads(open(jobs_path, encoding="utf-8").read())
+    start = time.perf_counter()
+    commits = {}
+    for repo_id, folder in jobs:
+        api.create_repo(repo_id, repo_type="space", space_sdk="gradio", exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="space",
+                                 commit_message=f"Deploy {repo_id}")  # fmt: skip
+        commits[repo_id] = info.oid
+    print(json.dumps({"seconds": time.perf_counter() - start, "commits": commits}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,166 @@
+"""``make bench``: the four benchmarks of beam_pusher against a local Hub, side by side, in one run.
+
+1. batch: 50 Spaces x 30 files, 100 ms latency per request; ``beam-pusher deploy`` vs a loop of ``upload_folder``;
+2. no-op: the same deploy again: commits, bytes and time against the loop doing the same;
+3. large model: a 100 MiB and a 1 GiB model embedded; peak RSS, its growth, and time against the physical limit;
+4. TFX: ``HFSpacePusher`` on ``LocalDagRunner`` vs ``DeploySpaces`` alone.
+
+Prints a table, then as its very last line the figures as ``name=value`` pairs. Exits 1 only when a deploy left a
+Space in a wrong state (a correctness failure); a missed goal is reported in the table, not as an exit status.
+Options: ``--only batch,large,tfx``, ``--spaces N``, ``--latency S``, ``--keep DIR`` (keep the work folder).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_DISABLE_XET"] = "1"  # before huggingface_hub is imported anywhere: the local Hub speaks classic LFS
+os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from batch import run_batch  # noqa: E402
+from large import run_large  # noqa: E402
+from tfx_bench import run_tfx  # noqa: E402
+
+KEYS = ("batch_ratio", "noop_ratio", "noop_commits", "peak_rss_mib", "rss_growth", "throughput_ratio",
+        "tfx_overhead_s")  # fmt: skip
+GOALS = {
+    "batch_ratio": ("<=", 0.25),
+    "noop_ratio": ("<=", 0.5),
+    "noop_commits": ("<=", 0),
+    "peak_rss_mib": ("<=", 400),
+    "rss_growth": ("<=", 1.3),
+    "throughput_ratio": (">=", 0.7),
+}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = "?"
+    try:
+        kib = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+        ram = f"{kib / 1024 / 1024:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{os.cpu_count()} CPUs ({cpu}), {ram} RAM, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}; load average at start {load}")  # fmt: skip
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def _verdict(key: str, value: float) -> str:
+    if key not in GOALS:
+        return "(reported)"
+    op, goal = GOALS[key]
+    if isinstance(value, float) and math.isnan(value):
+        return f"goal {op} {goal}: not measured"
+    met = value <= goal if op == "<=" else value >= goal
+    return f"goal {op} {goal}: {'met' if met else 'MISSED'}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="batch,large,tfx", help="comma-separated: batch, large, tfx")
+    parser.add_argument("--spaces", type=int, default=50, help="Spaces in the batch benchmark (default 50)")
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds added per request (default 0.1)")
+    parser.add_argument("--large-mib", default="100,1024", help="model sizes in MiB (default 100,1024)")
+    parser.add_argument("--keep", help="work in this folder and keep it")
+    args = parser.parse_args(argv)
+    only = set(args.only.split(","))
+    figures: dict[str, float] = {key: float("nan") for key in KEYS}
+    rows: list[tuple[str, str]] = []
+    failed = False
+    started = time.perf_counter()
+    print(f"machine: {machine()}", flush=True)
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="beam-pusher-bench-"))
+
+    def attempt(name: str, fn) -> None:
+        nonlocal failed
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others' figures
+            failed = True
+            print(f"{name} benchmark FAILED:\n{traceback.format_exc()}", flush=True)
+
+    def batch() -> None:
+        b = run_batch(work / "batch", n_spaces=args.spaces, latency=args.latency, log=_log)
+        figures.update(batch_ratio=b.batch_ratio, noop_ratio=b.noop_ratio, noop_commits=b.noop_commits)
+        per_space = sum(b.requests_beam.values()) / b.spaces
+        rows.extend([
+            (f"batch: {b.spaces} Spaces x {b.files_per_space} files, {b.latency * 1000:.0f} ms/request",
+             f"beam-pusher deploy {b.t_beam:.1f} s vs upload_folder loop {b.t_loop:.1f} s"),
+            ("  requests per Space (beam-pusher / loop)",
+             f"{per_space:.1f} / {sum(b.requests_loop.values()) / b.spaces:.1f}"),
+            ("no-op redeploy", f"beam-pusher {b.t_beam_noop:.1f} s vs loop {b.t_loop_noop:.1f} s; "
+                               f"{b.noop_commits} commits, {b.noop_bytes} bytes uploaded"),
+        ])  # fmt: skip
+
+    def large() -> None:
+        sizes = tuple(int(s) * 1024 * 1024 for s in args.large_mib.split(","))
+        f = run_large(work / "large", sizes=sizes, log=_log)
+        figures.update(peak_rss_mib=f.peak_rss_mib, rss_growth=f.rss_growth, throughput_ratio=f.throughput_ratio)
+        for r in f.runs:
+            rows.append((f"large model {r.size // 2**20} MiB",
+                         f"peak RSS {r.maxrss_mib:.0f} MiB; deploy {r.t_deploy:.1f} s (run_deploy, Beam start-up "
+                         f"included, +{r.t_import:.1f} s imports) vs limit {r.physical:.1f} s "
+                         f"(sha256 {r.t_sha256:.1f} s + raw PUT {r.t_put:.1f} s)"))  # fmt: skip
+
+    def tfx() -> None:
+        t = run_tfx(work / "tfx", log=_log)
+        figures.update(tfx_overhead_s=t.overhead_s)
+        rows.append(("TFX HFSpacePusher vs DeploySpaces", f"run {t.tfx_run_s:.1f} s vs {t.beam_run_s:.1f} s; imports "
+                     f"{t.tfx_import_s:.1f} s vs {t.beam_import_s:.1f} s (TFX loads TensorFlow)"))  # fmt: skip
+
+    for name, fn in (("batch", batch), ("large", large), ("tfx", tfx)):
+        if name in only:
+            _log(f"== {name}")
+            attempt(name, fn)
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+    print()
+    width = max(len(k) for k, _ in rows) if rows else 10
+    for key, text in rows:
+        print(f"{key:<{width}}  {text}")
+    print()
+    for key in KEYS:
+        print(f"{key:<{width}}  {_fmt(figures[key]):>8}  {_verdict(key, figures[key])}")
+    print(f"total {time.perf_counter() - started:.0f} s")
+    print(" ".join(f"{key}={_fmt(figures[key])}" for key in KEYS), flush=True)
+    return 1 if failed else 0
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
