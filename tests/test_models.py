@@ -6,7 +6,7 @@ import pickle
 
 import apache_beam as beam
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_pusher.errors import SpecError
@@ -87,7 +87,7 @@ def test_a_missing_model_is_reported_and_nothing_is_created(hub, pusher, tmp_pat
 
 def test_push_models_transform_pushes_every_version(hub, model_dir):
     specs = [ModelRepoSpec(f"{hub.username}/m{i}", str(model_dir), "v1") for i in range(2)]
-    with TestPipeline() as p:
+    with test_pipeline.TestPipeline() as p:
         results = (
             p
             | beam.Create(specs)
