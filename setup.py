@@ -21,8 +21,10 @@ setup(
         "pyyaml>=5.1",
     ],
     extras_require={
-        "tfx": ["tfx>=1.16,<1.18"],
-        "test": ["pytest>=7", "pytest-timeout"],
+        # tfx_bsl imports dill, which apache-beam >= 2.72 no longer installs by itself.
+        "tfx": ["tfx>=1.16,<1.18", "apache-beam[dill]"],
+        # kfp-pipeline-spec compiles pipelines for Vertex AI (KubeflowV2DagRunner); 0.3+ needs protobuf 4, tfx 1.16 has 3.
+        "test": ["pytest>=7", "pytest-timeout", "kfp-pipeline-spec>=0.2.2,<0.3"],
     },
     entry_points={"console_scripts": ["beam-pusher=beam_pusher.cli:main"]},
     classifiers=[

@@ -13,16 +13,23 @@ from beam_pusher.spec import AppFile, PlannedChange, PushResult, SpaceFailure, S
 
 __version__ = "0.1.0"
 
-# The transforms import Apache Beam (seconds): loaded on first use so `import beam_pusher` stays light for the
-# config and CLI paths that never build a pipeline.
-_TRANSFORMS = ("DeploySpaces", "PushToSpace", "ReadAppFiles", "RenderPlaceholders")
+# The transforms import Apache Beam and the components TFX (seconds, and TFX is an install extra): they load on
+# first use, so `import beam_pusher` stays light for the config and CLI paths that never build a pipeline.
+_LAZY = {
+    "DeploySpaces": "beam_pusher.transforms",
+    "PushToSpace": "beam_pusher.transforms",
+    "ReadAppFiles": "beam_pusher.transforms",
+    "RenderPlaceholders": "beam_pusher.transforms",
+    "HFSpacePusher": "beam_pusher.component",
+    "HFModelPusher": "beam_pusher.component",
+}
 
 
 def __getattr__(name: str):
-    if name in _TRANSFORMS:
-        from beam_pusher import transforms
+    if name in _LAZY:
+        import importlib
 
-        return getattr(transforms, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'beam_pusher' has no attribute {name!r}")
 
 
@@ -31,6 +38,8 @@ __all__ = [
     "BeamPusherError",
     "ConfigError",
     "DeploySpaces",
+    "HFModelPusher",
+    "HFSpacePusher",
     "PlaceholderError",
     "PlannedChange",
     "PushError",

@@ -262,7 +262,7 @@ class SpacePusher:
         return values
 
     def _ensure_space(self, spec: SpaceSpec) -> None:
-        self._call(
+        self.call_with_retries(
             spec.repo_id,
             "create the Space",
             lambda: self.api.create_repo(
@@ -278,18 +278,18 @@ class SpacePusher:
     def _apply_settings(self, spec: SpaceSpec, secrets: dict[str, str]) -> None:
         rid = spec.repo_id
         for key, value in secrets.items():
-            self._call(rid, f"set the secret {key}", lambda k=key, v=value: self.api.add_space_secret(rid, k, v))
+            self.call_with_retries(rid, f"set the secret {key}", lambda k=key, v=value: self.api.add_space_secret(rid, k, v))
         if spec.variables:
-            current = self._call(rid, "read the variables", lambda: self.api.get_space_variables(rid))
+            current = self.call_with_retries(rid, "read the variables", lambda: self.api.get_space_variables(rid))
             for key, value in spec.variables.items():
                 if key not in current or current[key].value != value:
-                    self._call(
+                    self.call_with_retries(
                         rid, f"set the variable {key}", lambda k=key, v=value: self.api.add_space_variable(rid, k, v)
                     )
         if spec.hardware:
-            runtime = self._call(rid, "read the runtime", lambda: self.api.get_space_runtime(rid))
+            runtime = self.call_with_retries(rid, "read the runtime", lambda: self.api.get_space_runtime(rid))
             if spec.hardware not in (runtime.requested_hardware, runtime.hardware):
-                self._call(
+                self.call_with_retries(
                     rid, "request hardware", lambda: self.api.request_space_hardware(rid, spec.hardware)
                 )
 
@@ -297,7 +297,7 @@ class SpacePusher:
         deadline = time.monotonic() + self._settings.wait_timeout
         delay = 0.2
         while True:
-            runtime = self._call(repo_id, "read the runtime", lambda: self.api.get_space_runtime(repo_id))
+            runtime = self.call_with_retries(repo_id, "read the runtime", lambda: self.api.get_space_runtime(repo_id))
             stage = str(getattr(runtime.stage, "value", runtime.stage))
             if stage == "RUNNING" or stage in _FAILED_STAGES:
                 return stage
@@ -409,7 +409,7 @@ class SpacePusher:
         logger.info("%s: transient error (%s); retrying in %.1f s", repo_id, type(exc).__name__, delay)
         time.sleep(delay)
 
-    def _call(self, repo_id: str, what: str, fn):
+    def call_with_retries(self, repo_id: str, what: str, fn):
         """Runs one settings call with the same transient-error policy as commits."""
         for attempt in range(1, self._settings.max_attempts + 1):
             try:

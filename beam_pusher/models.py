@@ -111,12 +111,12 @@ class ModelRepoPusher:
         repo_url = f"{self.api.endpoint}/{spec.repo_id}"
         try:
             files = list_model_files(spec)
-            self._pusher._call(  # the engine's transient-error policy, shared with Space pushes
+            self._pusher.call_with_retries(  # the engine's transient-error policy, shared with Space pushes
                 spec.repo_id,
                 "create the model repository",
                 lambda: self.api.create_repo(spec.repo_id, repo_type="model", private=spec.private, exist_ok=True),
             )
-            self._pusher._call(
+            self._pusher.call_with_retries(
                 spec.repo_id,
                 f"create the branch {spec.version}",
                 lambda: self.api.create_branch(spec.repo_id, branch=spec.version, repo_type="model", exist_ok=True),
