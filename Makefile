@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo example bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,9 @@ test: setup
 
 demo: setup
 	$(BIN)/python -m beam_pusher demo
+
+example: setup
+	$(BIN)/python examples/penguin/penguin_pipeline.py
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
