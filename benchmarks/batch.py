@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -44,6 +45,7 @@ class BatchFigures:
     requests_loop_noop: dict[str, int]
     requests_beam_noop: dict[str, int]
     beam_stdout_tail: str
+    cpu: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def batch_ratio(self) -> float:
@@ -87,14 +89,21 @@ def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: after.get(k, 0) - before.get(k, 0) for k in sorted(after) if after.get(k, 0) != before.get(k, 0)}
 
 
-def _timed(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, str]:
+def _cpu_seconds(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, str, float]:
+    """Runs ``cmd``; returns its wall time, its output and the CPU seconds it used."""
+    cpu = _cpu_seconds(resource.getrusage(resource.RUSAGE_CHILDREN))
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     elapsed = time.perf_counter() - start
+    cpu = _cpu_seconds(resource.getrusage(resource.RUSAGE_CHILDREN)) - cpu
     log.write_text(proc.stdout)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} ... exited {proc.returncode}; output in {log}:\n{proc.stdout[-3000:]}")
-    return elapsed, proc.stdout
+    return elapsed, proc.stdout, cpu
 
 
 def _child_env(hub: HubProcess) -> dict[str, str]:
@@ -112,9 +121,12 @@ def _deploy_twice(name: str, cmd: list[str], hub: HubProcess, expected: dict[str
     for phase in ("first", "noop"):
         before = hub.call("request_counts")
         commits_before = {r: hub.call("commit_count", r) for r in expected} if phase == "noop" else {}
-        seconds, stdout = _timed(cmd, env, workdir / f"{name}-{phase}.log")
+        server_cpu = hub.cpu_seconds()
+        seconds, stdout, client_cpu = _timed(cmd, env, workdir / f"{name}-{phase}.log")
+        server_cpu = hub.cpu_seconds() - server_cpu
         requests = _delta(hub.call("request_counts"), before)
-        log(f"  {name} {phase}: {seconds:.1f} s, {sum(requests.values())} requests")
+        log(f"  {name} {phase}: {seconds:.1f} s, {sum(requests.values())} requests; CPU: client {client_cpu:.1f} s, "
+            f"Hub server {server_cpu:.1f} s")  # fmt: skip
         problems = []
         for repo_id, tree in expected.items():
             problems += check_tree(hub, repo_id, tree)
@@ -122,7 +134,8 @@ def _deploy_twice(name: str, cmd: list[str], hub: HubProcess, expected: dict[str
             problems += [f"{r}: {n} commits, expected 2 (creation + deploy)" for r in expected
                          if (n := hub.call("commit_count", r)) != 2]  # fmt: skip
         assert not problems, f"{name} {phase} deploy left wrong Spaces:\n" + "\n".join(problems[:20])
-        out[phase] = {"seconds": seconds, "requests": requests, "stdout": stdout}
+        out[phase] = {"seconds": seconds, "requests": requests, "stdout": stdout, "client_cpu": client_cpu,
+                      "server_cpu": server_cpu}  # fmt: skip
         if phase == "noop":
             out["noop_commits"] = sum(hub.call("commit_count", r) - n for r, n in commits_before.items())
     return out
@@ -167,6 +180,8 @@ def run_batch(workdir: Path, *, n_spaces: int = 50, latency: float = 0.1, beam_a
         requests_loop=loop["first"]["requests"], requests_beam=beam["first"]["requests"],
         requests_loop_noop=loop["noop"]["requests"], requests_beam_noop=beam["noop"]["requests"],
         beam_stdout_tail="\n".join(beam["first"]["stdout"].splitlines()[-3:]),
+        cpu={f"{side}_{phase}_{who}": run[phase][f"{who}_cpu"] for side, run in (("loop", loop), ("beam", beam))
+             for phase in ("first", "noop") for who in ("client", "server")},
     )  # fmt: skip
 
 

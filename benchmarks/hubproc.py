@@ -89,6 +89,13 @@ class HubProcess:
     def pid(self) -> int:
         return self._process.pid
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        import psutil
+
+        times = psutil.Process(self._process.pid).cpu_times()
+        return times.user + times.system
+
     def _request(self, kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             self._conn.send((kind, name, args, kwargs))

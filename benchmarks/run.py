@@ -117,8 +117,13 @@ def main(argv: list[str] | None = None) -> int:
              f"beam-pusher deploy {b.t_beam:.1f} s vs upload_folder loop {b.t_loop:.1f} s"),
             ("  requests per Space (beam-pusher / loop)",
              f"{per_space:.1f} / {sum(b.requests_loop.values()) / b.spaces:.1f}"),
+            ("  CPU seconds, client + Hub server (beam-pusher / loop)",
+             f"{b.cpu['beam_first_client']:.1f} + {b.cpu['beam_first_server']:.1f} / "
+             f"{b.cpu['loop_first_client']:.1f} + {b.cpu['loop_first_server']:.1f}"),
             ("no-op redeploy", f"beam-pusher {b.t_beam_noop:.1f} s vs loop {b.t_loop_noop:.1f} s; "
                                f"{b.noop_commits} commits, {b.noop_bytes} bytes uploaded"),
+            ("  requests per Space (beam-pusher / loop)",
+             f"{sum(b.requests_beam_noop.values()) / b.spaces:.1f} / {sum(b.requests_loop_noop.values()) / b.spaces:.1f}"),
         ])  # fmt: skip
 
     def large() -> None:
