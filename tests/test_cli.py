@@ -16,26 +16,15 @@ import textwrap
 import urllib.request
 
 import pytest
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
 from beam_pusher import PushResult, cli, report
 from beam_pusher.demo import run_demo
+from beam_pusher.testing.pytest_plugin import LOCAL_HUB_TOKEN_ENV as TOKEN_ENV
 
-TOKEN_ENV = "BEAM_PUSHER_CLI_TEST_TOKEN"
 BINARY = b"\x00\x01weights\x00\xff" * 64  # a NUL byte: the Hub stores it with LFS
 # Two pipeline workers instead of the local default of eight: the same code path, seconds less per pipeline.
 FAST = ["--direct_num_workers=2"]
-
-
-@pytest.fixture
-def hub(local_hub, monkeypatch):
-    monkeypatch.setenv(TOKEN_ENV, local_hub.token)
-    return local_hub
-
-
-@pytest.fixture
-def api(hub):
-    return HfApi(endpoint=hub.endpoint, token=hub.token)
 
 
 def write_app(root, files: dict[str, str | bytes]) -> str:

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
 
 from beam_pusher import AppFile, SpaceSpec
 from beam_pusher.hashing import hash_bytes
 from beam_pusher.hub import HubSettings, RemoteFile, SpacePusher, plan_changes, remote_tree
-
-TOKEN_ENV = "BEAM_PUSHER_TEST_TOKEN"
+from beam_pusher.testing.pytest_plugin import LOCAL_HUB_TOKEN_ENV as TOKEN_ENV
 
 
 def content_file(repo_id, path, data: bytes) -> AppFile:
     h = hash_bytes(data)
     return AppFile(repo_id, path, h.size, content=data, sha256=h.sha256, git_sha1=h.git_sha1)
-
-
-@pytest.fixture
-def hub(local_hub, monkeypatch):
-    monkeypatch.setenv(TOKEN_ENV, local_hub.token)
-    return local_hub
 
 
 def pusher(hub, **kwargs) -> SpacePusher:

@@ -12,15 +12,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from beam_pusher.errors import SpecError
 from beam_pusher.hub import HubSettings
 from beam_pusher.models import ModelRepoPusher, ModelRepoSpec, PushModels, list_model_files
+from beam_pusher.testing.pytest_plugin import LOCAL_HUB_TOKEN_ENV as TOKEN_ENV
 
-TOKEN_ENV = "BEAM_PUSHER_MODELS_TEST_TOKEN"
 WEIGHTS = bytes(range(256)) * 64
-
-
-@pytest.fixture
-def hub(local_hub, monkeypatch):
-    monkeypatch.setenv(TOKEN_ENV, local_hub.token)
-    return local_hub
 
 
 @pytest.fixture

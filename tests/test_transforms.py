@@ -10,28 +10,16 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from huggingface_hub import HfApi
 
 from beam_pusher import SpaceSpec
 from beam_pusher.errors import SpecError
 from beam_pusher.hub import remote_tree
 from beam_pusher.runner import run_deploy
+from beam_pusher.testing.pytest_plugin import LOCAL_HUB_TOKEN_ENV as TOKEN_ENV
 from beam_pusher.transforms import DeploySpaces
 
-TOKEN_ENV = "BEAM_PUSHER_TEST_TOKEN"
 BINARY = b"\x00\x01PNG\x00$MODEL_VERSION\x00\xff\xfe"
 LARGE_SIZE = 11 * 1024 * 1024
-
-
-@pytest.fixture
-def hub(local_hub, monkeypatch):
-    monkeypatch.setenv(TOKEN_ENV, local_hub.token)
-    return local_hub
-
-
-@pytest.fixture
-def api(hub):
-    return HfApi(endpoint=hub.endpoint, token=hub.token)
 
 
 def make_template(root) -> dict[str, bytes]:

@@ -3,6 +3,8 @@
 - ``local_hub``: a fresh, started ``LocalHub`` per test, its data under the test's ``tmp_path``.
 - ``local_hub_session``: one ``LocalHub`` shared by the whole session (use distinct repo names per test).
 - ``hub_api``: a ``huggingface_hub.HfApi`` bound to ``local_hub`` with the default user's write token.
+- ``local_hub_token``: the token *reference* (``env:BEAM_PUSHER_LOCAL_HUB_TOKEN``) to give ``DeploySpaces`` and the
+  components, which refuse literal tokens; the variable holds ``local_hub``'s token for the test's duration.
 
 Nothing heavy is imported here at module level: huggingface_hub reads ``HF_ENDPOINT`` and ``HF_HUB_DISABLE_XET``
 once, at import, so it must be imported after a conftest has set them, whatever the plugin load order.
@@ -15,7 +17,9 @@ from typing import Any
 
 import pytest
 
-__all__ = ["hub_api", "local_hub", "local_hub_session"]
+__all__ = ["LOCAL_HUB_TOKEN_ENV", "hub_api", "local_hub", "local_hub_session", "local_hub_token"]
+
+LOCAL_HUB_TOKEN_ENV = "BEAM_PUSHER_LOCAL_HUB_TOKEN"
 
 
 @pytest.fixture
@@ -42,3 +46,10 @@ def hub_api(local_hub: Any) -> Any:
     from huggingface_hub import HfApi
 
     return HfApi(endpoint=local_hub.endpoint, token=local_hub.token)
+
+
+@pytest.fixture
+def local_hub_token(local_hub: Any, monkeypatch: Any) -> str:
+    """``env:BEAM_PUSHER_LOCAL_HUB_TOKEN``, with that variable set to ``local_hub.token`` during the test."""
+    monkeypatch.setenv(LOCAL_HUB_TOKEN_ENV, local_hub.token)
+    return f"env:{LOCAL_HUB_TOKEN_ENV}"
