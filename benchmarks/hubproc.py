@@ -1,9 +1,10 @@
 """A local Hub server in a process of its own, controlled from the benchmark process.
 
 Timing a client against a server that shares its interpreter measures the GIL as much as the client, so the
-benchmarks run ``LocalHub`` in a child process and talk to it over a ``multiprocessing.connection`` socket: the child answers
-calls of ``LocalHub`` methods (``commit_count``, ``list_files``, ``request_counts``, ...) and of its fault injector
-(``faults.configure``, ``faults.counts``), so the benchmark can check what the client did without trusting it.
+benchmarks run ``LocalHub`` in a child process and talk to it over a ``multiprocessing.connection`` socket: the
+child answers calls of ``LocalHub`` methods (``commit_count``, ``list_files``, ``request_counts``, ...) and of
+its fault injector (``faults.configure``, ``faults.counts``), so the benchmark can check what the client did
+without trusting it.
 
 Example::
 

@@ -192,13 +192,15 @@ def run_large(workdir: Path, *, sizes: tuple[int, ...] = (100 * MiB, 1024 * MiB)
             with HubProcess() as hub:
                 name = f"large-{size // MiB}mib"
                 child, t_process, polled = _deploy(hub, workdir, template, model_dir, name)
-                stored = hub.call("list_files", f"{hub.user}/{name}")["model/weights.bin"]
-                assert stored.lfs_sha256 == oid and stored.size == size, f"{name}: model/weights.bin was not stored whole"
-                assert hub.call("commit_count", f"{hub.user}/{name}") == 2, f"{name}: expected exactly one deploy commit"
+                repo_id = f"{hub.user}/{name}"
+                stored = hub.call("list_files", repo_id)["model/weights.bin"]
+                assert stored.lfs_sha256 == oid and stored.size == size, f"{repo_id}: the model was not stored whole"
+                assert hub.call("commit_count", repo_id) == 2, f"{repo_id}: expected exactly one deploy commit"
         finally:
             shutil.rmtree(model_dir, ignore_errors=True)
-        run = LargeRun(size=size, t_sha256=t_sha, t_put=t_put, t_import=child["import_s"], t_deploy=child["run_s"],
-                       t_process=t_process, maxrss_mib=child["maxrss_kib"] / 1024, polled_rss_mib=polled / MiB)  # fmt: skip
+        run = LargeRun(size=size, t_sha256=t_sha, t_put=t_put, t_import=child["import_s"],
+                       t_deploy=child["run_s"], t_process=t_process, maxrss_mib=child["maxrss_kib"] / 1024,
+                       polled_rss_mib=polled / MiB)  # fmt: skip
         log(f"  {size // MiB} MiB: sha256 {t_sha:.1f} s + raw PUT {t_put:.1f} s = {run.physical:.1f} s; deploy "
             f"{run.t_deploy:.1f} s (+{run.t_import:.1f} s imports); peak RSS {run.maxrss_mib:.0f} MiB "
             f"(polled {run.polled_rss_mib:.0f})")  # fmt: skip

@@ -57,7 +57,8 @@ def machine() -> str:
         pass
     ram = "?"
     try:
-        kib = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+        kib = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
         ram = f"{kib / 1024 / 1024:.0f} GiB"
     except (OSError, StopIteration, ValueError):
         pass
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             ("no-op redeploy", f"beam-pusher {b.t_beam_noop:.1f} s vs loop {b.t_loop_noop:.1f} s; "
                                f"{b.noop_commits} commits, {b.noop_bytes} bytes uploaded"),
             ("  requests per Space (beam-pusher / loop)",
-             f"{sum(b.requests_beam_noop.values()) / b.spaces:.1f} / {sum(b.requests_loop_noop.values()) / b.spaces:.1f}"),
+             f"{sum(b.requests_beam_noop.values()) / b.spaces:.1f} / "
+             f"{sum(b.requests_loop_noop.values()) / b.spaces:.1f}"),
         ])  # fmt: skip
 
     def large() -> None:
