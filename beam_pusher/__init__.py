@@ -9,7 +9,7 @@ from beam_pusher.errors import (
     TemplateError,
     TokenError,
 )
-from beam_pusher.spec import AppFile, PlannedChange, PushResult, SpaceFailure, SpaceSpec
+from beam_pusher.spec import AppFile, PlannedChange, PushResult, SpaceFailure, SpaceManifest, SpaceSpec
 
 __version__ = "0.1.0"
 
@@ -48,6 +48,7 @@ __all__ = [
     "ReadAppFiles",
     "RenderPlaceholders",
     "SpaceFailure",
+    "SpaceManifest",
     "SpaceSpec",
     "SpecError",
     "TemplateError",

@@ -14,7 +14,7 @@ from typing import Any
 
 from beam_pusher.errors import SpecError
 
-__all__ = ["AppFile", "PlannedChange", "PushResult", "SDKS", "SpaceFailure", "SpaceSpec", "validate_repo_id"]
+__all__ = ["AppFile", "PlannedChange", "PushResult", "SDKS", "SpaceFailure", "SpaceManifest", "SpaceSpec", "validate_repo_id"]
 
 SDKS = ("gradio", "streamlit", "docker", "static")
 
@@ -179,6 +179,18 @@ class SpaceFailure:
 
     repo_id: str
     message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SpaceManifest:
+    """Every path ``ReadAppFiles`` listed for one Space.
+
+    It travels to the push step with the files; a push whose files do not match it is refused, because in mirror
+    mode a file lost on the way would be deleted from the Space.
+    """
+
+    repo_id: str
+    paths: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,7 @@ from beam_pusher.auth import check_token_reference
 from beam_pusher.errors import BeamPusherError
 from beam_pusher.hashing import hash_bytes, hash_stream
 from beam_pusher.hub import HubSettings
-from beam_pusher.spec import AppFile, PushResult, SpaceFailure, SpaceSpec
+from beam_pusher.spec import AppFile, PushResult, SpaceFailure, SpaceManifest, SpaceSpec
 
 __all__ = ["DeploySpaces", "PushToSpace", "ReadAppFiles", "RenderPlaceholders"]
 
@@ -57,7 +57,7 @@ class _ListSpaceFilesFn(beam.DoFn):
         self._base_dir = base_dir
         self._listed = Metrics.counter(_NAMESPACE, "files_listed")
 
-    def process(self, spec: SpaceSpec) -> Iterable[AppFile | SpaceFailure]:
+    def process(self, spec: SpaceSpec) -> Iterable[AppFile | SpaceFailure | SpaceManifest]:
         try:
             files = list(self._space_files(spec))
         except Exception as exc:  # noqa: BLE001 - one bad template must not stop the other Spaces
@@ -66,6 +66,7 @@ class _ListSpaceFilesFn(beam.DoFn):
             return
         self._listed.inc(len(files))
         yield from files
+        yield SpaceManifest(spec.repo_id, tuple(sorted(f.path for f in files)))
 
     def _space_files(self, spec: SpaceSpec) -> Iterable[AppFile]:
         values = templates.placeholder_values(spec)  # conflicting values fail this Space here, before any read
@@ -93,9 +94,10 @@ class _ListSpaceFilesFn(beam.DoFn):
 class ReadAppFiles(beam.PTransform):
     """Lists the files each Space will hold: its app template, its embedded model, and generated files.
 
-    Input ``PCollection[SpaceSpec]``; output ``PCollection[AppFile | SpaceFailure]``. Template and model files are
-    references (``AppFile.source``), read later by ``RenderPlaceholders``; a Space whose template cannot be read
-    yields one ``SpaceFailure``.
+    Input ``PCollection[SpaceSpec]``; output ``PCollection[AppFile | SpaceManifest | SpaceFailure]``. Template and
+    model files are references (``AppFile.source``), read later by ``RenderPlaceholders``; each Space also gets a
+    ``SpaceManifest`` of its paths, which ``PushToSpace`` checks; a Space whose template cannot be read yields one
+    ``SpaceFailure`` instead.
 
     Example::
 
@@ -117,9 +119,9 @@ class _RenderFileFn(beam.DoFn):
         self._rendered = Metrics.counter(_NAMESPACE, "files_rendered")
         self._streamed = Metrics.counter(_NAMESPACE, "files_streamed")
 
-    def process(self, element, contexts) -> Iterable[AppFile | SpaceFailure]:
-        if isinstance(element, SpaceFailure):
-            yield element
+    def process(self, element, contexts) -> Iterable[AppFile | SpaceFailure | SpaceManifest]:
+        if not isinstance(element, AppFile):
+            yield element  # manifests and failures travel on to the push step
             return
         if element.content is not None:
             yield element if element.sha256 else _content_file(element.repo_id, element.path, element.content)
@@ -158,7 +160,7 @@ def _render_context(spec: SpaceSpec):
 class RenderPlaceholders(beam.PTransform):
     """Renders placeholders in text files, in parallel; binary and large files are hashed, streamed, kept as is.
 
-    Input and output ``PCollection[AppFile | SpaceFailure]``; ``specs`` (the ``PCollection[SpaceSpec]`` the files
+    Input and output ``PCollection[AppFile | SpaceManifest | SpaceFailure]``; ``specs`` (the ``PCollection[SpaceSpec]`` the files
     came from) supplies each Space's placeholder values as a side input. Text is decided by content, so ``.json``,
     ``Dockerfile`` and extensionless text files are rendered and binary files stay byte-identical.
 
@@ -224,6 +226,15 @@ class _CommitSpaceFn(beam.DoFn):
         duplicates = sorted({p for p in paths if paths.count(p) > 1})
         if duplicates:
             problems.append(f"{repo_id}: more than one file for {', '.join(duplicates)} (template vs model/).")
+        manifests = [i for i in items if isinstance(i, SpaceManifest)]
+        if not problems and (len(manifests) != 1 or set(manifests[0].paths) != set(paths)):
+            listed = set(manifests[0].paths) if len(manifests) == 1 else set()
+            problems.append(
+                f"{repo_id}: the files that reached the push step do not match the {len(listed)} files listed "
+                f"(missing: {sorted(listed - set(paths))[:5]}, unexpected: {sorted(set(paths) - listed)[:5]}, "
+                f"manifests: {len(manifests)}); nothing was committed, so nothing was deleted by mistake. "
+                "Deploying again is safe; please report this."
+            )
         if not problems and self._setup_error:
             problems.append(f"{repo_id}: {self._setup_error}")
         if problems:
@@ -234,7 +245,8 @@ class _CommitSpaceFn(beam.DoFn):
 class PushToSpace(beam.PTransform):
     """Groups each Space's files on one worker and pushes them in one atomic commit.
 
-    Input ``PCollection[AppFile | SpaceFailure]``; ``specs`` is the ``PCollection[SpaceSpec]`` they belong to.
+    Input ``PCollection[AppFile | SpaceManifest | SpaceFailure]``, as ``RenderPlaceholders`` makes it; ``specs`` is
+    the ``PCollection[SpaceSpec]`` they belong to.
     Output ``PCollection[PushResult]``, one per Space, failures included.
 
     Example::

@@ -294,3 +294,29 @@ def test_templates_and_models_are_read_through_fsspec_urls(hub, tmp_path):
     assert hub.read_file(spec.repo_id, "static/img.bin") == BINARY
     assert hub.read_file(spec.repo_id, "model/weights.bin") == BINARY * 3
     assert b"def get_model" in hub.read_file(spec.repo_id, "model_loader.py")
+
+
+def test_a_file_lost_before_the_push_fails_the_space_instead_of_deleting_it(hub, tmp_path):
+    from beam_pusher.hashing import hash_bytes
+    from beam_pusher.hub import HubSettings
+    from beam_pusher.spec import AppFile, SpaceManifest
+    from beam_pusher.transforms import PushToSpace
+
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "app.py").write_text("app\n")
+    (tmp_path / "tpl" / "data.txt").write_text("data\n")
+    spec = spec_for(hub, "manifest", tmp_path / "tpl")
+    deploy(hub, [spec])
+    head = hub.head(spec.repo_id)
+
+    h = hash_bytes(b"app\n")
+    arrived = [AppFile(spec.repo_id, "app.py", h.size, content=b"app\n", sha256=h.sha256, git_sha1=h.git_sha1),
+               SpaceManifest(spec.repo_id, ("README.md", "app.py", "data.txt"))]
+    with BeamTestPipeline() as p:
+        specs = p | "Specs" >> beam.Create([spec])
+        results = (p | "Files" >> beam.Create(arrived)
+                   | PushToSpace(specs, HubSettings(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")))
+        assert_that(results | beam.Map(lambda r: (r.pushed, "missing: ['README.md', 'data.txt']" in r.error)),
+                    equal_to([(False, True)]))
+    assert hub.head(spec.repo_id) == head
+    assert hub.read_file(spec.repo_id, "data.txt") == b"data\n"
