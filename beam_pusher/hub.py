@@ -20,7 +20,7 @@ import io
 import logging
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from beam_pusher.auth import resolve_secret, resolve_token, scrub
@@ -194,8 +194,6 @@ class SpacePusher:
         version = pushed_version or spec.model_hub_repo_branch or str(int(time.time()))
         try:
             secrets = {name: resolve_secret(name, ref) for name, ref in spec.secrets.items()}
-            if not s.dry_run:
-                self._ensure_space(spec)
             outcome = self.commit_files(
                 spec.repo_id,
                 files,
@@ -203,6 +201,7 @@ class SpacePusher:
                 commit_message=spec.commit_message or f"Deploy {spec.name} with beam_pusher",
                 keep=spec.keep,
                 dry_run=s.dry_run,
+                create_repo=lambda: self._create_space(spec),
             )
             stage = None
             if not s.dry_run:
@@ -261,7 +260,7 @@ class SpacePusher:
                 pass
         return values
 
-    def _ensure_space(self, spec: SpaceSpec) -> None:
+    def _create_space(self, spec: SpaceSpec) -> None:
         self.call_with_retries(
             spec.repo_id,
             "create the Space",
@@ -322,8 +321,12 @@ class SpacePusher:
         keep: Sequence[str] = (),
         mirror: bool = True,
         dry_run: bool = False,
+        create_repo: Callable[[], Any] | None = None,
     ) -> CommitOutcome:
         """Plans ``files`` against the remote tree and makes at most one commit, re-planning on 412.
+
+        ``create_repo`` is called when the repository does not exist yet (never in a dry run, which then plans
+        against an empty tree), so an existing repository costs no create request.
 
         Raises:
           PushError: the Hub refused the commit, or it kept failing after ``max_attempts`` attempts.
@@ -332,7 +335,7 @@ class SpacePusher:
         last_error: BaseException | None = None
         for attempt in range(1, s.max_attempts + 1):
             try:
-                head, remote = self._remote_state(repo_id, repo_type, revision)
+                head, remote = self._remote_state(repo_id, repo_type, revision, dry_run, create_repo)
                 changes, unchanged = plan_changes(files, remote, keep=keep, mirror=mirror)
                 if dry_run or not changes:
                     return CommitOutcome(head, False, tuple(changes), unchanged)
@@ -359,19 +362,34 @@ class SpacePusher:
         )
 
     def _remote_state(
-        self, repo_id: str, repo_type: str, revision: str | None
+        self,
+        repo_id: str,
+        repo_type: str,
+        revision: str | None,
+        dry_run: bool,
+        create_repo: Callable[[], Any] | None,
     ) -> tuple[str | None, dict[str, RemoteFile]]:
+        """The head commit and its files, from one ``repo_info`` call: one request, one consistent snapshot."""
         from huggingface_hub.errors import RepositoryNotFoundError
 
+        def read():
+            return self.api.repo_info(repo_id, repo_type=repo_type, revision=revision, files_metadata=True)
+
         try:
-            info = self.api.repo_info(repo_id, repo_type=repo_type, revision=revision)
+            info = read()
         except RepositoryNotFoundError:
-            if self._settings.dry_run:
-                return None, {}  # a dry run of a new Space: everything is an addition
-            raise
+            if dry_run:
+                return None, {}  # a dry run of a new repository: everything is an addition
+            if create_repo is None:
+                raise
+            create_repo()
+            info = read()
         if info.sha is None:
             return None, {}
-        return info.sha, remote_tree(self.api, repo_id, repo_type=repo_type, revision=info.sha)
+        return info.sha, {
+            s.rfilename: RemoteFile(s.rfilename, s.size or 0, s.blob_id or "", s.lfs.sha256 if s.lfs else None)
+            for s in info.siblings or ()
+        }
 
     @staticmethod
     def _operations(files: Sequence[AppFile], changes: Sequence[PlannedChange]) -> list[Any]:
