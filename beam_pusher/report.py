@@ -272,7 +272,7 @@ class ConsoleReport:
 
 
 def describe_runner(options) -> str:
-    """``DirectRunner (multi_threading, 8 workers)``, ``DataflowRunner (project p, region r, job j)``: for people."""
+    """``DirectRunner (multi_threading, 2 workers)``, ``DataflowRunner (project p, region r, job j)``: for people."""
     from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptions, StandardOptions
 
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
@@ -306,7 +306,7 @@ def deploy_and_report(
 
     Args:
       specs: The Spaces.
-      options: Beam ``PipelineOptions``; default ``runner.LOCAL_PIPELINE_ARGS`` (DirectRunner, 8 threads).
+      options: Beam ``PipelineOptions``; default ``runner.LOCAL_PIPELINE_ARGS`` (DirectRunner, 2 threads).
       endpoint, token, dry_run, wait, wait_timeout, base_dir: As for ``DeploySpaces``.
       stream: Where to print (default ``sys.stdout``).
 

@@ -26,8 +26,9 @@ __all__ = ["LOCAL_PIPELINE_ARGS", "collect_results", "in_process_callback", "not
 
 logger = logging.getLogger(__name__)
 
-# Pushing is network-bound, so local runs use more threads than cores: each thread pushes one Space at a time.
-LOCAL_PIPELINE_ARGS = ("--runner=DirectRunner", "--direct_running_mode=multi_threading", "--direct_num_workers=8")
+# One worker per core here: the push step itself pushes many Spaces at once from a thread pool (DeploySpaces'
+# parallel_pushes), and more DirectRunner workers mostly add gRPC overhead on a small machine.
+LOCAL_PIPELINE_ARGS = ("--runner=DirectRunner", "--direct_running_mode=multi_threading", "--direct_num_workers=2")
 
 _CALLBACKS: dict[str, Callable[[PushResult], None]] = {}
 

@@ -13,11 +13,13 @@ and never stops the others.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from collections.abc import Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pusher import templates
 from beam_pusher.auth import check_token_reference
@@ -179,10 +181,15 @@ class RenderPlaceholders(beam.PTransform):
 
 
 class _CommitSpaceFn(beam.DoFn):
-    """Pushes one Space: all its files arrive together; at most one commit is made."""
+    """Pushes Spaces: all files of one Space arrive together; at most one commit is made per Space.
 
-    def __init__(self, settings: HubSettings):
+    Pushing is network-bound, so one worker pushes up to ``parallel_pushes`` Spaces at once from a thread pool
+    instead of one after the other; results leave as their pushes finish, the last ones in ``finish_bundle``.
+    """
+
+    def __init__(self, settings: HubSettings, parallel_pushes: int):
         self._settings = settings  # token-free; the token is resolved in setup(), on the worker
+        self._parallel_pushes = parallel_pushes
         self._pushed = Metrics.counter(_NAMESPACE, "spaces_pushed")
         self._unchanged = Metrics.counter(_NAMESPACE, "spaces_unchanged")
         self._failed = Metrics.counter(_NAMESPACE, "spaces_failed")
@@ -192,6 +199,7 @@ class _CommitSpaceFn(beam.DoFn):
     def setup(self):
         from beam_pusher.hub import SpacePusher
 
+        self._pool = concurrent.futures.ThreadPoolExecutor(self._parallel_pushes, thread_name_prefix="push")
         self._pusher = None
         self._setup_error = None
         try:
@@ -199,12 +207,32 @@ class _CommitSpaceFn(beam.DoFn):
         except BeamPusherError as exc:
             self._setup_error = str(exc)  # reported per Space, so every Space says why it was not pushed
 
-    def process(self, element) -> Iterable[PushResult]:
+    def start_bundle(self):
+        self._pending = []
+
+    def process(self, element, window=beam.DoFn.WindowParam) -> Iterable[WindowedValue]:
         repo_id, groups = element
         specs, items = list(groups["spec"]), list(groups["files"])
         # Files without a Space cannot come through DeploySpaces; there would be nothing to report them against.
         if specs:
-            yield self._count(self._push(repo_id, specs, items))
+            self._pending.append((self._pool.submit(self._push, repo_id, specs, items), window))
+        yield from self._finished(wait=False)
+
+    def finish_bundle(self) -> Iterable[WindowedValue]:
+        yield from self._finished(wait=True)
+
+    def teardown(self):
+        self._pool.shutdown(wait=True)
+
+    def _finished(self, *, wait: bool) -> Iterable[WindowedValue]:
+        still_running = []
+        for future, window in self._pending:
+            if wait or future.done():
+                # Counters are incremented here, on the bundle's thread, where Beam records them.
+                yield WindowedValue(self._count(future.result()), window.max_timestamp(), [window])
+            else:
+                still_running.append((future, window))
+        self._pending = still_running
 
     def _count(self, result: PushResult) -> PushResult:
         if result.error:
@@ -254,11 +282,12 @@ class PushToSpace(beam.PTransform):
         results = rendered | PushToSpace(specs, HubSettings(endpoint="https://huggingface.co", token="env:HF_TOKEN"))
     """
 
-    def __init__(self, specs, settings: HubSettings):
+    def __init__(self, specs, settings: HubSettings, *, parallel_pushes: int = 16):
         super().__init__()
         check_token_reference(settings.token)
         self._specs = specs
         self._settings = settings
+        self._parallel_pushes = parallel_pushes
 
     def expand(self, files):
         keyed_files = files | "KeyFilesBySpace" >> beam.Map(lambda f: (f.repo_id, f))
@@ -266,7 +295,7 @@ class PushToSpace(beam.PTransform):
         return (
             {"spec": keyed_specs, "files": keyed_files}
             | "GroupBySpace" >> beam.CoGroupByKey()
-            | "CommitSpace" >> beam.ParDo(_CommitSpaceFn(self._settings))
+            | "CommitSpace" >> beam.ParDo(_CommitSpaceFn(self._settings, self._parallel_pushes))
         )
 
 
@@ -281,6 +310,7 @@ class DeploySpaces(beam.PTransform):
       wait: Wait for each pushed Space to reach RUNNING (or fail), up to ``wait_timeout`` seconds.
       max_attempts: Plan-and-commit attempts per Space across conflicts (412) and transient errors.
       backoff_seconds: First back-off after a transient error.
+      parallel_pushes: Spaces one worker pushes at the same time (pushing waits on the network, not the CPU).
       base_dir: Folder that relative ``app_path``/``model_path`` values are resolved against (default: cwd).
 
     Example::
@@ -303,10 +333,12 @@ class DeploySpaces(beam.PTransform):
         wait_timeout: float = 600.0,
         max_attempts: int = 5,
         backoff_seconds: float = 1.0,
+        parallel_pushes: int = 16,
         base_dir: str | None = None,
     ):
         super().__init__()
         check_token_reference(token)
+        self._parallel_pushes = parallel_pushes
         self._settings = HubSettings(
             endpoint=endpoint,
             token=token,
@@ -324,5 +356,5 @@ class DeploySpaces(beam.PTransform):
             | "ReadAppFiles" >> ReadAppFiles(self._base_dir)
             | "Reshuffle" >> beam.Reshuffle()
             | "RenderPlaceholders" >> RenderPlaceholders(specs)
-            | "PushToSpace" >> PushToSpace(specs, self._settings)
+            | "PushToSpace" >> PushToSpace(specs, self._settings, parallel_pushes=self._parallel_pushes)
         )

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {round_} ({'first deploy' if not round_ else 'no-op'}): {time.perf_counter() - start:.1f} s; "
                   f"{summary}", flush=True)  # fmt: skip
             if proc.returncode != 0:
+                print("\n".join(l for l in proc.stdout.splitlines() if "✗" in l or "↳" in l), flush=True)
                 return 1
             if not round_:
                 trees = {s.repo_id: set(hub.call("list_files", s.repo_id)) for s in ds.specs}

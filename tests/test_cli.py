@@ -23,8 +23,6 @@ from beam_pusher.demo import run_demo
 from beam_pusher.testing.pytest_plugin import LOCAL_HUB_TOKEN_ENV as TOKEN_ENV
 
 BINARY = b"\x00\x01weights\x00\xff" * 64  # a NUL byte: the Hub stores it with LFS
-# Two pipeline workers instead of the local default of eight: the same code path, seconds less per pipeline.
-FAST = ["--direct_num_workers=2"]
 
 
 def write_app(root, files: dict[str, str | bytes]) -> str:
@@ -141,7 +139,7 @@ def test_deploy_prints_lines_and_table_and_writes_the_report(hub, tmp_path, caps
     config = two_space_config(tmp_path, hub.username)
     report_path = tmp_path / "report.json"
     args = ["deploy", config, "--endpoint", hub.endpoint, "--token-env", TOKEN_ENV, "--report", str(report_path)]
-    assert cli.main(args) == 0  # the local default: DirectRunner, multi_threading, 8 workers
+    assert cli.main(args) == 0  # the local default: DirectRunner, multi_threading, 2 workers
     out = capsys.readouterr().out
     for name in ("alpha", "beta"):
         repo_id = f"{hub.username}/{name}"
@@ -163,14 +161,14 @@ def test_deploy_prints_lines_and_table_and_writes_the_report(hub, tmp_path, caps
 
 def test_plan_lists_changes_and_writes_nothing(hub, tmp_path, capsys):
     config = two_space_config(tmp_path, hub.username)
-    assert cli.main(["deploy", config, *hub_args(hub), "--only", "alpha", *FAST]) == 0
+    assert cli.main(["deploy", config, *hub_args(hub), "--only", "alpha"]) == 0
     capsys.readouterr()
     counts = {"alpha": hub.commit_count(f"{hub.username}/alpha")}
     (tmp_path / "app" / "index.html").write_text("<h2>$TITLE</h2>\n")
     (tmp_path / "app" / "logo.bin").unlink()
     (tmp_path / "app" / "extra.txt").write_text("new\n")
 
-    assert cli.main(["plan", config, *hub_args(hub), "--report", str(tmp_path / "plan.json"), *FAST]) == 0
+    assert cli.main(["plan", config, *hub_args(hub), "--report", str(tmp_path / "plan.json")]) == 0
     out = capsys.readouterr().out
     assert f"· {hub.username}/alpha  would commit +1 ~1 -1" in out
     assert "    + extra.txt" in out and "    ~ index.html" in out and "    - logo.bin" in out
@@ -194,7 +192,7 @@ def test_one_bad_space_fails_alone_and_the_exit_status_says_so(hub, tmp_path):
           - repo_id: {hub.username}/third
         """)
     report_path = tmp_path / "report.json"
-    done = run_cli("deploy", config, *hub_args(hub), "--report", str(report_path), *FAST,
+    done = run_cli("deploy", config, *hub_args(hub), "--report", str(report_path),
                    env_extra={TOKEN_ENV: hub.token})  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     for name in ("first", "third"):
@@ -247,7 +245,7 @@ def test_token_env_must_name_a_set_variable(hub, tmp_path, capsys):
 def test_push_one_space_from_component_style_flags(hub, tmp_path, capsys):
     app = write_app(tmp_path / "app", {"index.html": "<p>$GREETING from $MODEL_REPO_ID@$MODEL_VERSION</p>\n"})
     args = ["push", "--repo-name", "pushed", "--app-path", app, "--space-sdk", "static", "--option", "GREETING=hi",
-            "--model-hub-repo-id", "user/model", "--model-hub-repo-branch", "v2", *hub_args(hub), *FAST]  # fmt: skip
+            "--model-hub-repo-id", "user/model", "--model-hub-repo-branch", "v2", *hub_args(hub)]  # fmt: skip
     assert cli.main(args) == 0  # no --username: the token's user
     assert f"{hub.username}/pushed  committed" in capsys.readouterr().out
     assert hub.read_file(f"{hub.username}/pushed", "index.html") == b"<p>hi from user/model@v2</p>\n"
@@ -256,7 +254,7 @@ def test_push_one_space_from_component_style_flags(hub, tmp_path, capsys):
 
 def test_status_shows_stages_and_fails_for_a_missing_space(hub, tmp_path, capsys):
     config = two_space_config(tmp_path, hub.username)
-    assert cli.main(["deploy", config, "--only", "alpha", *hub_args(hub), *FAST]) == 0
+    assert cli.main(["deploy", config, "--only", "alpha", *hub_args(hub)]) == 0
     capsys.readouterr()
     assert cli.main(["status", config, *hub_args(hub)]) == 1
     out = capsys.readouterr().out
