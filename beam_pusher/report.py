@@ -3,8 +3,8 @@
 ``deploy_and_report`` runs ``DeploySpaces`` as one pipeline with a ``ConsoleReport`` attached; the CLI and the demo
 use it. ``write_report`` writes the JSON report.
 
-Results arrive from pipeline worker threads (DirectRunner ``multi_threading``), so ``ConsoleReport`` serialises
-its writes with a lock. The pipeline reaches the report through ``runner.notify``, a plain function mapped over the
+Results can arrive from several pipeline threads at once (DirectRunner ``multi_threading``), so ``ConsoleReport``
+serialises its writes with a lock. The pipeline reaches the report through ``runner.notify``, a plain function mapped over the
 results: Beam pickles only the callback's key, and the callback itself is looked up in this process. On a remote
 runner (Dataflow) the lookup finds nothing, and ``ConsoleReport.finish`` prints the lines once the results are read
 back, so the output is the same, only later.
@@ -272,7 +272,7 @@ class ConsoleReport:
 
 
 def describe_runner(options) -> str:
-    """``DirectRunner (multi_threading, 2 workers)``, ``DataflowRunner (project p, region r, job j)``: for people."""
+    """``DirectRunner (in_memory)``, ``DataflowRunner (project p, region r, job j)``: for people."""
     from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptions, StandardOptions
 
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
@@ -306,7 +306,7 @@ def deploy_and_report(
 
     Args:
       specs: The Spaces.
-      options: Beam ``PipelineOptions``; default ``runner.LOCAL_PIPELINE_ARGS`` (DirectRunner, 2 threads).
+      options: Beam ``PipelineOptions``; default ``runner.LOCAL_PIPELINE_ARGS`` (DirectRunner, in_memory).
       endpoint, token, dry_run, wait, wait_timeout, base_dir: As for ``DeploySpaces``.
       stream: Where to print (default ``sys.stdout``).
 

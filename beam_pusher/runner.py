@@ -26,9 +26,11 @@ __all__ = ["LOCAL_PIPELINE_ARGS", "collect_results", "in_process_callback", "not
 
 logger = logging.getLogger(__name__)
 
-# One worker per core here: the push step itself pushes many Spaces at once from a thread pool (DeploySpaces'
-# parallel_pushes), and more DirectRunner workers mostly add gRPC overhead on a small machine.
-LOCAL_PIPELINE_ARGS = ("--runner=DirectRunner", "--direct_running_mode=multi_threading", "--direct_num_workers=2")
+# Local runs use DirectRunner's in-process mode; the push step pushes up to 16 Spaces at once from its own thread
+# pool (DeploySpaces' parallel_pushes), so pushes still overlap. Not multi_threading: with Beam 2.74 it loses
+# elements of a few hundred kB now and then between stages (reproduced outside beam_pusher), which the push step's
+# manifest check turns into a failed Space; in_memory never did in the same runs.
+LOCAL_PIPELINE_ARGS = ("--runner=DirectRunner", "--direct_running_mode=in_memory")
 
 _CALLBACKS: dict[str, Callable[[PushResult], None]] = {}
 

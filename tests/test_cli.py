@@ -213,12 +213,13 @@ def test_one_bad_space_fails_alone_and_the_exit_status_says_so(hub, tmp_path):
 def test_unknown_beam_flags_reach_pipeline_options(hub, tmp_path, capsys, caplog):
     config = two_space_config(tmp_path, hub.username)
     caplog.set_level("INFO", logger="beam_pusher.cli")
-    args = ["deploy", config, "--only", "alpha", *hub_args(hub), "--direct_num_workers=3", "--job_name", "xyz"]
+    args = ["deploy", config, "--only", "alpha", *hub_args(hub), "--direct_running_mode=multi_threading",
+            "--direct_num_workers=3", "--job_name", "xyz"]
     assert cli.main(args) == 0
     assert "with DirectRunner (multi_threading, 3 workers, job xyz)" in capsys.readouterr().out
     logged = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Beam pipeline options"))
     assert "'direct_num_workers': 3" in logged and "'job_name': 'xyz'" in logged
-    assert "'direct_running_mode': 'multi_threading'" in logged  # the local default is still there
+    assert "'direct_running_mode': 'multi_threading'" in logged  # a given flag wins over the local default
 
 
 def test_bad_beam_flags_exit_2_before_anything_is_pushed(hub, tmp_path, capsys):
