@@ -2,8 +2,9 @@
 
 The CLI and the TFX executor need every ``PushResult`` after the run. Results are written as JSON lines under a
 temporary folder (``--temp_location`` when the runner is remote, e.g. ``gs://`` on Dataflow) and read back through
-fsspec, so the same code works on DirectRunner and on Dataflow. On local runners, ``on_result`` also sees each
-result as soon as its Space is done, for progress output.
+fsspec, so the same code works on Dataflow and in DirectRunner's multi_processing mode. When the workers share this
+process (DirectRunner in_memory or multi_threading), results are handed over in memory instead, which saves the
+file-writing stages; there ``on_result`` also sees each result as soon as its Space is done, for progress output.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 
@@ -32,6 +34,7 @@ logger = logging.getLogger(__name__)
 # manifest check turns into a failed Space; in_memory never did in the same runs.
 LOCAL_PIPELINE_ARGS = ("--runner=DirectRunner", "--direct_running_mode=in_memory")
 
+_IN_PROCESS_RUNNERS = frozenset({"DirectRunner", "SwitchingDirectRunner", "FnApiRunner"})
 _CALLBACKS: dict[str, Callable[[PushResult], None]] = {}
 
 
@@ -99,17 +102,15 @@ def run_deploy(
         options = pipeline_args
     else:
         options = PipelineOptions(list(pipeline_args) if pipeline_args is not None else list(LOCAL_PIPELINE_ARGS))
+    if _workers_share_this_process(options):
+        return _run_collecting_in_process(specs, options, on_result, deploy_options)
     temp_location = options.get_all_options().get("temp_location")
     own_temp = None if temp_location else tempfile.mkdtemp(prefix="beam-pusher-results-")
     folder = f"{(temp_location or own_temp).rstrip('/')}/beam_pusher-results-{uuid.uuid4().hex}"
     try:
         with in_process_callback(on_result or (lambda result: None)) as key:
             with beam.Pipeline(options=options) as pipeline:
-                results = (
-                    pipeline
-                    | "Specs" >> beam.Create(list(specs))
-                    | "DeploySpaces" >> DeploySpaces(**deploy_options)
-                )
+                results = pipeline | "Specs" >> beam.Create(list(specs)) | "DeploySpaces" >> DeploySpaces(**deploy_options)
                 if on_result is not None:
                     _ = results | "ReportProgress" >> beam.Map(notify, key)
                 collect_results(results, f"{folder}/results")
@@ -119,6 +120,35 @@ def run_deploy(
             shutil.rmtree(own_temp, ignore_errors=True)
         else:
             _remove_remote(folder)
+
+
+def _workers_share_this_process(options: PipelineOptions) -> bool:
+    """True for DirectRunner in_memory / multi_threading, whose DoFns run in this process."""
+    settings = options.get_all_options()
+    runner = settings.get("runner") or "DirectRunner"
+    name = runner if isinstance(runner, str) else type(runner).__name__
+    return name.split(".")[-1] in _IN_PROCESS_RUNNERS and settings.get("direct_running_mode", "in_memory") in (
+        "in_memory",
+        "multi_threading",
+    )
+
+
+def _run_collecting_in_process(specs, options, on_result, deploy_options) -> list[PushResult]:
+    """Runs the pipeline and gathers results through ``notify``: no results files, about a second less per run."""
+    collected: dict[str, PushResult] = {}
+    lock = threading.Lock()
+
+    def keep(result: PushResult) -> None:
+        with lock:
+            collected[result.repo_id] = result
+        if on_result is not None:
+            on_result(result)
+
+    with in_process_callback(keep) as key:
+        with beam.Pipeline(options=options) as pipeline:
+            results = pipeline | "Specs" >> beam.Create(list(specs)) | "DeploySpaces" >> DeploySpaces(**deploy_options)
+            _ = results | "CollectResults" >> beam.Map(notify, key)
+    return sorted(collected.values(), key=lambda r: r.repo_id)
 
 
 def _remove_remote(folder: str) -> None:
