@@ -339,14 +339,20 @@ class SpacePusher:
                 changes, unchanged = plan_changes(files, remote, keep=keep, mirror=mirror)
                 if dry_run or not changes:
                     return CommitOutcome(head, False, tuple(changes), unchanged)
-                info = self.api.create_commit(
-                    repo_id,
-                    self._operations(files, changes),
-                    commit_message=commit_message,
-                    repo_type=repo_type,
-                    revision=revision,
-                    parent_commit=head,
-                )
+                operations = self._operations(files, changes)
+                try:
+                    info = self.api.create_commit(
+                        repo_id,
+                        operations,
+                        commit_message=commit_message,
+                        repo_type=repo_type,
+                        revision=revision,
+                        parent_commit=head,
+                    )
+                finally:
+                    for op in operations:  # streams opened on remote sources (gs://, s3://, ...)
+                        if isinstance(getattr(op, "path_or_fileobj", None), _StreamedFile):
+                            op.path_or_fileobj.close()
                 return CommitOutcome(info.oid, True, tuple(changes), unchanged)
             except Exception as exc:  # noqa: BLE001 - sorted into retry / give up below
                 status = _http_status(exc)
