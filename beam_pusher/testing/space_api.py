@@ -50,20 +50,7 @@ def secrets(request: Request, repo_id: str) -> Response:
             listed = {key: {"description": item.get("description"), "updatedAt": item.get("updatedAt")}
                       for key, item in sorted(repo.settings.get("secrets", {}).items())}  # fmt: skip
         return json_response(listed)
-    repo = _space(request, repo_id, write=True)
-    body = request.json_object()
-    key = _key(body)
-    with repo.lock:
-        stored = repo.settings.setdefault("secrets", {})
-        if request.method == "DELETE":
-            stored.pop(key, None)
-        else:
-            value = body.get("value", "")
-            if not isinstance(value, str):
-                raise HubError(400, f"The value of secret {key!r} must be a string")
-            stored[key] = {"value": value, "description": body.get("description"), "updatedAt": iso_date(time.time())}
-        _rebuild(repo)
-        repo.save_settings()
+    _write_setting(request, _space(request, repo_id, write=True), "secret")
     return json_response({})
 
 
@@ -71,20 +58,25 @@ def variables(request: Request, repo_id: str) -> Response:
     if request.method == "GET":
         return json_response(_variables_json(_space(request, repo_id, member=True)))
     repo = _space(request, repo_id, write=True)
+    _write_setting(request, repo, "variable")
+    return json_response(_variables_json(repo))
+
+
+def _write_setting(request: Request, repo, kind: str) -> None:
+    """POST stores a secret or variable (``kind``), DELETE removes it; either way the Space rebuilds."""
     body = request.json_object()
     key = _key(body)
     with repo.lock:
-        stored = repo.settings.setdefault("variables", {})
+        stored = repo.settings.setdefault(f"{kind}s", {})
         if request.method == "DELETE":
             stored.pop(key, None)
         else:
             value = body.get("value", "")
             if not isinstance(value, str):
-                raise HubError(400, f"The value of variable {key!r} must be a string")
+                raise HubError(400, f"The value of {kind} {key!r} must be a string")
             stored[key] = {"value": value, "description": body.get("description"), "updatedAt": iso_date(time.time())}
         _rebuild(repo)
         repo.save_settings()
-    return json_response(_variables_json(repo))
 
 
 def runtime(request: Request, repo_id: str) -> Response:
