@@ -54,7 +54,7 @@ Without --runner the pipeline runs locally on DirectRunner (in_memory), pushing 
 examples:
   beam-pusher deploy configs/spaces.yaml
   beam-pusher deploy configs/spaces.yaml --only 'user/penguin-*' --wait --report deploy.json
-  beam-pusher deploy configs/spaces.yaml --direct_num_workers=3
+  beam-pusher deploy configs/spaces.yaml --direct_running_mode=multi_processing --direct_num_workers=2
   beam-pusher deploy configs/spaces.yaml --runner DataflowRunner --project my-project \\
       --region europe-west1 --temp_location gs://my-bucket/tmp --token-env HF_TOKEN"""
 _PLAN_EPILOG = """Plans against each Space's current files and lists, per Space, the files a deploy would add (+),
@@ -308,7 +308,7 @@ def pipeline_options(beam_args: Sequence[str] = (), *, command: str = "deploy", 
 
     args = list(beam_args)
     if _runner(args) is None:
-        args = [*LOCAL_PIPELINE_ARGS, *args]  # later flags win, so --direct_num_workers=3 overrides the default
+        args = [*LOCAL_PIPELINE_ARGS, *args]  # later flags win, so --direct_running_mode=... overrides the default
     unknown: list[str] = []
     known: list[str] = []
 
