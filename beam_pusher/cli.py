@@ -49,7 +49,8 @@ _MAIN_EPILOG = """examples:
 
 Run 'beam-pusher COMMAND --help' for a command's options."""
 _DEPLOY_EPILOG = """Any other --flag goes to Beam's PipelineOptions (put them after CONFIG, or write --flag=value).
-Without --runner the pipeline runs locally on DirectRunner (in_memory), pushing up to 16 Spaces at once.
+Without --runner the pipeline runs in this process on FnApiRunner (DirectRunner's batch engine, in_memory),
+pushing up to 16 Spaces at once.
 
 examples:
   beam-pusher deploy configs/spaces.yaml

@@ -28,11 +28,14 @@ __all__ = ["LOCAL_PIPELINE_ARGS", "collect_results", "in_process_callback", "not
 
 logger = logging.getLogger(__name__)
 
-# Local runs use DirectRunner's in-process mode; the push step pushes up to 16 Spaces at once from its own thread
-# pool (DeploySpaces' parallel_pushes), so pushes still overlap. Not multi_threading: with Beam 2.74 it loses
-# elements of a few hundred kB now and then between stages (reproduced outside beam_pusher), which the push step's
-# manifest check turns into a failed Space; in_memory never did in the same runs.
-LOCAL_PIPELINE_ARGS = ("--runner=DirectRunner", "--direct_running_mode=in_memory")
+# Local runs use FnApiRunner, the engine DirectRunner runs batch pipelines on, in its in-process mode. Not
+# DirectRunner itself: in Beam 2.74 it first tries the Prism runner, which downloads a binary from GitHub and runs
+# the pipeline on another engine; offline it falls back after the failed download (0.2 s per run here, longer where
+# the network drops packets). The push step pushes up to 16 Spaces at once from its own thread pool (DeploySpaces'
+# parallel_pushes), so pushes still overlap. Not multi_threading: with Beam 2.74 it loses elements of a few hundred
+# kB now and then between stages (reproduced outside beam_pusher), which the push step's manifest check turns into a
+# failed Space; in_memory never did in the same runs.
+LOCAL_PIPELINE_ARGS = ("--runner=FnApiRunner", "--direct_running_mode=in_memory")
 
 _IN_PROCESS_RUNNERS = frozenset({"DirectRunner", "SwitchingDirectRunner", "FnApiRunner"})
 _CALLBACKS: dict[str, Callable[[PushResult], None]] = {}

@@ -139,8 +139,9 @@ def test_deploy_prints_lines_and_table_and_writes_the_report(hub, tmp_path, caps
     config = two_space_config(tmp_path, hub.username)
     report_path = tmp_path / "report.json"
     args = ["deploy", config, "--endpoint", hub.endpoint, "--token-env", TOKEN_ENV, "--report", str(report_path)]
-    assert cli.main(args) == 0  # the local default: DirectRunner, multi_threading, 2 workers
+    assert cli.main(args) == 0
     out = capsys.readouterr().out
+    assert "with FnApiRunner (in_memory, 1 worker)" in out  # the local default
     for name in ("alpha", "beta"):
         repo_id = f"{hub.username}/{name}"
         head = hub.head(repo_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 
@@ -209,6 +210,17 @@ def test_runs_on_every_direct_runner_mode(hub, tmp_path, mode):
     assert [r.error for r in results] == [None] * 3
     for spec in specs:
         assert hub.read_file(spec.repo_id, "app.py") == b'MODEL = "alice/model"\n'
+
+
+def test_the_local_default_never_tries_to_download_the_prism_runner(hub, tmp_path, caplog):
+    # Beam 2.74's DirectRunner first tries Prism, a binary fetched from GitHub; the default runs on FnApiRunner.
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "app.py").write_text("app\n")
+    with caplog.at_level(logging.INFO, logger="apache_beam"):
+        results = deploy(hub, [spec_for(hub, "no-prism", tmp_path / "tpl")])
+    assert results[0].error is None
+    assert "prism" not in caplog.text.lower()
+    assert "statecache" in caplog.text  # FnApiRunner's SDK worker logged at INFO, so the capture did work
 
 
 def test_counters_report_spaces_and_files(hub, tmp_path):

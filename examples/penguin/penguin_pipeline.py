@@ -107,7 +107,7 @@ def create_pipeline(
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, trainer, evaluator, model_pusher, space_pusher],
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
-        beam_pipeline_args=beam_pipeline_args or ["--direct_num_workers=1"],
+        beam_pipeline_args=beam_pipeline_args or ["--runner=FnApiRunner", "--direct_num_workers=1"],
     )
 
 
