@@ -90,7 +90,9 @@ def plan_changes(
 ) -> tuple[list[PlannedChange], int]:
     """Compares local files with the remote tree; returns (changes, number of unchanged files).
 
-    A file is unchanged when its hash equals the remote one: sha256 for LFS files, the git blob sha1 otherwise.
+    A file is unchanged when its hash equals the remote one: sha256 for LFS files, the git blob sha1 otherwise. A
+    local file above ``GIT_BLOB_LIMIT`` has no sha1; should the remote keep such a file as a regular blob, which the
+    Hub does not allow, it is uploaded again (as LFS) rather than compared.
     """
     changes: list[PlannedChange] = []
     unchanged = 0

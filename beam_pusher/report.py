@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 
 # Runners whose workers run on this machine, in this process or its children (lower-cased names).
 LOCAL_RUNNERS = frozenset(
-    {"directrunner", "direct", "bundlebaseddirectrunner", "switchingdirectrunner", "fnapirunner", "prismrunner", "prism"}
+    {"directrunner", "direct", "bundlebaseddirectrunner", "switchingdirectrunner", "fnapirunner", "prismrunner"}
+    | {"prism"}
 )
 _UNICODE = {"ok": "✓", "fail": "✗", "plan": "·", "why": "↳", "done": "█", "todo": "░", "sep": "·"}
 _ASCII = {"ok": "ok", "fail": "x", "plan": "-", "why": "->", "done": "#", "todo": ".", "sep": "|"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from huggingface_hub import CommitOperationAdd, HfApi
 
 from beam_pusher import AppFile, SpaceSpec
-from beam_pusher.hashing import hash_bytes
+from beam_pusher.hashing import GIT_BLOB_LIMIT, hash_bytes
 from beam_pusher.hub import HubSettings, RemoteFile, SpacePusher, plan_changes, remote_tree
 from beam_pusher.testing.pytest_plugin import LOCAL_HUB_TOKEN_ENV as TOKEN_ENV
 
@@ -38,6 +38,13 @@ def test_plan_compares_git_sha1_for_regular_and_sha256_for_lfs_files():
                                                      ("delete", "gone.txt")]
     changes, _ = plan_changes(local, remote, mirror=False)
     assert "delete" not in {c.action for c in changes}
+
+
+def test_a_file_too_large_for_a_git_blob_is_never_counted_unchanged_by_sha1():
+    large = AppFile("a/b", "model.bin", GIT_BLOB_LIMIT + 1, source="file:///m", sha256="0" * 64, git_sha1=None)
+    remote = {"model.bin": RemoteFile("model.bin", GIT_BLOB_LIMIT + 1, "a-regular-blob")}  # not allowed on the Hub
+    changes, unchanged = plan_changes([large], remote)
+    assert unchanged == 0 and [(c.action, c.path) for c in changes] == [("update", "model.bin")]
 
 
 def test_a_concurrent_commit_between_plan_and_push_is_replanned(hub):
