@@ -271,3 +271,7 @@ class LocalHub:
 
     def request_counts(self) -> dict[str, int]:
         return self._running().request_counts()
+
+    def request_timeline(self) -> list[tuple[str, float, float]]:
+        """The last 10,000 answered requests as ``(route, started, finished)``, in ``time.time()`` seconds."""
+        return self._running().request_timeline()

@@ -67,6 +67,7 @@ class HubState:
         self.endpoint = ""  # set once the server is bound: "http://127.0.0.1:PORT"
         self._signing_key = signing_key
         self._counts: collections.Counter[str] = collections.Counter()
+        self._timeline: collections.deque[tuple[str, float, float]] = collections.deque(maxlen=10_000)
         self._counts_lock = threading.Lock()
 
     def count(self, route: str) -> None:
@@ -76,6 +77,14 @@ class HubState:
     def request_counts(self) -> dict[str, int]:
         with self._counts_lock:
             return dict(self._counts)
+
+    def record(self, route: str, started: float, finished: float) -> None:
+        with self._counts_lock:
+            self._timeline.append((route, started, finished))
+
+    def request_timeline(self) -> list[tuple[str, float, float]]:
+        with self._counts_lock:
+            return list(self._timeline)
 
     def sign(self, *parts: str) -> str:
         """Signature for URLs handed out without credentials (LFS upload/download hrefs)."""

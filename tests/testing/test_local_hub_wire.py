@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import socket
 import urllib.parse
 
 from huggingface_hub import CommitOperationAdd, HfApi
@@ -87,3 +88,24 @@ def test_paths_info_existence_checks_and_visibility_change(local_hub, hub_api):
     hub_api.update_repo_settings(repo_id, private=True)
     assert hub_api.repo_info(repo_id).private is True
     assert not HfApi(endpoint=local_hub.endpoint, token=False).repo_exists(repo_id)
+
+
+def test_request_timeline_lists_each_answered_request_in_order(local_hub, hub_api):
+    repo_id = f"{local_hub.username}/timeline"
+    before = len(local_hub.request_timeline())
+    hub_api.create_repo(repo_id, repo_type="space", space_sdk="static")
+    hub_api.create_commit(repo_id, [CommitOperationAdd("w.bin", b"\x00" * 2048)], commit_message="lfs",
+                          repo_type="space")  # fmt: skip
+    timeline = local_hub.request_timeline()[before:]
+    routes = [route for route, _, _ in timeline]
+    assert routes[0] == "create-repo" and "lfs-upload" in routes and routes[-1] == "commit"
+    assert all(started <= finished for _, started, finished in timeline)
+    assert [started for _, started, _ in timeline] == sorted(started for _, started, _ in timeline)
+
+
+def test_answers_are_sent_without_waiting_for_delayed_acks(local_hub, hub_api):
+    # Headers and body leave in two writes: with Nagle's algorithm on, every answer waited 40 ms for an ACK.
+    hub_api.whoami()  # the client keeps this connection open for its next request
+    connections = list(local_hub._server._connections)  # noqa: SLF001 - the server's own sockets
+    assert connections
+    assert all(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for c in connections)
