@@ -217,7 +217,7 @@ def test_unknown_beam_flags_reach_pipeline_options(hub, tmp_path, capsys, caplog
     args = ["deploy", config, "--only", "alpha", *hub_args(hub), "--direct_running_mode=multi_threading",
             "--direct_num_workers=3", "--job_name", "xyz"]
     assert cli.main(args) == 0
-    assert "with DirectRunner (multi_threading, 3 workers, job xyz)" in capsys.readouterr().out
+    assert "with FnApiRunner (multi_threading, 3 workers, job xyz)" in capsys.readouterr().out
     logged = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Beam pipeline options"))
     assert "'direct_num_workers': 3" in logged and "'job_name': 'xyz'" in logged
     assert "'direct_running_mode': 'multi_threading'" in logged  # a given flag wins over the local default
