@@ -6,8 +6,9 @@
 
 ``SPEC.json`` holds ``SpaceSpec`` keyword arguments. The process runs ``run_deploy`` (the real pipeline, default
 local runner) and prints one JSON line: ``import_s`` (importing Beam and beam_pusher), ``run_s`` (the whole
-``run_deploy`` call: pipeline construction, start-up, hashing, upload, commit), ``maxrss_kib`` (this process's peak
-resident memory, from ``getrusage``) and the ``PushResult``.
+``run_deploy`` call: pipeline construction, start-up, hashing, upload, commit), ``run_started``/``run_finished``
+(the same call in ``time.time()`` seconds, to line up with the local Hub's request timeline), ``maxrss_kib`` (this
+process's peak resident memory, from ``getrusage``) and the ``PushResult``.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ def main(argv: list[str]) -> int:
     from beam_pusher.spec import SpaceSpec
 
     spec = SpaceSpec(**json.loads(open(spec_path, encoding="utf-8").read()))
-    imported = time.perf_counter()
+    imported, started = time.perf_counter(), time.time()
     (result,) = run_deploy([spec], endpoint=endpoint, token=f"env:{token_env}")
-    done = time.perf_counter()
+    done, finished = time.perf_counter(), time.time()
     print(json.dumps({
         "import_s": imported - start,
         "run_s": done - imported,
+        "run_started": started,
+        "run_finished": finished,
         "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "result": result.to_dict(),
     }))  # fmt: skip

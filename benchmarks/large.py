@@ -10,9 +10,14 @@ latency) in another process. Measured:
   HTTP PUT of it (http.client, 1 MiB chunks) to the upload URL that the local Hub's LFS batch API hands out, against
   a fresh local Hub so nothing is deduplicated;
 - the deploy time: the whole ``run_deploy`` call (pipeline construction and start-up included, imports excluded;
-  the figures say so).
+  the figures say so), split by the local Hub's request timeline into start-up and hashing, the LFS PUT, the other
+  requests and the time between them;
+- for reference, ``HfApi.upload_file`` of the same file (the client hashing and uploading it, no Beam).
 
-Afterwards the Space is checked: ``model/weights.bin`` is stored with LFS with the file's sha256, one commit.
+The uploads write the model to the local Hub's disk, whose speed varies from one write to the next, so each size
+runs ``rounds`` times (raw PUT, ``upload_file``, deploy, each against a fresh Hub and after ``os.sync()`` so none pays
+for another's pending writes) and the figures are the medians; the spread is reported beside them. After each deploy
+the Space is checked: ``model/weights.bin`` is stored with LFS with the file's sha256, in one commit.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import http.client
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -42,14 +48,19 @@ _CHUNK = MiB
 
 @dataclasses.dataclass
 class LargeRun:
+    """One model size: medians over the rounds, their ranges, and the highest peak RSS of any round."""
+
     size: int
     t_sha256: float
     t_put: float
+    t_upload_file: float
     t_import: float
     t_deploy: float
-    t_process: float
     maxrss_mib: float
     polled_rss_mib: float
+    put_range: tuple[float, float]
+    deploy_range: tuple[float, float]
+    phases: dict[str, float]  # median seconds of the deploy's parts, from the local Hub's request timeline
 
     @property
     def physical(self) -> float:
@@ -132,6 +143,18 @@ def _raw_put(hub: HubProcess, path: Path, oid: str) -> float:
     return elapsed
 
 
+def _upload_file(hub: HubProcess, path: Path) -> float:
+    """Times ``HfApi.upload_file`` of ``path`` to a fresh Space: the client's own hashing and upload, no Beam."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=hub.endpoint, token=hub.token)
+    repo_id = f"{hub.user}/upload-file"
+    api.create_repo(repo_id, repo_type="space", space_sdk="gradio")
+    start = time.perf_counter()
+    api.upload_file(path_or_fileobj=str(path), path_in_repo="model/weights.bin", repo_id=repo_id, repo_type="space")
+    return time.perf_counter() - start
+
+
 def _poll_rss(pid: int, stop: threading.Event, peak: list[int]) -> None:
     import psutil
 
@@ -152,28 +175,72 @@ def _template(root: Path) -> Path:
     return template
 
 
-def _deploy(hub: HubProcess, workdir: Path, template: Path, model_dir: Path, name: str) -> tuple[dict, float, int]:
+def _deploy(hub: HubProcess, workdir: Path, template: Path, model_dir: Path, name: str) -> tuple[dict, int]:
     spec = {"repo_id": f"{hub.user}/{name}", "app_path": str(template), "space_sdk": "gradio",
             "model_path": str(model_dir)}  # fmt: skip
     spec_path = workdir / f"{name}.json"
     spec_path.write_text(json.dumps(spec))
     env = dict(os.environ, **{TOKEN_ENV: hub.token, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
-    start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(HERE / "deploy_child.py"), str(spec_path), hub.endpoint, TOKEN_ENV],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     stop, peak = threading.Event(), [0]
     poller = threading.Thread(target=_poll_rss, args=(proc.pid, stop, peak), daemon=True)
     poller.start()
     out, err = proc.communicate()
-    elapsed = time.perf_counter() - start
     stop.set()
     poller.join()
     if proc.returncode != 0:
         raise RuntimeError(f"deploy of {name} exited {proc.returncode}:\n{out[-2000:]}\n{err[-3000:]}")
-    return json.loads(out.strip().splitlines()[-1]), elapsed, peak[0]
+    return json.loads(out.strip().splitlines()[-1]), peak[0]
 
 
-def run_large(workdir: Path, *, sizes: tuple[int, ...] = (100 * MiB, 1024 * MiB), log=print) -> LargeFigures:
+def deploy_phases(child: dict, timeline: list[tuple[str, float, float]]) -> dict[str, float]:
+    """Splits one deploy's wall time by what the local Hub saw of it.
+
+    ``before_hub``: from the ``run_deploy`` call to its first request (pipeline construction and start-up, listing,
+    hashing); ``lfs_put``: the LFS upload requests; ``other_requests``: every other request (plan, preupload, LFS
+    batch, commit, settings); ``between``: the rest (client-side work between requests, the pipeline's wind-down).
+    """
+    requests = sorted((r for r in timeline if child["run_started"] <= r[1] <= child["run_finished"]),
+                      key=lambda r: r[1])  # fmt: skip
+    before = requests[0][1] - child["run_started"] if requests else child["run_s"]
+    put = sum(end - start for route, start, end in requests if route == "lfs-upload")
+    other = sum(end - start for route, start, end in requests if route != "lfs-upload")
+    return {"before_hub": before, "lfs_put": put, "other_requests": other,
+            "between": max(0.0, child["run_s"] - before - put - other)}  # fmt: skip
+
+
+def describe_phases(phases: dict[str, float]) -> str:
+    return (f"{phases['before_hub']:.1f} s before the first request (start-up, hashing) + LFS PUT "
+            f"{phases['lfs_put']:.1f} s + other requests {phases['other_requests']:.1f} s + "
+            f"{phases['between']:.1f} s between them")  # fmt: skip
+
+
+def _deploy_round(
+    workdir: Path, template: Path, model_dir: Path, size: int, oid: str
+) -> tuple[float, float, dict, int]:
+    """One raw PUT, one ``upload_file`` and one deploy of the model, each against a fresh Hub after ``os.sync()``."""
+    os.sync()
+    with HubProcess() as hub:
+        t_put = _raw_put(hub, model_dir / "weights.bin", oid)
+    os.sync()
+    with HubProcess() as hub:
+        t_upload_file = _upload_file(hub, model_dir / "weights.bin")
+    os.sync()
+    with HubProcess() as hub:
+        name = f"large-{size // MiB}mib"
+        child, polled = _deploy(hub, workdir, template, model_dir, name)
+        repo_id = f"{hub.user}/{name}"
+        stored = hub.call("list_files", repo_id)["model/weights.bin"]
+        assert stored.lfs_sha256 == oid and stored.size == size, f"{repo_id}: the model was not stored whole"
+        assert hub.call("commit_count", repo_id) == 2, f"{repo_id}: expected exactly one deploy commit"
+        child["phases"] = deploy_phases(child, hub.call("request_timeline"))
+    return t_put, t_upload_file, child, polled
+
+
+def run_large(
+    workdir: Path, *, sizes: tuple[int, ...] = (100 * MiB, 1024 * MiB), rounds: int = 5, log=print
+) -> LargeFigures:
     """Runs benchmark 3 in ``workdir`` (model files are deleted after each size)."""
     workdir.mkdir(parents=True, exist_ok=True)
     template = _template(workdir)
@@ -187,23 +254,29 @@ def run_large(workdir: Path, *, sizes: tuple[int, ...] = (100 * MiB, 1024 * MiB)
             start = time.perf_counter()
             assert _sha256_file(model_dir / "weights.bin") == oid
             t_sha = time.perf_counter() - start
-            with HubProcess() as hub:
-                t_put = _raw_put(hub, model_dir / "weights.bin", oid)
-            with HubProcess() as hub:
-                name = f"large-{size // MiB}mib"
-                child, t_process, polled = _deploy(hub, workdir, template, model_dir, name)
-                repo_id = f"{hub.user}/{name}"
-                stored = hub.call("list_files", repo_id)["model/weights.bin"]
-                assert stored.lfs_sha256 == oid and stored.size == size, f"{repo_id}: the model was not stored whole"
-                assert hub.call("commit_count", repo_id) == 2, f"{repo_id}: expected exactly one deploy commit"
+            puts, upload_files, children, polled = [], [], [], []
+            for _ in range(rounds):
+                t_put, t_upload_file, child, peak = _deploy_round(workdir, template, model_dir, size, oid)
+                puts.append(t_put)
+                upload_files.append(t_upload_file)
+                children.append(child)
+                polled.append(peak)
         finally:
             shutil.rmtree(model_dir, ignore_errors=True)
-        run = LargeRun(size=size, t_sha256=t_sha, t_put=t_put, t_import=child["import_s"],
-                       t_deploy=child["run_s"], t_process=t_process, maxrss_mib=child["maxrss_kib"] / 1024,
-                       polled_rss_mib=polled / MiB)  # fmt: skip
-        log(f"  {size // MiB} MiB: sha256 {t_sha:.1f} s + raw PUT {t_put:.1f} s = {run.physical:.1f} s; deploy "
-            f"{run.t_deploy:.1f} s (+{run.t_import:.1f} s imports); peak RSS {run.maxrss_mib:.0f} MiB "
-            f"(polled {run.polled_rss_mib:.0f})")  # fmt: skip
+        deploys = [c["run_s"] for c in children]
+        run = LargeRun(size=size, t_sha256=t_sha, t_put=statistics.median(puts),
+                       t_upload_file=statistics.median(upload_files),
+                       t_import=statistics.median(c["import_s"] for c in children),
+                       t_deploy=statistics.median(deploys), maxrss_mib=max(c["maxrss_kib"] for c in children) / 1024,
+                       polled_rss_mib=max(polled) / MiB, put_range=(min(puts), max(puts)),
+                       deploy_range=(min(deploys), max(deploys)),
+                       phases={k: statistics.median(c["phases"][k] for c in children)
+                               for k in children[0]["phases"]})  # fmt: skip
+        log(f"  {size // MiB} MiB, median of {rounds}: sha256 {t_sha:.1f} s + raw PUT {run.t_put:.1f} s "
+            f"({run.put_range[0]:.1f}-{run.put_range[1]:.1f}) = {run.physical:.1f} s; deploy {run.t_deploy:.1f} s "
+            f"({run.deploy_range[0]:.1f}-{run.deploy_range[1]:.1f}, +{run.t_import:.1f} s imports) = "
+            f"{describe_phases(run.phases)}; HfApi.upload_file alone {run.t_upload_file:.1f} s; "
+            f"peak RSS {run.maxrss_mib:.0f} MiB (polled {run.polled_rss_mib:.0f})")  # fmt: skip
         runs.append(run)
     return LargeFigures(runs)
 
@@ -212,6 +285,7 @@ if __name__ == "__main__":
     import tempfile
 
     os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     sizes = tuple(int(s) * MiB for s in sys.argv[1:]) or (100 * MiB, 1024 * MiB)
     with tempfile.TemporaryDirectory(prefix="bench-large-") as tmp:
         figures = run_large(Path(tmp), sizes=sizes)
