@@ -14,10 +14,7 @@ and never stops the others.
 from __future__ import annotations
 
 import concurrent.futures
-import importlib
 import logging
-import sys
-import threading
 from collections.abc import Iterable
 
 import apache_beam as beam
@@ -117,27 +114,12 @@ class ReadAppFiles(beam.PTransform):
         return specs | "ListSpaceFiles" >> beam.ParDo(_ListSpaceFilesFn(self._base_dir))
 
 
-def _import_hub_client_in_background() -> None:
-    """Imports huggingface_hub's ``HfApi`` (0.3-0.5 s) on a thread of its own, for the push step that follows.
-
-    Rendering spends its time hashing, and hashlib releases the GIL, so on a worker that hashes a model the import
-    costs no wall time; otherwise the push step's ``setup`` would wait for it after all hashing is done.
-    """
-    if "huggingface_hub.hf_api" not in sys.modules:
-        threading.Thread(
-            target=importlib.import_module, args=("huggingface_hub.hf_api",), name="import-hf-api", daemon=True
-        ).start()
-
-
 class _RenderFileFn(beam.DoFn):
     """Replaces placeholders in a text file, or hashes a binary/large file while streaming it."""
 
     def __init__(self):
         self._rendered = Metrics.counter(_NAMESPACE, "files_rendered")
         self._streamed = Metrics.counter(_NAMESPACE, "files_streamed")
-
-    def setup(self):
-        _import_hub_client_in_background()
 
     def process(self, element, contexts) -> Iterable[AppFile | SpaceFailure | SpaceManifest]:
         if not isinstance(element, AppFile):
