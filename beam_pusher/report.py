@@ -39,10 +39,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # Runners whose workers run on this machine, in this process or its children (lower-cased names).
-LOCAL_RUNNERS = frozenset(
-    {"directrunner", "direct", "bundlebaseddirectrunner", "switchingdirectrunner", "fnapirunner", "prismrunner"}
-    | {"prism"}
-)
+LOCAL_RUNNERS = frozenset({
+    "directrunner", "direct", "bundlebaseddirectrunner", "switchingdirectrunner", "fnapirunner", "prismrunner", "prism",
+})  # fmt: skip
 _UNICODE = {"ok": "✓", "fail": "✗", "plan": "·", "why": "↳", "done": "█", "todo": "░", "sep": "·"}
 _ASCII = {"ok": "ok", "fail": "x", "plan": "-", "why": "->", "done": "#", "todo": ".", "sep": "|"}
 _BAR_WIDTH = 24
