@@ -160,10 +160,17 @@ def _resolve_remote(value: str, *, check: bool, what: str) -> str:
         raise TemplateError(f"{what}={value!r} could not be checked: {type(exc).__name__}: {exc}") from exc
     if not exists:
         raise TemplateError(
-            f"{what}={value!r} does not exist. Fix: check the URL, or use a built-in template such as "
-            f"{', '.join(builtin_apps()) or 'apps.gradio.img_classifier'}."
+            f"{what}={value!r} does not exist. Fix: check the URL{_private_repo_hint(url)}, or use a built-in "
+            f"template such as {', '.join(builtin_apps()) or 'apps.gradio.img_classifier'}."
         )
     return url
+
+
+def _private_repo_hint(url: str) -> str:
+    """The Hub answers 404 for a private repository without a token, so an hf:// URL may exist after all."""
+    if not url.startswith("hf://"):
+        return ""
+    return " (a private Hub repository also needs HF_TOKEN, and another Hub HF_ENDPOINT, where the pipeline runs)"
 
 
 def _url_to_fs(url: str, *, what: str = "path"):
@@ -252,7 +259,7 @@ def _list_remote(fs, root: str, root_url: str, prefix: str) -> list[SourceFile]:
         if not found and not fs.exists(root):
             raise FileNotFoundError(root)
     except FileNotFoundError as exc:
-        raise TemplateError(f"{root_url!r} does not exist. Fix: check the URL.") from exc
+        raise TemplateError(f"{root_url!r} does not exist. Fix: check the URL{_private_repo_hint(root_url)}.") from exc
     base = root.rstrip("/") + "/"
     out = []
     for path, info in found.items():

@@ -58,8 +58,8 @@ def hub_args(hub) -> list[str]:
 
 
 def run_cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", **(env_extra or {})}
-    env.pop("HF_TOKEN", None)
+    env = {key: value for key, value in os.environ.items() if key != "HF_TOKEN"}  # tokens only when a test says so
+    env.update({"HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", **(env_extra or {})})
     return subprocess.run([sys.executable, "-m", "beam_pusher", *args], capture_output=True, text=True, env=env,
                           timeout=timeout)  # fmt: skip
 
@@ -180,6 +180,38 @@ def test_plan_lists_changes_and_writes_nothing(hub, tmp_path, capsys):
     planned = {r["repo_id"]: r for r in json.loads((tmp_path / "plan.json").read_text())}
     assert planned[f"{hub.username}/alpha"]["dry_run"] is True
     assert {c["path"] for c in planned[f"{hub.username}/alpha"]["planned"]} == {"extra.txt", "index.html", "logo.bin"}
+
+
+def test_templates_and_models_on_the_hub_are_read_through_hf_urls(hub, api, tmp_path):
+    """hf:// sources go through huggingface_hub's HfFileSystem, which finds the Hub through HF_ENDPOINT/HF_TOKEN."""
+    from huggingface_hub import CommitOperationAdd
+
+    source = f"{hub.username}/space-sources"
+    api.create_repo(source, private=True)
+    sources = {"app/index.html": b"<p>$MODEL_VERSION</p>\n", "app/static/logo.bin": BINARY,
+               "model/weights.bin": BINARY * 3}  # fmt: skip
+    api.create_commit(source, [CommitOperationAdd(p, data) for p, data in sources.items()], commit_message="sources")
+    config = write_config(tmp_path, f"""
+        spaces:
+          - repo_id: {hub.username}/from-hf
+            space_sdk: static
+            app_path: hf://{source}/app
+            model_path: hf://{source}/model
+            placeholders: {{MODEL_VERSION: v3}}
+        """)
+    repo_id = f"{hub.username}/from-hf"
+    env = {TOKEN_ENV: hub.token, "HF_ENDPOINT": hub.endpoint}
+    without_token = run_cli("deploy", config, *hub_args(hub), env_extra=env)
+    assert without_token.returncode == 1  # the private source answers 404 without a token
+    assert f"'hf://{source}/app' does not exist" in without_token.stdout and "HF_TOKEN" in without_token.stdout
+    assert not hub.repo_exists(repo_id)
+
+    done = run_cli("deploy", config, *hub_args(hub), env_extra={**env, "HF_TOKEN": hub.token})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert hub.read_file(repo_id, "index.html") == b"<p>v3</p>\n"
+    assert hub.read_file(repo_id, "static/logo.bin") == BINARY
+    assert hub.read_file(repo_id, "model/weights.bin") == BINARY * 3
+    assert hub.token not in done.stdout + done.stderr
 
 
 def test_one_bad_space_fails_alone_and_the_exit_status_says_so(hub, tmp_path):
