@@ -110,6 +110,7 @@ class ConsoleReport:
       stream: Where to write (default ``sys.stdout``).
       progress: Show a progress bar; default: when ``stream`` is a terminal.
       endpoint: Hub URL, used for the URL of a Space whose result has none.
+      dry_run: The run only plans; the summary then counts what would be committed.
 
     Example::
 
@@ -121,9 +122,16 @@ class ConsoleReport:
     """
 
     def __init__(
-        self, *, total: int, stream: TextIO | None = None, progress: bool | None = None, endpoint: str | None = None
+        self,
+        *,
+        total: int,
+        stream: TextIO | None = None,
+        progress: bool | None = None,
+        endpoint: str | None = None,
+        dry_run: bool = False,
     ):
         self.total = total
+        self.dry_run = dry_run
         self.stream = stream if stream is not None else sys.stdout
         isatty = getattr(self.stream, "isatty", lambda: False)
         self.progress = bool(isatty()) if progress is None else progress
@@ -258,7 +266,7 @@ class ConsoleReport:
         failed = sum(1 for r in results if r.error)
         sep = f" {self.symbols['sep']} "
         noun = "Space" if len(results) == 1 else "Spaces"
-        if results and all(r.dry_run or r.error for r in results):
+        if self.dry_run:
             would = sum(1 for r in results if not r.error and r.planned)
             parts = [f"{len(results)} {noun} planned: {would} would commit, "
                      f"{len(results) - would - failed} up to date, {failed} failed", "nothing was written"]  # fmt: skip
@@ -335,7 +343,7 @@ def deploy_and_report(
         f"Deploying {len(specs)} {noun} to {where}")  # fmt: skip
     stream.write(f"{verb} with {describe_runner(options)}\n")
     stream.flush()
-    report = ConsoleReport(total=len(specs), stream=stream, endpoint=endpoint)
+    report = ConsoleReport(total=len(specs), stream=stream, endpoint=endpoint, dry_run=dry_run)
     report.start()
     try:
         collected = run_deploy(

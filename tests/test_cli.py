@@ -389,3 +389,16 @@ def test_report_falls_back_to_ascii_and_draws_progress_on_a_terminal():
     assert "[" in text and "1/2 Spaces" in text  # the progress bar after the first result
     assert "x user/b  failed: the pipeline returned no result" in text  # a lost Space counts as failed
     assert [r.repo_id for r in results if r.error] == ["user/b"]
+
+
+def test_a_deploy_where_every_space_failed_is_not_summed_up_as_a_plan():
+    stream = io.StringIO()
+    console = report.ConsoleReport(total=1, stream=stream)
+    console.finish([PushResult("user/a", pushed=False, error="user/a: boom")], ["user/a"])
+    assert "1 Space: 0 committed, 0 unchanged, 1 failed" in stream.getvalue()
+    assert "planned" not in stream.getvalue() and "nothing was written" not in stream.getvalue()
+
+    stream = io.StringIO()
+    report.ConsoleReport(total=1, stream=stream, dry_run=True).finish(
+        [PushResult("user/a", pushed=False, error="user/a: boom")], ["user/a"])  # fmt: skip
+    assert "1 Space planned: 0 would commit, 0 up to date, 1 failed" in stream.getvalue()
