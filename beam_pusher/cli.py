@@ -530,8 +530,8 @@ def _cmd_rollback(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 
 def _hub_serve(rest: list[str]) -> int:
-    from beam_pusher.testing.serve import build_parser as serve_parser
-    from beam_pusher.testing.serve import serve_command
+    from beam_pusher.localhub.serve import build_parser as serve_parser
+    from beam_pusher.localhub.serve import serve_command
 
     if "-h" in rest or "--help" in rest:
         parser = serve_parser("beam-pusher hub serve")

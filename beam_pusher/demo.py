@@ -152,7 +152,7 @@ def run_demo(
 def _run(stream: TextIO, say, config_path: Path, models_dir: Path, home: str, started: float) -> int:
     from beam_pusher.report import deploy_and_report
     from beam_pusher.config import load_config
-    from beam_pusher.testing import LocalHub
+    from beam_pusher.localhub import LocalHub
 
     say(f"beam-pusher demo: deploy {config_path.relative_to(_SOURCE_ROOT)} to a local Hub, then deploy it again.\n")
     say("[1/4] Demo models")

@@ -31,7 +31,7 @@ _AUTHKEY_ENV = "BENCH_HUB_AUTHKEY"
 
 
 def _serve(address: str, settings: dict[str, Any]) -> None:
-    from beam_pusher.testing import HubUser, LocalHub
+    from beam_pusher.localhub import HubUser, LocalHub
 
     conn = Client(address, authkey=bytes.fromhex(os.environ[_AUTHKEY_ENV]))
     hub = LocalHub(settings["data_dir"], users=[HubUser(settings["user"], settings["token"])],

@@ -111,7 +111,7 @@ def test_a_bad_token_is_reported_as_401_without_echoing_it(hub, monkeypatch):
 
 
 def test_the_free_account_policy_402_is_explained(tmp_path, monkeypatch):
-    from beam_pusher.testing import LocalHub
+    from beam_pusher.localhub import LocalHub
 
     with LocalHub(tmp_path / "hub", free_account_policy=True) as hub:
         monkeypatch.setenv(TOKEN_ENV, hub.token)

@@ -1,24 +1,12 @@
-"""A local Hugging Face Hub server for tests, the demo and benchmarks, and helpers to inspect what it holds.
+"""Test helpers for projects that deploy with beam_pusher: pytest fixtures around the local Hub.
 
-The real ``huggingface_hub`` client talks to it over HTTP exactly as to the Hub (set ``HF_HUB_DISABLE_XET=1`` before
-importing huggingface_hub so large files use classic LFS)::
-
-    from beam_pusher.testing import LocalHub
-    from huggingface_hub import HfApi
-
-    with LocalHub() as hub:
-        api = HfApi(endpoint=hub.endpoint, token=hub.token)
-        api.create_repo(f"{hub.username}/demo", repo_type="space", space_sdk="gradio")
-        print(hub.list_files(f"{hub.username}/demo"))
-
-In pytest, add ``pytest_plugins = ["beam_pusher.testing.pytest_plugin"]`` and use the ``local_hub`` fixture. From
-the command line: ``python -m beam_pusher.testing.serve --port 0`` prints the endpoint, then serves.
+Add ``pytest_plugins = ["beam_pusher.testing.pytest_plugin"]`` to a ``conftest.py`` and use the ``local_hub``,
+``hub_api`` and ``local_hub_token`` fixtures. The server itself is ``beam_pusher.localhub.LocalHub``.
 """
 
 from __future__ import annotations
 
-from beam_pusher.testing.accounts import HubUser
-from beam_pusher.testing.faults import DEFAULT_FAULT_ROUTES, FaultInjector
-from beam_pusher.testing.hub import LocalHub, SpaceState, StoredFile
+__all__ = ["LOCAL_HUB_TOKEN_ENV"]
 
-__all__ = ["DEFAULT_FAULT_ROUTES", "FaultInjector", "HubUser", "LocalHub", "SpaceState", "StoredFile"]
+LOCAL_HUB_TOKEN_ENV = "BEAM_PUSHER_LOCAL_HUB_TOKEN"
+"""The variable ``local_hub_token`` sets, so its ``env:`` reference resolves on in-process workers."""

@@ -17,15 +17,16 @@ from typing import Any
 
 import pytest
 
+from beam_pusher.testing import LOCAL_HUB_TOKEN_ENV
+
 __all__ = ["LOCAL_HUB_TOKEN_ENV", "hub_api", "local_hub", "local_hub_session", "local_hub_token"]
 
-LOCAL_HUB_TOKEN_ENV = "BEAM_PUSHER_LOCAL_HUB_TOKEN"
 
 
 @pytest.fixture
 def local_hub(tmp_path: Any) -> Iterator[Any]:
     """A started local Hub with one user (``local_hub.username`` / ``local_hub.token``), stopped after the test."""
-    from beam_pusher.testing import LocalHub
+    from beam_pusher.localhub import LocalHub
 
     with LocalHub(tmp_path / "local-hub") as hub:
         yield hub
@@ -34,7 +35,7 @@ def local_hub(tmp_path: Any) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def local_hub_session(tmp_path_factory: Any) -> Iterator[Any]:
     """A local Hub shared by every test of the session."""
-    from beam_pusher.testing import LocalHub
+    from beam_pusher.localhub import LocalHub
 
     with LocalHub(tmp_path_factory.mktemp("local-hub-session")) as hub:
         yield hub

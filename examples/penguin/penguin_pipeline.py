@@ -2,7 +2,7 @@
 
     CsvExampleGen -> StatisticsGen -> SchemaGen -> Trainer -> Evaluator -> HFModelPusher -> HFSpacePusher
 
-Without ``HF_ENDPOINT`` it starts beam_pusher's local Hub server (``beam_pusher.testing.LocalHub``) and pushes there,
+Without ``HF_ENDPOINT`` it starts beam_pusher's local Hub server (``beam_pusher.localhub.LocalHub``) and pushes there,
 so it runs offline; with ``HF_ENDPOINT`` (e.g. https://huggingface.co) and ``HF_TOKEN`` set it pushes to that Hub::
 
     python examples/penguin/penguin_pipeline.py                                  # local Hub, offline
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     local_hub = None
     endpoint = os.environ.get("HF_ENDPOINT") or None
     if endpoint is None:
-        from beam_pusher.testing import LocalHub
+        from beam_pusher.localhub import LocalHub
 
         local_hub = LocalHub(output / "local-hub").start()
         endpoint = local_hub.endpoint

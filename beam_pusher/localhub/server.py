@@ -16,10 +16,10 @@ import time
 import urllib.parse
 import uuid
 
-from beam_pusher.testing import routes
-from beam_pusher.testing.accounts import InvalidToken
-from beam_pusher.testing.protocol import BodyReader, HubError, HubState, Request, Response, json_response
-from beam_pusher.testing.storage import StorageError
+from beam_pusher.localhub import routes
+from beam_pusher.localhub.accounts import InvalidToken
+from beam_pusher.localhub.protocol import BodyReader, HubError, HubState, Request, Response, json_response
+from beam_pusher.localhub.storage import StorageError
 
 __all__ = ["HubHTTPServer"]
 

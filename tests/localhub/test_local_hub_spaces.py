@@ -6,7 +6,7 @@ import time
 
 from huggingface_hub import CommitOperationAdd, HfApi
 
-from beam_pusher.testing import LocalHub
+from beam_pusher.localhub import LocalHub
 
 
 def _wait_for_stage(api: HfApi, repo_id: str, stages: set[str], timeout: float = 15.0) -> str:

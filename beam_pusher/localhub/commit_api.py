@@ -8,11 +8,11 @@ import json
 import time
 from typing import Any
 
-from beam_pusher.testing import spaces
-from beam_pusher.testing.lfs import is_oid, pointer_file
-from beam_pusher.testing.protocol import HubError, Request, Response, find_repo, json_response, repo_url, resolve_revision
-from beam_pusher.testing.repo_api import author_of
-from beam_pusher.testing.storage import AddFile, DeletePath, Repository, StorageError, validate_path
+from beam_pusher.localhub import spaces
+from beam_pusher.localhub.lfs import is_oid, pointer_file
+from beam_pusher.localhub.protocol import HubError, Request, Response, find_repo, json_response, repo_url, resolve_revision
+from beam_pusher.localhub.repo_api import author_of
+from beam_pusher.localhub.storage import AddFile, DeletePath, Repository, StorageError, validate_path
 
 __all__ = ["commit", "preupload"]
 

@@ -20,10 +20,10 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from beam_pusher.testing.accounts import Accounts, Identity
-from beam_pusher.testing.faults import FaultInjector
-from beam_pusher.testing.lfs import LfsStore
-from beam_pusher.testing.storage import RepoStore, Repository, StorageError, valid_name
+from beam_pusher.localhub.accounts import Accounts, Identity
+from beam_pusher.localhub.faults import FaultInjector
+from beam_pusher.localhub.lfs import LfsStore
+from beam_pusher.localhub.storage import RepoStore, Repository, StorageError, valid_name
 
 __all__ = [
     "HubConfig",

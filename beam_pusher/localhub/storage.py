@@ -25,8 +25,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from beam_pusher.testing.gitobjects import MODE_DIR, MODE_FILE, GitRepo, Signature, TreeEntry, is_sha, valid_ref_name
-from beam_pusher.testing.lfs import parse_pointer
+from beam_pusher.localhub.gitobjects import MODE_DIR, MODE_FILE, GitRepo, Signature, TreeEntry, is_sha, valid_ref_name
+from beam_pusher.localhub.lfs import parse_pointer
 
 __all__ = [
     "AddFile", "DeletePath", "FileInfo", "RepoStore", "Repository", "Snapshot", "StorageError", "REPO_TYPES",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 
-from beam_pusher.testing import HubUser, LocalHub
+from beam_pusher.localhub import HubUser, LocalHub
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,7 +92,7 @@ def test_data_survives_a_restart(tmp_path):
 
 
 def test_cli_prints_the_endpoint_first_and_serves(tmp_path):
-    command = [sys.executable, "-m", "beam_pusher.testing.serve", "--port", "0", "--data-dir", str(tmp_path / "d"),
+    command = [sys.executable, "-m", "beam_pusher.localhub.serve", "--port", "0", "--data-dir", str(tmp_path / "d"),
                "--user", "alice", "--token", "hf_cli_token", "--org", "acme"]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

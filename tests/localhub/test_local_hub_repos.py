@@ -17,7 +17,7 @@ from huggingface_hub import (
 )
 from huggingface_hub.errors import HfHubHTTPError, RevisionNotFoundError
 
-from beam_pusher.testing import LocalHub
+from beam_pusher.localhub import LocalHub
 
 BIG = 11 * 1024 * 1024  # above the Hub's 10 MiB limit for regular files
 

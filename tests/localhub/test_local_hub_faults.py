@@ -6,7 +6,7 @@ import pytest
 from huggingface_hub import CommitOperationAdd
 from huggingface_hub.errors import HfHubHTTPError
 
-from beam_pusher.testing import DEFAULT_FAULT_ROUTES, FaultInjector
+from beam_pusher.localhub import DEFAULT_FAULT_ROUTES, FaultInjector
 
 
 def test_injected_503_and_429_on_preupload_are_retried(local_hub, hub_api):

@@ -12,8 +12,8 @@ import os
 import re
 from typing import Any
 
-from beam_pusher.testing.lfs import LfsError, is_oid
-from beam_pusher.testing.protocol import (
+from beam_pusher.localhub.lfs import LfsError, is_oid
+from beam_pusher.localhub.protocol import (
     URL_PREFIXES,
     HubError,
     Request,

@@ -7,9 +7,9 @@ import time
 import urllib.parse
 from typing import Any
 
-from beam_pusher.testing import spaces
-from beam_pusher.testing.gitobjects import Signature
-from beam_pusher.testing.protocol import (
+from beam_pusher.localhub import spaces
+from beam_pusher.localhub.gitobjects import Signature
+from beam_pusher.localhub.protocol import (
     HubError,
     Request,
     Response,
@@ -20,7 +20,7 @@ from beam_pusher.testing.protocol import (
     resolve_revision,
     valid_name,
 )
-from beam_pusher.testing.storage import GITATTRIBUTES, REPO_TYPES, Repository, Snapshot, StorageError
+from beam_pusher.localhub.storage import GITATTRIBUTES, REPO_TYPES, Repository, Snapshot, StorageError
 
 __all__ = [
     "agent_harnesses", "create_branch", "create_repo", "create_tag", "delete_branch", "delete_repo", "delete_tag",

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from beam_pusher.testing import commit_api, file_api, repo_api, space_api
+from beam_pusher.localhub import commit_api, file_api, repo_api, space_api
 
 __all__ = ["Route", "match"]
 

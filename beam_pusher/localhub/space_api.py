@@ -9,10 +9,10 @@ import re
 import time
 from typing import Any
 
-from beam_pusher.testing import spaces
-from beam_pusher.testing.protocol import HubError, Request, Response, find_repo, iso_date, json_response
-from beam_pusher.testing.repo_api import space_runtime
-from beam_pusher.testing.storage import Repository
+from beam_pusher.localhub import spaces
+from beam_pusher.localhub.protocol import HubError, Request, Response, find_repo, iso_date, json_response
+from beam_pusher.localhub.repo_api import space_runtime
+from beam_pusher.localhub.storage import Repository
 
 __all__ = ["hardware", "pause", "restart", "runtime", "secrets", "sleep_time", "variables"]
 

@@ -1,9 +1,9 @@
-"""``python -m beam_pusher hub serve`` (and ``python -m beam_pusher.testing.serve``): run a local Hub until stopped.
+"""``python -m beam_pusher hub serve`` (and ``python -m beam_pusher.localhub.serve``): run a local Hub until stopped.
 
 The first line on stdout is the endpoint URL, so a script can start the server with ``--port 0`` and read where it
 listens::
 
-    python -m beam_pusher.testing.serve --port 0 --data-dir /tmp/hub --user alice --token hf_alice
+    python -m beam_pusher.localhub.serve --port 0 --data-dir /tmp/hub --user alice --token hf_alice
     http://127.0.0.1:41234
 """
 
@@ -17,8 +17,8 @@ import sys
 import threading
 from types import FrameType
 
-from beam_pusher.testing.accounts import HubUser
-from beam_pusher.testing.hub import LocalHub
+from beam_pusher.localhub.accounts import HubUser
+from beam_pusher.localhub.hub import LocalHub
 
 __all__ = ["build_parser", "serve_command"]
 

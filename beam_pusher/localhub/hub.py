@@ -19,14 +19,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from beam_pusher.testing import spaces
-from beam_pusher.testing.accounts import Accounts, HubUser
-from beam_pusher.testing.faults import FaultInjector
-from beam_pusher.testing.lfs import LfsStore
-from beam_pusher.testing.protocol import URL_PREFIXES, HubConfig, HubState
-from beam_pusher.testing.repo_api import space_runtime
-from beam_pusher.testing.server import HubHTTPServer
-from beam_pusher.testing.storage import Repository, RepoStore
+from beam_pusher.localhub import spaces
+from beam_pusher.localhub.accounts import Accounts, HubUser
+from beam_pusher.localhub.faults import FaultInjector
+from beam_pusher.localhub.lfs import LfsStore
+from beam_pusher.localhub.protocol import URL_PREFIXES, HubConfig, HubState
+from beam_pusher.localhub.repo_api import space_runtime
+from beam_pusher.localhub.server import HubHTTPServer
+from beam_pusher.localhub.storage import Repository, RepoStore
 
 __all__ = ["LocalHub", "SpaceState", "StoredFile"]
 

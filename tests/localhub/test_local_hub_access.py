@@ -11,7 +11,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from beam_pusher.testing import HubUser, LocalHub
+from beam_pusher.localhub import HubUser, LocalHub
 
 ALICE = HubUser("alice", "hf_alice_write", orgs=("acme",), read_tokens=("hf_alice_read",))
 BOB = HubUser("bob", "hf_bob_write")
