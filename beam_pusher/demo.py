@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from beam_pusher.errors import BeamPusherError
+from beam_pusher.spec import PushResult, SpaceSpec
 
 __all__ = ["DEMO_TOKEN_ENV", "TEXT_MODEL_REPO", "run_demo"]
 
@@ -62,7 +63,7 @@ def _check_hub_client() -> None:
 
     if not constants.HF_HUB_DISABLE_XET:
         raise DemoError("huggingface_hub was imported before the demo could set HF_HUB_DISABLE_XET=1; run the demo "
-                        "in a fresh process (python -m beam_pusher demo).")  # fmt: skip
+                        "in a fresh process (python -m beam_pusher demo).")
 
 
 def _make_models(models_dir: Path, say) -> tuple[Path, Path]:
@@ -71,7 +72,7 @@ def _make_models(models_dir: Path, say) -> tuple[Path, Path]:
     if not all((m / "saved_model.pb").is_file() and (m / "labels.txt").is_file() for m in (image, text)):
         say("  making the tiny TensorFlow models (first run only; TensorFlow takes a few seconds to start) ...")
         done = subprocess.run([sys.executable, str(script), "--out-dir", str(models_dir)], capture_output=True,
-                              text=True, timeout=300)  # fmt: skip
+                              text=True, timeout=300)
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
             raise DemoError(f"{script} failed (exit {done.returncode}); is the tfx extra installed?\n{tail}")
@@ -88,7 +89,7 @@ def _push_model_repo(hub, text_model: Path) -> str:
     api = HfApi(endpoint=hub.endpoint, token=hub.token)
     api.create_repo(repo_id, repo_type="model", exist_ok=True)
     info = api.upload_folder(repo_id=repo_id, folder_path=str(text_model), repo_type="model",
-                             commit_message="Tiny text classifier for the beam-pusher demo")  # fmt: skip
+                             commit_message="Tiny text classifier for the beam-pusher demo")
     return info.oid
 
 
@@ -116,7 +117,7 @@ def _check_second(results, heads_before: dict[str, str | None], hub) -> None:
 def run_demo(
     *, stream: TextIO | None = None, config_path: str | os.PathLike | None = None,
     models_dir: str | os.PathLike | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """Runs the demo; returns 0 if every step did what it promises, 1 if not, 2 without a source checkout."""
     stream = stream if stream is not None else sys.stdout
 
@@ -128,7 +129,7 @@ def run_demo(
     models_dir = Path(models_dir) if models_dir else _SOURCE_ROOT / "examples" / "models"
     if not config_path.is_file() or not (models_dir / "make_tiny_model.py").is_file():
         say(f"beam-pusher demo: needs a source checkout ({config_path} and {models_dir}/make_tiny_model.py); "
-            "run it from a clone of the repository with 'make demo'.")  # fmt: skip
+            "run it from a clone of the repository with 'make demo'.")
         return 2
     started = time.monotonic()
     home = tempfile.mkdtemp(prefix="beam-pusher-demo-")
@@ -149,8 +150,20 @@ def run_demo(
         shutil.rmtree(home, ignore_errors=True)
 
 
+def _deploy(specs: list[SpaceSpec], stream: TextIO, **deploy_options) -> list[PushResult]:
+    """Deploys ``specs`` on the local default runner, printing a line per Space and the table, as the CLI does."""
+    from beam_pusher.report import ConsoleReport
+    from beam_pusher.runner import build_options, describe_runner, run_deploy
+
+    options = build_options()
+    report = ConsoleReport(total=len(specs), stream=stream, endpoint=deploy_options.get("endpoint"))
+    report.start(runner=describe_runner(options))
+    with contextlib.closing(report):
+        results = run_deploy(specs, pipeline_args=options, on_result=report.add, **deploy_options)
+    return report.finish(results, [s.repo_id for s in specs])
+
+
 def _run(stream: TextIO, say, config_path: Path, models_dir: Path, home: str, started: float) -> int:
-    from beam_pusher.report import deploy_and_report
     from beam_pusher.config import load_config
     from beam_pusher.localhub import LocalHub
 
@@ -161,23 +174,23 @@ def _run(stream: TextIO, say, config_path: Path, models_dir: Path, home: str, st
         say(f"\n[2/4] Local Hub at {hub.endpoint} (user '{hub.username}')")
         commit = _push_model_repo(hub, text_model)
         say(f"  model repository {hub.username}/{TEXT_MODEL_REPO} pushed (commit {commit[:7]}): "
-            f"{hub.url(f'{hub.username}/{TEXT_MODEL_REPO}', 'model')}")  # fmt: skip
+            f"{hub.url(f'{hub.username}/{TEXT_MODEL_REPO}', 'model')}")
         config = load_config(config_path)
         run = dict(endpoint=hub.endpoint, token=f"env:{DEMO_TOKEN_ENV}", base_dir=str(config_path.parent),
-                   stream=stream)  # fmt: skip
+                   stream=stream)
 
         say("\n[3/4] First deploy")
-        first = deploy_and_report(config.specs, **run)
+        first = _deploy(config.specs, **run)
         _check_first(first, hub)
         heads = {r.repo_id: hub.head(r.repo_id) for r in first}
         commits = sum(hub.commit_count(r.repo_id) for r in first)
 
         say("\n[4/4] Second deploy of the same config: nothing should be uploaded")
-        second = deploy_and_report(config.specs, **run)
+        second = _deploy(config.specs, **run)
         _check_second(second, heads, hub)
         if sum(hub.commit_count(r.repo_id) for r in second) != commits:
             raise DemoError("the number of commits changed during the second deploy")
         say(f"\nSecond deploy: {len(second)} Spaces unchanged, 0 files uploaded, no new commit.")
     say(f"Demo finished in {time.monotonic() - started:.0f} s: {len(first)} Spaces deployed and redeployed; "
-        "the local Hub is stopped and its files removed.")  # fmt: skip
+        "the local Hub is stopped and its files removed.")
     return 0

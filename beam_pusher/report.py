@@ -1,15 +1,12 @@
 """What people read after ``beam-pusher deploy``: a line per Space as results arrive, a progress bar, a final table.
 
-``deploy_and_report`` runs ``DeploySpaces`` as one pipeline with a ``ConsoleReport`` attached; the CLI and the demo
-use it. ``write_report`` writes the JSON report.
+Presentation only: ``ConsoleReport`` prints what it is given, ``write_report`` writes the JSON report. Running the
+pipeline and collecting its results is ``beam_pusher.runner``'s job; a caller composes the two by passing
+``ConsoleReport.add`` as ``run_deploy``'s ``on_result``.
 
 Results can arrive from several pipeline threads at once (DirectRunner ``multi_threading``), so ``ConsoleReport``
-serialises its writes with a lock. The pipeline reaches the report through ``runner.notify``, a plain function mapped over the
-results: Beam pickles only the callback's key, and the callback itself is looked up in this process. On a remote
-runner (Dataflow) the lookup finds nothing, and ``ConsoleReport.finish`` prints the lines once the results are read
-back, so the output is the same, only later.
-
-Beam and huggingface_hub are imported only when a pipeline runs, so the CLI's ``--help`` stays fast.
+serialises its writes with a lock. When the results only come back after the run (a remote runner such as Dataflow),
+the lines are printed then, so the output is the same, only later.
 """
 
 from __future__ import annotations
@@ -23,25 +20,12 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from beam_pusher.errors import SpecError
-from beam_pusher.spec import PushResult, SpaceSpec
+from beam_pusher.spec import PushResult
 
-__all__ = [
-    "LOCAL_RUNNERS",
-    "ConsoleReport",
-    "deploy_and_report",
-    "describe_runner",
-    "format_size",
-    "symbols_for",
-    "write_report",
-]
+__all__ = ["ConsoleReport", "format_size", "symbols_for", "write_report"]
 
 logger = logging.getLogger(__name__)
 
-# Runners whose workers run on this machine, in this process or its children (lower-cased names).
-LOCAL_RUNNERS = frozenset({
-    "directrunner", "direct", "bundlebaseddirectrunner", "switchingdirectrunner", "fnapirunner", "prismrunner", "prism",
-})  # fmt: skip
 _UNICODE = {"ok": "✓", "fail": "✗", "plan": "·", "why": "↳", "done": "█", "todo": "░", "sep": "·"}
 _ASCII = {"ok": "ok", "fail": "x", "plan": "-", "why": "->", "done": "#", "todo": ".", "sep": "|"}
 _BAR_WIDTH = 24
@@ -115,10 +99,10 @@ class ConsoleReport:
     Example::
 
         report = ConsoleReport(total=len(specs))
-        report.start()
-        for result in results:
-            report.add(result)
-        report.finish(results, [s.repo_id for s in specs])
+        report.start(runner=describe_runner(options))
+        with contextlib.closing(report):  # stops the progress bar if the run fails
+            results = run_deploy(specs, pipeline_args=options, on_result=report.add)
+        results = report.finish(results, [s.repo_id for s in specs])
     """
 
     def __init__(
@@ -146,12 +130,28 @@ class ConsoleReport:
 
     # -- while running ------------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Starts the clock, and the progress bar when enabled (redrawn twice a second until ``finish``)."""
+    def start(self, *, runner: str | None = None) -> None:
+        """Starts the clock, and the progress bar when enabled (redrawn twice a second until ``finish``).
+
+        Args:
+          runner: How the pipeline runs, for people (``runner.describe_runner(options)``); when given, a first line
+            says what is deployed where, and on which runner.
+        """
+        if runner is not None:
+            with self._lock:
+                self.stream.write(f"{self.heading()} with {runner}\n")
+                self.stream.flush()
         self._started = time.monotonic()
         if self.progress and self._ticker is None:
             self._ticker = threading.Thread(target=self._tick, name="beam-pusher-progress", daemon=True)
             self._ticker.start()
+
+    def heading(self) -> str:
+        """``Deploying 3 Spaces to https://huggingface.co``, or what a dry run plans."""
+        noun = "Space" if self.total == 1 else "Spaces"
+        if self.dry_run:
+            return f"Planning {self.total} {noun} against {self.endpoint} (dry run: nothing is written)"
+        return f"Deploying {self.total} {noun} to {self.endpoint}"
 
     def _tick(self) -> None:
         while not self._stop.wait(0.5):
@@ -244,10 +244,15 @@ class ConsoleReport:
         """The final table: Space, result, commit, files changed, URL; a failed Space's reason under its row."""
         header = ("Space", "Result", "Commit", "Files", "URL")
         rows = [
-            (r.repo_id, _outcome(r), _short(r.commit_id), "-" if r.error else _counts(r),
-             r.repo_url or f"{self.endpoint}/spaces/{r.repo_id}")
+            (
+                r.repo_id,
+                _outcome(r),
+                _short(r.commit_id),
+                "-" if r.error else _counts(r),
+                r.repo_url or f"{self.endpoint}/spaces/{r.repo_id}",
+            )
             for r in results
-        ]  # fmt: skip
+        ]
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
 
         def line(cells: Sequence[str]) -> str:
@@ -268,89 +273,18 @@ class ConsoleReport:
         noun = "Space" if len(results) == 1 else "Spaces"
         if self.dry_run:
             would = sum(1 for r in results if not r.error and r.planned)
-            parts = [f"{len(results)} {noun} planned: {would} would commit, "
-                     f"{len(results) - would - failed} up to date, {failed} failed", "nothing was written"]  # fmt: skip
+            parts = [
+                f"{len(results)} {noun} planned: {would} would commit, "
+                f"{len(results) - would - failed} up to date, {failed} failed",
+                "nothing was written",
+            ]
         else:
             committed = sum(1 for r in results if not r.error and r.committed)
             files = sum(r.files_added + r.files_updated for r in results if not r.error)
             uploaded = sum(r.bytes_uploaded for r in results if not r.error)
-            parts = [f"{len(results)} {noun}: {committed} committed, {len(results) - committed - failed} unchanged, "
-                     f"{failed} failed", f"{files} files uploaded ({format_size(uploaded)})"]  # fmt: skip
+            parts = [
+                f"{len(results)} {noun}: {committed} committed, {len(results) - committed - failed} unchanged, "
+                f"{failed} failed",
+                f"{files} files uploaded ({format_size(uploaded)})",
+            ]
         return sep.join([*parts, f"{elapsed:.1f} s"])
-
-
-def describe_runner(options) -> str:
-    """``DirectRunner (in_memory)``, ``DataflowRunner (project p, region r, job j)``: for people."""
-    from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptions, StandardOptions
-
-    runner = options.view_as(StandardOptions).runner or "DirectRunner"
-    runner = runner if isinstance(runner, str) else type(runner).__name__
-    details = []
-    if runner.lower() in LOCAL_RUNNERS:
-        direct = options.view_as(DirectOptions)
-        workers = direct.direct_num_workers
-        details.append(f"{direct.direct_running_mode}, {workers} worker{'s' if workers != 1 else ''}")
-    gcp = options.view_as(GoogleCloudOptions)
-    for label, value in (("project", gcp.project), ("region", gcp.region), ("job", gcp.job_name)):
-        if value:
-            details.append(f"{label} {value}")
-    return runner + (f" ({', '.join(details)})" if details else "")
-
-
-def deploy_and_report(
-    specs: Sequence[SpaceSpec],
-    *,
-    options=None,
-    endpoint: str | None = None,
-    token: str | None = None,
-    dry_run: bool = False,
-    wait: bool = False,
-    wait_timeout: float = 600.0,
-    base_dir: str | None = None,
-    stream: TextIO | None = None,
-) -> list[PushResult]:
-    """Runs ``DeploySpaces`` for ``specs`` as one Beam pipeline, printing a line per Space as its result arrives,
-    then the table; returns one ``PushResult`` per Space (a Space the pipeline lost counts as failed).
-
-    Args:
-      specs: The Spaces.
-      options: Beam ``PipelineOptions``; default ``runner.LOCAL_PIPELINE_ARGS`` (DirectRunner, in_memory).
-      endpoint, token, dry_run, wait, wait_timeout, base_dir: As for ``DeploySpaces``.
-      stream: Where to print (default ``sys.stdout``).
-
-    Raises:
-      SpecError: Options Beam cannot build a pipeline from (e.g. an unknown runner).
-      Exception: Whatever the runner raises when the pipeline itself fails.
-
-    Example::
-
-        results = deploy_and_report(config.specs, endpoint="http://127.0.0.1:8080", token="env:HF_TOKEN")
-    """
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from beam_pusher.runner import LOCAL_PIPELINE_ARGS, run_deploy
-
-    stream = stream if stream is not None else sys.stdout
-    options = options if options is not None else PipelineOptions(list(LOCAL_PIPELINE_ARGS))
-    try:
-        beam.Pipeline(options=options)
-    except (ValueError, TypeError, ImportError) as exc:
-        raise SpecError(f"Beam cannot make a pipeline from these options: {exc}") from None
-    where = endpoint or "https://huggingface.co"
-    noun = "Space" if len(specs) == 1 else "Spaces"
-    verb = f"Planning {len(specs)} {noun} against {where} (dry run: nothing is written)" if dry_run else (
-        f"Deploying {len(specs)} {noun} to {where}")  # fmt: skip
-    stream.write(f"{verb} with {describe_runner(options)}\n")
-    stream.flush()
-    report = ConsoleReport(total=len(specs), stream=stream, endpoint=endpoint, dry_run=dry_run)
-    report.start()
-    try:
-        collected = run_deploy(
-            specs, pipeline_args=options, on_result=report.add, endpoint=endpoint, token=token, dry_run=dry_run,
-            wait=wait, wait_timeout=wait_timeout, base_dir=base_dir,
-        )  # fmt: skip
-    except BaseException:
-        report.close()
-        raise
-    return report.finish(collected, [s.repo_id for s in specs])

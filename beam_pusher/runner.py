@@ -1,15 +1,25 @@
-"""Runs ``DeploySpaces`` as a pipeline of its own and brings the results back to the caller.
+"""Runs ``DeploySpaces`` as a pipeline of its own and brings every ``PushResult`` back to the caller.
 
-The CLI and the TFX executor need every ``PushResult`` after the run. Results are written as JSON lines under a
-temporary folder (``--temp_location`` when the runner is remote, e.g. ``gs://`` on Dataflow) and read back through
-fsspec, so the same code works on Dataflow and in DirectRunner's multi_processing mode. When the workers share this
-process (DirectRunner in_memory or multi_threading), results are handed over in memory instead, which saves the
-file-writing stages; there ``on_result`` also sees each result as soon as its Space is done, for progress output.
+The one home of what depends on the Beam runner:
+
+- the local default (``LOCAL_PIPELINE_ARGS``) and the options built from flags (``build_options``);
+- where a runner runs the pipeline's DoFns (``runner_kind``): on this machine, where ``env:NAME`` token references
+  resolve as they do here, and in this very process, where results can be handed over in memory;
+- running the deploy and collecting its results (``run_deploy``), with ``on_result`` called once per Space.
+
+Results always reach the caller through one collector in this process, fed by a step mapped over the results. When
+the workers may not share this process (Dataflow, DirectRunner ``multi_processing``), that step finds no collector
+there, so the results are also written as JSON lines under a temporary folder (``--temp_location`` when given, e.g.
+``gs://`` on Dataflow) and read back through fsspec into the same collector once the run ends.
+
+Runner classification is plain Python; Beam is imported only by the functions that build or run a pipeline, so the
+CLI's ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import logging
 import shutil
@@ -17,33 +27,174 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
-
+from beam_pusher.errors import SpecError
 from beam_pusher.spec import PushResult, SpaceSpec
-from beam_pusher.transforms import DeploySpaces
 
-__all__ = ["LOCAL_PIPELINE_ARGS", "collect_results", "in_process_callback", "notify", "read_results", "run_deploy"]
+if TYPE_CHECKING:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+__all__ = [
+    "LOCAL_PIPELINE_ARGS",
+    "RunnerKind",
+    "build_options",
+    "collect_results",
+    "describe_runner",
+    "read_results",
+    "run_deploy",
+    "runner_flag",
+    "runner_kind",
+    "with_local_defaults",
+]
 
 logger = logging.getLogger(__name__)
 
-# Local runs use FnApiRunner, the engine DirectRunner runs batch pipelines on, in its in-process mode. Not
-# DirectRunner itself: in Beam 2.74 it first tries the Prism runner, which downloads a binary from GitHub and runs
-# the pipeline on another engine; offline it falls back after the failed download (0.2 s per run here, longer where
-# the network drops packets). The push step pushes up to 16 Spaces at once from its own thread pool (DeploySpaces'
-# parallel_pushes), so pushes still overlap. Not multi_threading: with Beam 2.74 it loses elements of a few hundred
-# kB now and then between stages (reproduced outside beam_pusher), which the push step's manifest check turns into a
-# failed Space; in_memory never did in the same runs.
+# FnApiRunner (DirectRunner's batch engine) in_memory: DirectRunner would first try to download the Prism runner, and
+# multi_threading loses elements now and then; docs/performance.md says which Beam versions and what it cost.
 LOCAL_PIPELINE_ARGS = ("--runner=FnApiRunner", "--direct_running_mode=in_memory")
 
-_IN_PROCESS_RUNNERS = frozenset({"DirectRunner", "SwitchingDirectRunner", "FnApiRunner"})
+# Runner names as Beam's create_runner matches them: the class name, lower-cased, the "runner" suffix optional.
+_LOCAL_RUNNERS = frozenset(
+    {"directrunner", "switchingdirectrunner", "bundlebaseddirectrunner", "fnapirunner", "prismrunner"}
+)
+# Of those, the ones that run DoFns on threads of this process when --direct_running_mode is one of _THREAD_MODES.
+_THREAD_RUNNERS = frozenset({"directrunner", "switchingdirectrunner", "fnapirunner"})
+_THREAD_MODES = frozenset({"in_memory", "multi_threading"})
+
+
+class RunnerKind(enum.Enum):
+    """Where a Beam runner runs the pipeline's DoFns, which decides how tokens and results travel."""
+
+    IN_PROCESS = "in_process"
+    """Threads of this process: results come back in memory, as each Space finishes."""
+    LOCAL = "local"
+    """This machine, possibly other processes: ``env:NAME`` resolves as here; results come back through files."""
+    REMOTE = "remote"
+    """Other machines (Dataflow, Flink, Spark): the workers' environment is not this one."""
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the workers run on this machine, with this process's environment variables and files."""
+        return self is not RunnerKind.REMOTE
+
+
+def _runner_name(runner: Any) -> str:
+    """``DirectRunner``, ``direct``, ``apache_beam.runners.DirectRunner`` or a runner instance -> ``directrunner``."""
+    if runner is None:
+        return "directrunner"  # Beam's default
+    name = runner if isinstance(runner, str) else type(runner).__name__
+    name = name.rsplit(".", 1)[-1].lower()
+    return name if name.endswith("runner") else name + "runner"
+
+
+def runner_kind(runner: Any = None, running_mode: str | None = None) -> RunnerKind:
+    """Where ``runner`` runs DoFns.
+
+    Args:
+      runner: ``--runner``'s value: a name (``DataflowRunner``, ``direct``, a dotted path) or a runner instance;
+        None is Beam's default, DirectRunner.
+      running_mode: ``--direct_running_mode``; None is Beam's default, in_memory.
+
+    Example::
+
+        runner_kind("FnApiRunner", "multi_processing")  # RunnerKind.LOCAL
+    """
+    name = _runner_name(runner)
+    if name not in _LOCAL_RUNNERS:
+        return RunnerKind.REMOTE
+    if name in _THREAD_RUNNERS and (running_mode or "in_memory") in _THREAD_MODES:
+        return RunnerKind.IN_PROCESS
+    return RunnerKind.LOCAL
+
+
+def runner_flag(beam_args: Sequence[str]) -> str | None:
+    """The value of ``--runner`` among Beam flags (``--runner X`` or ``--runner=X``), None when none is given."""
+    for i, arg in enumerate(beam_args):
+        if arg.startswith("--runner="):
+            return arg.split("=", 1)[1]
+        if arg == "--runner" and i + 1 < len(beam_args):
+            return beam_args[i + 1]
+    return None
+
+
+def with_local_defaults(beam_args: Sequence[str]) -> list[str]:
+    """``beam_args`` after ``LOCAL_PIPELINE_ARGS`` when they name no runner (later flags win, so a given
+    ``--direct_running_mode`` overrides the default); unchanged when they do."""
+    args = list(beam_args)
+    return args if runner_flag(args) is not None else [*LOCAL_PIPELINE_ARGS, *args]
+
+
+def _options(pipeline_args: Sequence[str] | PipelineOptions | None) -> PipelineOptions:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    if isinstance(pipeline_args, PipelineOptions):
+        return pipeline_args
+    return PipelineOptions(with_local_defaults(pipeline_args or ()))
+
+
+def _kind_of(options: PipelineOptions) -> RunnerKind:
+    settings = options.get_all_options()
+    return runner_kind(settings.get("runner"), settings.get("direct_running_mode"))
+
+
+def _new_pipeline(options: PipelineOptions) -> beam.Pipeline:
+    import apache_beam as beam
+
+    try:
+        return beam.Pipeline(options=options)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise SpecError(f"Beam cannot make a pipeline from these options: {exc}") from None
+
+
+def build_options(pipeline_args: Sequence[str] | PipelineOptions | None = None) -> PipelineOptions:
+    """``PipelineOptions`` for a deploy, checked: Beam can make a pipeline from them.
+
+    Args:
+      pipeline_args: Beam flags (``--runner=DataflowRunner --project=...``), used after ``LOCAL_PIPELINE_ARGS`` when
+        they name no runner; or ``PipelineOptions``, used as they are. None: ``LOCAL_PIPELINE_ARGS``.
+
+    Raises:
+      SpecError: Options Beam cannot build a pipeline from (e.g. an unknown runner).
+    """
+    options = _options(pipeline_args)
+    _new_pipeline(options)
+    return options
+
+
+def describe_runner(options: PipelineOptions) -> str:
+    """``FnApiRunner (in_memory, 1 worker)``, ``DataflowRunner (project p, region r, job j)``: for people."""
+    from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptions, StandardOptions
+
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    details = []
+    if runner_kind(runner).is_local:
+        direct = options.view_as(DirectOptions)
+        workers = direct.direct_num_workers
+        details.append(f"{direct.direct_running_mode}, {workers} worker{'s' if workers != 1 else ''}")
+    gcp = options.view_as(GoogleCloudOptions)
+    for label, value in (("project", gcp.project), ("region", gcp.region), ("job", gcp.job_name)):
+        if value:
+            details.append(f"{label} {value}")
+    name = runner if isinstance(runner, str) else type(runner).__name__
+    return name + (f" ({', '.join(details)})" if details else "")
+
+
+# -- collecting results --------------------------------------------------------------------------------------------
+
 _CALLBACKS: dict[str, Callable[[PushResult], None]] = {}
+"""Callbacks by key, for ``_notify``.
+
+Beam pickles what a ``Map`` calls and its arguments. The caller's callback usually cannot be pickled (a report holds
+a lock, a stream and a thread), and a copy unpickled on a worker would only fill or print from a copy. So the
+pipeline carries only a key: a worker in this process finds the callback here, a worker elsewhere finds nothing.
+"""
 
 
 @contextlib.contextmanager
-def in_process_callback(callback: Callable[[PushResult], None]) -> Iterator[str]:
-    """Registers ``callback`` for ``notify`` while the block runs; yields the key to pass to ``notify``."""
+def _in_process_callback(callback: Callable[[PushResult], None]) -> Iterator[str]:
+    """Registers ``callback`` for ``_notify`` while the block runs; yields the key to pass to ``_notify``."""
     key = uuid.uuid4().hex
     _CALLBACKS[key] = callback
     try:
@@ -52,19 +203,38 @@ def in_process_callback(callback: Callable[[PushResult], None]) -> Iterator[str]
         _CALLBACKS.pop(key, None)
 
 
-def notify(result: PushResult, key: str) -> PushResult:
-    """Hands ``result`` to the callback registered under ``key`` in this process, if any; returns it unchanged.
-
-    Use as ``results | beam.Map(notify, key)``. A worker in another process has no such callback and does nothing.
-    """
+def _notify(result: PushResult, key: str) -> PushResult:
+    """Hands ``result`` to the callback registered under ``key`` in this process, if any; returns it unchanged."""
     callback = _CALLBACKS.get(key)
     if callback is not None:
         callback(result)
     return result
 
 
-def collect_results(results, path_prefix: str):
+class _Collector:
+    """One result per Space, from any thread: the last one seen is kept, ``on_result`` sees the first."""
+
+    def __init__(self, on_result: Callable[[PushResult], None] | None):
+        self._on_result = on_result
+        self._results: dict[str, PushResult] = {}
+        self._lock = threading.Lock()
+
+    def add(self, result: PushResult) -> None:
+        with self._lock:
+            first = result.repo_id not in self._results
+            self._results[result.repo_id] = result
+        if first and self._on_result is not None:
+            self._on_result(result)
+
+    def results(self) -> list[PushResult]:
+        with self._lock:
+            return sorted(self._results.values(), key=lambda r: r.repo_id)
+
+
+def collect_results(results: beam.PCollection, path_prefix: str) -> beam.PCollection:
     """Writes ``PCollection[PushResult]`` as JSON lines to ``path_prefix*``; ``read_results`` reads them back."""
+    import apache_beam as beam
+
     return (
         results
         | "ResultsToJson" >> beam.Map(lambda r: json.dumps(r.to_dict(), sort_keys=True))
@@ -84,74 +254,22 @@ def read_results(path_prefix: str) -> list[PushResult]:
     return sorted(results, key=lambda r: r.repo_id)
 
 
-def run_deploy(
-    specs: Sequence[SpaceSpec],
-    *,
-    pipeline_args: Sequence[str] | PipelineOptions | None = None,
-    on_result: Callable[[PushResult], None] | None = None,
-    **deploy_options,
-) -> list[PushResult]:
-    """Deploys ``specs`` in one Beam pipeline and returns one ``PushResult`` per Space, sorted by repo id.
-
-    Args:
-      specs: The Spaces to deploy.
-      pipeline_args: Beam flags (``--runner=DataflowRunner --project=...``) or ``PipelineOptions``;
-        default ``LOCAL_PIPELINE_ARGS``.
-      on_result: Called with each result as its Space finishes, on runners whose workers share this process;
-        elsewhere results only come back when the run ends.
-      **deploy_options: Keyword options of ``DeploySpaces`` (endpoint, token, dry_run, wait, ...).
-    """
-    if isinstance(pipeline_args, PipelineOptions):
-        options = pipeline_args
-    else:
-        options = PipelineOptions(list(pipeline_args) if pipeline_args is not None else list(LOCAL_PIPELINE_ARGS))
-    if _workers_share_this_process(options):
-        return _run_collecting_in_process(specs, options, on_result, deploy_options)
+@contextlib.contextmanager
+def _results_folder(options: PipelineOptions) -> Iterator[str | None]:
+    """A fresh folder for result files, removed afterwards; None when the workers share this process."""
+    if _kind_of(options) is RunnerKind.IN_PROCESS:
+        yield None
+        return
     temp_location = options.get_all_options().get("temp_location")
     own_temp = None if temp_location else tempfile.mkdtemp(prefix="beam-pusher-results-")
     folder = f"{(temp_location or own_temp).rstrip('/')}/beam_pusher-results-{uuid.uuid4().hex}"
     try:
-        with in_process_callback(on_result or (lambda result: None)) as key:
-            with beam.Pipeline(options=options) as pipeline:
-                results = pipeline | "Specs" >> beam.Create(list(specs)) | "DeploySpaces" >> DeploySpaces(**deploy_options)
-                if on_result is not None:
-                    _ = results | "ReportProgress" >> beam.Map(notify, key)
-                collect_results(results, f"{folder}/results")
-        return read_results(f"{folder}/results")
+        yield folder
     finally:
         if own_temp:
             shutil.rmtree(own_temp, ignore_errors=True)
         else:
             _remove_remote(folder)
-
-
-def _workers_share_this_process(options: PipelineOptions) -> bool:
-    """True for DirectRunner in_memory / multi_threading, whose DoFns run in this process."""
-    settings = options.get_all_options()
-    runner = settings.get("runner") or "DirectRunner"
-    name = runner if isinstance(runner, str) else type(runner).__name__
-    return name.split(".")[-1] in _IN_PROCESS_RUNNERS and settings.get("direct_running_mode", "in_memory") in (
-        "in_memory",
-        "multi_threading",
-    )
-
-
-def _run_collecting_in_process(specs, options, on_result, deploy_options) -> list[PushResult]:
-    """Runs the pipeline and gathers results through ``notify``: no results files, about a second less per run."""
-    collected: dict[str, PushResult] = {}
-    lock = threading.Lock()
-
-    def keep(result: PushResult) -> None:
-        with lock:
-            collected[result.repo_id] = result
-        if on_result is not None:
-            on_result(result)
-
-    with in_process_callback(keep) as key:
-        with beam.Pipeline(options=options) as pipeline:
-            results = pipeline | "Specs" >> beam.Create(list(specs)) | "DeploySpaces" >> DeploySpaces(**deploy_options)
-            _ = results | "CollectResults" >> beam.Map(notify, key)
-    return sorted(collected.values(), key=lambda r: r.repo_id)
 
 
 def _remove_remote(folder: str) -> None:
@@ -162,3 +280,46 @@ def _remove_remote(folder: str) -> None:
         fs.rm(path, recursive=True)
     except (OSError, FileNotFoundError):
         logger.debug("could not remove %s", folder)
+
+
+def run_deploy(
+    specs: Sequence[SpaceSpec],
+    *,
+    pipeline_args: Sequence[str] | PipelineOptions | None = None,
+    on_result: Callable[[PushResult], None] | None = None,
+    **deploy_options: Any,
+) -> list[PushResult]:
+    """Deploys ``specs`` in one Beam pipeline and returns one ``PushResult`` per Space, sorted by repo id.
+
+    Args:
+      specs: The Spaces to deploy.
+      pipeline_args: As for ``build_options``; default ``LOCAL_PIPELINE_ARGS``.
+      on_result: Called once per Space with its result: as the Space finishes when the workers share this process
+        (``RunnerKind.IN_PROCESS``), else when the results are read back after the run.
+      **deploy_options: Keyword options of ``DeploySpaces`` (endpoint, token, dry_run, wait, ...).
+
+    Raises:
+      SpecError: Options Beam cannot build a pipeline from (e.g. an unknown runner).
+      Exception: Whatever the runner raises when the pipeline itself fails.
+
+    Example::
+
+        report = ConsoleReport(total=len(specs))
+        results = run_deploy(specs, endpoint="http://127.0.0.1:8080", token="env:HF_TOKEN", on_result=report.add)
+    """
+    import apache_beam as beam
+
+    from beam_pusher.transforms import DeploySpaces
+
+    options = _options(pipeline_args)
+    collector = _Collector(on_result)
+    with _in_process_callback(collector.add) as key, _results_folder(options) as folder:
+        with _new_pipeline(options) as pipeline:
+            results = pipeline | "Specs" >> beam.Create(list(specs)) | "DeploySpaces" >> DeploySpaces(**deploy_options)
+            _ = results | "CollectResults" >> beam.Map(_notify, key)
+            if folder is not None:
+                collect_results(results, f"{folder}/results")
+        if folder is not None:
+            for result in read_results(f"{folder}/results"):
+                collector.add(result)
+    return collector.results()
