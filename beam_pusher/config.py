@@ -19,7 +19,8 @@ Format::
         placeholders: {TITLE: Penguins}  # merged key-wise over defaults (null removes a default entry)
 
 The field rules themselves live in ``SpaceSpec``: each field is checked by building a probe spec with just that
-field, so a rule is written once and every broken field of every Space is still reported.
+field, so a rule is written once and every broken field of every Space is still reported. The run-level settings ask
+``beam_pusher.rules`` (endpoint) and ``beam_pusher.auth`` (token references).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import difflib
 import fnmatch
 import logging
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,8 @@ import yaml
 
 from beam_pusher import auth, templates
 from beam_pusher.errors import ConfigError, SpecError, TemplateError
-from beam_pusher.spec import SpaceSpec, validate_repo_id
+from beam_pusher.rules import check_endpoint, is_url
+from beam_pusher.spec import SpaceSpec
 
 __all__ = ["DeployConfig", "load_config", "parse_config"]
 
@@ -50,13 +51,10 @@ DEFAULT_FIELDS = tuple(f for f in SPEC_FIELDS if f != "repo_id")
 TOP_LEVEL_KEYS = ("defaults", "spaces", "endpoint", "token")
 _MAPPING_FIELDS = ("placeholders", "secrets", "variables")
 _BOOL_FIELDS = ("private", "strict_placeholders")
-_STRING_FIELDS = ("commit_message", "title")
 _PATH_FIELDS = ("app_path", "model_path")
 # Names people bring from the TFX component or from habit, pointed at the field that does the job here.
 _HINTS = {"options": "placeholders", "repo_name": "repo_id", "username": "repo_id", "sdk": "space_sdk",
           "model": "model_path", "hf_access_token": "token"}
-_REFERENCE = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(?:://|::)")
 _PROBE = {"repo_id": "probe/probe", "app_path": "probe"}
 _DELETE = object()  # a null entry in a Space's mapping: drop the inherited default entry
 _BAD = object()  # a value with a problem, already recorded
@@ -308,11 +306,11 @@ class _Parser:
         value = self._scalar(entry, "endpoint")
         if value is None or value is _BAD:
             return None
-        if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
-            self.problem(_line(entry[0]), "endpoint", f"{value!r} is not a Hub URL; write e.g. "
-                         "'https://huggingface.co' or 'http://127.0.0.1:8080', or leave it out to use HF_ENDPOINT.")
+        try:
+            return check_endpoint(value, field="")  # the problem's key already names the setting
+        except SpecError as err:
+            self.problem(_line(entry[0]), "endpoint", str(err))
             return None
-        return value.rstrip("/")
 
     def _token(self, entry: tuple[yaml.Node, yaml.Node] | None) -> str | None:
         value = self._scalar(entry, "token")
@@ -324,17 +322,16 @@ class _Parser:
         except SpecError as err:
             self.problem(_line(entry[0]), "token", str(err))
             return None
-        if value.startswith("file:"):
-            path = os.path.expanduser(value[len("file:"):])
-            if self.check_secrets and not os.path.isfile(path):
-                self.problem(_line(entry[0]), "token", f"the token file {path} does not exist here; mount it, "
-                             "use 'env:NAME', or validate without checking secrets.")
-        else:
-            self._check_reference(_line(entry[0]), "token", value)
+        path = auth.file_reference_path(value)
+        if path is None:
+            self._check_variable_set(_line(entry[0]), "token", auth.env_reference_name(value))
+        elif self.check_secrets and not os.path.isfile(path):
+            self.problem(_line(entry[0]), "token", f"the token file {path} does not exist here; mount it, "
+                         "use 'env:NAME', or validate without checking secrets.")
         return value
 
-    def _check_reference(self, line: int, key: str, reference: str) -> None:
-        name = _REFERENCE.match(reference).group(1)
+    def _check_variable_set(self, line: int, key: str, name: str) -> None:
+        """Records a problem when secrets are checked and the environment variable ``name`` is not set."""
         if self.check_secrets and name not in self.environ:
             self.problem(line, key, f"refers to the environment variable {name}, which is not set; set {name} in "
                          "the environment that runs the deploy, or validate without checking secrets.")
@@ -426,22 +423,14 @@ class _Parser:
         except _BadValue:
             return _BAD
         if field == "keep" and value is None:
-            value = ()
+            value = ()  # 'keep:' with nothing under it: no patterns
         try:
-            if field == "keep" and not isinstance(value, (str, list)):
-                raise SpecError(f"keep={value!r} must be a list of glob patterns such as 'data/*'.")
-            if field == "repo_id":
-                validate_repo_id(value)
-            elif field in _STRING_FIELDS:
-                if value is not None and (not isinstance(value, str) or not value.strip()):
-                    raise SpecError(f"{field}={value!r} must be a non-empty string.")
-            else:
-                SpaceSpec(**{**_PROBE, field: value})
+            probe = SpaceSpec(**{**_PROBE, field: value})
         except SpecError as err:
             self.problem(line, key_path, str(err).rstrip(".") + _typing_hint(field, value, node) + ".")
             return _BAD
         if field == "keep":
-            return SpaceSpec(**{**_PROBE, "keep": value}).keep
+            return probe.keep
         if field in _PATH_FIELDS and value is not None:
             return self._path(key_path, field, line, value)
         return value
@@ -474,13 +463,13 @@ class _Parser:
                 ok = False
                 continue
             if field == "secrets":
-                self._check_reference(_line(name_node), entry_path, value)
+                self._check_variable_set(_line(name_node), entry_path, auth.env_reference_name(value))
             out[name] = value
         return out if ok else _BAD
 
     def _path(self, key_path: str, field: str, line: int, value: str) -> Any:
         """A URL or built-in app name as written; a local path made absolute against the config's folder."""
-        if _URL.match(value):
+        if is_url(value):
             return value  # remote: read (and checked) by the deploy, never from here
         if field == "model_path":
             # Not checked for existence: the model may be written by a step that runs after validation.
