@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from beam_pusher import auth, templates
+from beam_pusher import auth, sources
 from beam_pusher.errors import ConfigError, SpecError, TemplateError
 from beam_pusher.rules import check_endpoint, is_url
 from beam_pusher.spec import SpaceSpec
@@ -393,11 +393,11 @@ class _Parser(NodeReader):
             # Not checked for existence: the model may be written by a step that runs after validation.
             return os.path.normpath(os.path.join(self.base_dir, os.path.expanduser(value)))
         try:
-            resolved = templates.resolve_app_path(value, base_dir=self.base_dir, check=False)
+            resolved = sources.resolve_app_path(value, base_dir=self.base_dir, check=False)
         except TemplateError as err:
             self.problem(line, key_path, str(err))
             return _BAD
-        if Path(resolved).is_relative_to(templates.BUILTIN_APPS_URL):
+        if Path(resolved).is_relative_to(sources.BUILTIN_APPS_URL):
             # Kept by name: each worker finds the built-in app inside its own installed package.
             return value
         return resolved

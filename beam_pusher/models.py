@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from beam_pusher import templates
+from beam_pusher import sources
 from beam_pusher.auth import check_token_reference, resolve_token, scrub
 from beam_pusher.errors import BeamPusherError, SpecError
 from beam_pusher.hashing import hash_stream
@@ -73,9 +73,9 @@ def list_model_files(spec: ModelRepoSpec) -> list[AppFile]:
     """
     import fsspec
 
-    root = templates.resolve_model_path(spec.model_path)
+    root = sources.resolve_model_path(spec.model_path)
     files = []
-    for source in templates.list_source_files(root):
+    for source in sources.list_source_files(root):
         with fsspec.open(source.url, "rb") as stream:
             hashes = hash_stream(stream, source.size)
         files.append(
