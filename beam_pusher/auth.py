@@ -21,6 +21,7 @@ __all__ = [
     "check_token_reference",
     "env_reference_name",
     "file_reference_path",
+    "has_reference_prefix",
     "resolve_secret",
     "resolve_token",
     "scrub",
@@ -28,6 +29,14 @@ __all__ = [
 
 _ENV_PREFIX = "env:"
 _FILE_PREFIX = "file:"
+
+
+def has_reference_prefix(value: str) -> bool:
+    """Whether ``value`` is written as a reference (``env:...``, ``file:...``), well-formed or not.
+
+    What is not is taken for a literal token where one is allowed (the TFX components, on local runners).
+    """
+    return value.startswith((_ENV_PREFIX, _FILE_PREFIX))
 
 
 def env_reference_name(reference: Any) -> str | None:

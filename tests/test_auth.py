@@ -17,6 +17,11 @@ def test_env_reference_name(reference, name):
     assert auth.env_reference_name(reference) == name
 
 
+def test_a_malformed_reference_still_reads_as_one_not_as_a_literal_token():
+    assert auth.has_reference_prefix("env:1BAD") and auth.has_reference_prefix("file:")
+    assert not auth.has_reference_prefix("hf_literal")
+
+
 def test_file_reference_path_expands_the_home_folder():
     assert auth.file_reference_path("file:/run/secrets/hf") == "/run/secrets/hf"
     assert auth.file_reference_path("file:~/hf") == os.path.expanduser("~/hf")
