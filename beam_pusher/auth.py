@@ -3,23 +3,75 @@
 A pipeline carries only a *reference* to the Hub token (``None`` for huggingface_hub's own lookup, ``env:NAME`` or
 ``file:PATH``), so the token never enters the pickled Beam graph, ML Metadata or a config file. The worker resolves it
 in ``DoFn.setup``. Space secrets use the same ``env:NAME`` references.
+
+This module is the one home of the reference syntax: ``SpaceSpec``, the config validator, the components and the
+transforms ask the functions here whether a string is a reference and what it refers to.
 """
 
 from __future__ import annotations
 
 import os
-import re
+from typing import Any
 
 from beam_pusher.errors import SpecError, TokenError
+from beam_pusher.rules import is_env_name
 
-__all__ = ["check_token_reference", "resolve_secret", "resolve_token", "scrub"]
+__all__ = [
+    "check_secret_reference",
+    "check_token_reference",
+    "env_reference_name",
+    "file_reference_path",
+    "has_reference_prefix",
+    "resolve_secret",
+    "resolve_token",
+    "scrub",
+]
 
-_ENV = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
+_ENV_PREFIX = "env:"
+_FILE_PREFIX = "file:"
+
+
+def has_reference_prefix(value: str) -> bool:
+    """Whether ``value`` is written as a reference (``env:...``, ``file:...``), well-formed or not.
+
+    What is not is taken for a literal token where one is allowed (the TFX components, on local runners).
+    """
+    return value.startswith((_ENV_PREFIX, _FILE_PREFIX))
+
+
+def env_reference_name(reference: Any) -> str | None:
+    """The variable name of an ``env:NAME`` reference (``env:HF_TOKEN`` -> ``HF_TOKEN``); None for anything else."""
+    if isinstance(reference, str) and reference.startswith(_ENV_PREFIX):
+        name = reference[len(_ENV_PREFIX) :]
+        if is_env_name(name):
+            return name
+    return None
+
+
+def file_reference_path(reference: Any) -> str | None:
+    """The path of a ``file:PATH`` reference, with ``~`` expanded; None for anything else."""
+    if isinstance(reference, str) and reference.startswith(_FILE_PREFIX) and len(reference) > len(_FILE_PREFIX):
+        return os.path.expanduser(reference[len(_FILE_PREFIX) :])
+    return None
+
+
+def check_secret_reference(name: str, reference: Any) -> str:
+    """Returns the variable name of the Space secret ``name``'s ``env:NAME`` reference, else raises SpecError.
+
+    The message never echoes ``reference``: a value that is not a reference may be the secret itself.
+    """
+    variable = env_reference_name(reference)
+    if variable is None:
+        raise SpecError(
+            f"secrets[{name!r}] is not a reference: write 'env:NAME' (the worker reads the environment "
+            "variable NAME); secret values never go into a spec or a config file."
+        )
+    return variable
 
 
 def check_token_reference(reference: str | None) -> str | None:
     """Returns ``reference`` if it is a token reference, else raises SpecError (without echoing the value)."""
-    if reference is None or _ENV.match(reference) or (reference.startswith("file:") and len(reference) > 5):
+    if reference is None or env_reference_name(reference) or file_reference_path(reference):
         return reference
     raise SpecError(
         "the token must be a reference, not a value: use 'env:NAME' (read from the worker's environment), "
@@ -35,9 +87,8 @@ def resolve_token(reference: str | None) -> str | None:
         from huggingface_hub import get_token  # huggingface_hub reads its settings at import: import late.
 
         return get_token()
-    match = _ENV.match(reference)
-    if match:
-        name = match.group(1)
+    name = env_reference_name(reference)
+    if name is not None:
         value = os.environ.get(name)
         if not value:
             raise TokenError(
@@ -45,9 +96,9 @@ def resolve_token(reference: str | None) -> str | None:
                 f"set it (export {name}=...) or use a different reference."
             )
         return value.strip()
-    path = reference[len("file:") :]
+    path = file_reference_path(reference)
     try:
-        with open(os.path.expanduser(path), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             value = f.read().strip()
     except OSError as exc:
         raise TokenError(
@@ -61,14 +112,12 @@ def resolve_token(reference: str | None) -> str | None:
 
 def resolve_secret(name: str, reference: str) -> str:
     """Resolves a Space secret reference (``env:NAME``) on the worker."""
-    match = _ENV.match(reference)
-    if not match:
-        raise SpecError(f"secret {name!r}: the reference must be 'env:NAME'.")
-    value = os.environ.get(match.group(1))
+    variable = check_secret_reference(name, reference)
+    value = os.environ.get(variable)
     if value is None:
         raise TokenError(
-            f"secret {name!r}: the environment variable {match.group(1)} is not set on this worker; "
-            f"export {match.group(1)}=... where the pipeline runs."
+            f"secret {name!r}: the environment variable {variable} is not set on this worker; "
+            f"export {variable}=... where the pipeline runs."
         )
     return value
 

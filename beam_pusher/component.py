@@ -1,7 +1,8 @@
 """TFX components: ``HFSpacePusher`` deploys a blessed model's demo to a Space; ``HFModelPusher`` pushes the model.
 
 Both follow TFX's ``Pusher`` (``tfx/components/pusher``): a ``ComponentSpec`` whose PARAMETERS / INPUTS / OUTPUTS
-are keyed by the module constants below, a component class, and a Beam executor (``beam_pusher.executor``). Both are
+are keyed by constants (the specs and their keys live in ``beam_pusher.component_spec``, as TFX keeps its own in
+``standard_component_specs``), a component class, and a Beam executor (``beam_pusher.executor``). Both are
 ``BaseBeamComponent``s, so the pipeline's and the component's ``beam_pipeline_args`` decide where the push runs
 (DirectRunner locally, Dataflow in production). Their output is a ``PushedModel`` artifact whose custom properties
 record the outcome: ``pushed`` (1/0), ``pushed_version``, ``repo_id``, ``commit_id``, ``repo_url`` and TFX Pusher's
@@ -19,18 +20,40 @@ Arguments are checked when the component is built, so a typo fails at pipeline c
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any, Dict, Optional
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from beam_pusher import executor
+from beam_pusher.auth import check_token_reference, has_reference_prefix
+from beam_pusher.component_spec import (
+    APP_PATH_KEY,
+    ENDPOINT_KEY,
+    HARDWARE_KEY,
+    HF_ACCESS_TOKEN_KEY,
+    HUB_PUSHED_MODEL_KEY,
+    MODEL_BLESSING_KEY,
+    MODEL_HUB_REPO_BRANCH_KEY,
+    MODEL_HUB_REPO_ID_KEY,
+    MODEL_KEY,
+    MODEL_VERSION_KEY,
+    OPTIONS_KEY,
+    PRIVATE_KEY,
+    PUSHED_MODEL_KEY,
+    REPO_NAME_KEY,
+    SPACE_SDK_KEY,
+    SPACE_SECRETS_KEY,
+    SPACE_VARIABLES_KEY,
+    USERNAME_KEY,
+    HFModelPusherSpec,
+    HFSpacePusherSpec,
+)
 from beam_pusher.errors import SpecError
-from beam_pusher.spec import SDKS, SpaceSpec, validate_repo_id
+from beam_pusher.rules import check_branch_name, check_space_sdk, validate_repo_id
+from beam_pusher.spec import SpaceSpec
 
 __all__ = [
     "APP_PATH_KEY",
@@ -59,78 +82,20 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Execution parameters.
-USERNAME_KEY = "username"
-HF_ACCESS_TOKEN_KEY = "hf_access_token"
-REPO_NAME_KEY = "repo_name"
-ENDPOINT_KEY = "endpoint"
-PRIVATE_KEY = "private"
-APP_PATH_KEY = "app_path"
-SPACE_SDK_KEY = "space_sdk"
-MODEL_HUB_REPO_ID_KEY = "model_hub_repo_id"
-MODEL_HUB_REPO_BRANCH_KEY = "model_hub_repo_branch"
-OPTIONS_KEY = "options"
-HARDWARE_KEY = "hardware"
-SPACE_SECRETS_KEY = "space_secrets"
-SPACE_VARIABLES_KEY = "space_variables"
-MODEL_VERSION_KEY = "model_version"
-
-# Channels. TFX wants argument names unique across PARAMETERS, INPUTS and OUTPUTS, and ``pushed_model`` is the
-# output (as in TFX's Pusher), so HFSpacePusher's ``pushed_model=`` argument is stored under HUB_PUSHED_MODEL_KEY.
-MODEL_KEY = "model"
-MODEL_BLESSING_KEY = "model_blessing"
-HUB_PUSHED_MODEL_KEY = "hub_pushed_model"
-PUSHED_MODEL_KEY = "pushed_model"
-
-_BRANCH = re.compile(r"^(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-class HFSpacePusherSpec(ComponentSpec):
-    """ComponentSpec of ``HFSpacePusher``."""
-
-    PARAMETERS = {
-        USERNAME_KEY: ExecutionParameter(type=str),
-        HF_ACCESS_TOKEN_KEY: ExecutionParameter(type=str, optional=True),
-        REPO_NAME_KEY: ExecutionParameter(type=str, optional=True),
-        ENDPOINT_KEY: ExecutionParameter(type=str, optional=True),
-        APP_PATH_KEY: ExecutionParameter(type=str),
-        SPACE_SDK_KEY: ExecutionParameter(type=str),
-        MODEL_HUB_REPO_ID_KEY: ExecutionParameter(type=str, optional=True),
-        MODEL_HUB_REPO_BRANCH_KEY: ExecutionParameter(type=str, optional=True),
-        OPTIONS_KEY: ExecutionParameter(type=Dict[str, str], optional=True),
-        PRIVATE_KEY: ExecutionParameter(type=bool, optional=True),
-        HARDWARE_KEY: ExecutionParameter(type=str, optional=True),
-        SPACE_SECRETS_KEY: ExecutionParameter(type=Dict[str, str], optional=True),
-        SPACE_VARIABLES_KEY: ExecutionParameter(type=Dict[str, str], optional=True),
-    }
-    INPUTS = {
-        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
-        MODEL_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
-        HUB_PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel, optional=True),
-    }
-    OUTPUTS = {
-        PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel),
-    }
-
-
-class HFModelPusherSpec(ComponentSpec):
-    """ComponentSpec of ``HFModelPusher``."""
-
-    PARAMETERS = {
-        USERNAME_KEY: ExecutionParameter(type=str),
-        HF_ACCESS_TOKEN_KEY: ExecutionParameter(type=str, optional=True),
-        REPO_NAME_KEY: ExecutionParameter(type=str, optional=True),
-        ENDPOINT_KEY: ExecutionParameter(type=str, optional=True),
-        MODEL_VERSION_KEY: ExecutionParameter(type=str, optional=True),
-        PRIVATE_KEY: ExecutionParameter(type=bool, optional=True),
-    }
-    INPUTS = {
-        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
-        MODEL_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
-    }
-    OUTPUTS = {
-        PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel),
-    }
+# The parameters that become fields of the executor's SpaceSpec.
+_SPACE_PARAMETERS = (
+    USERNAME_KEY,
+    REPO_NAME_KEY,
+    APP_PATH_KEY,
+    SPACE_SDK_KEY,
+    MODEL_HUB_REPO_ID_KEY,
+    MODEL_HUB_REPO_BRANCH_KEY,
+    OPTIONS_KEY,
+    PRIVATE_KEY,
+    HARDWARE_KEY,
+    SPACE_SECRETS_KEY,
+    SPACE_VARIABLES_KEY,
+)
 
 
 def _is_plain(value: Any) -> bool:
@@ -159,9 +124,7 @@ def _check_token(value: Any) -> None:
             "hf_access_token must be a non-empty string: 'env:NAME', 'file:PATH', or leave it unset to use HF_TOKEN "
             "or the huggingface_hub login where the pipeline runs."
         )
-    if value.startswith(("env:", "file:")):
-        from beam_pusher.auth import check_token_reference
-
+    if has_reference_prefix(value):
         check_token_reference(value)
         return
     logger.warning(
@@ -172,13 +135,58 @@ def _check_token(value: Any) -> None:
 
 
 def _check_branch(field: str, value: Any) -> None:
-    if value is None or not _is_plain(value):
-        return
-    if not isinstance(value, str) or not _BRANCH.match(value):
+    if value is not None and _is_plain(value):
+        check_branch_name(value, field=field)
+
+
+def _check_hub_arguments(username: Any, repo_name: Any, hf_access_token: Any) -> None:
+    """What both components take: the repository's owner and name, and the token (a reference, or a literal)."""
+    _check_name(USERNAME_KEY, username)
+    _check_name(REPO_NAME_KEY, repo_name)
+    _check_token(hf_access_token)
+
+
+def _check_model_sources(model: Any, pushed_model: Any, model_hub_repo_id: Any, model_hub_repo_branch: Any) -> None:
+    """HFSpacePusher needs one model: embedded (``model``), from HFModelPusher, or a fixed Hub repository."""
+    if model_hub_repo_id is not None and pushed_model is not None:
         raise SpecError(
-            f"{field}={value!r} is not a usable branch name: use letters, digits, '.', '_' and '-', starting with a "
-            "letter or digit, at most 100 characters (for example 'v3' or 'v1700000000')."
+            "model_hub_repo_id and pushed_model both name the model repository: give model_hub_repo_id "
+            "(a fixed repository) or pushed_model (HFModelPusher's output), not both."
         )
+    if model_hub_repo_branch is not None and model_hub_repo_id is None:
+        raise SpecError(
+            f"model_hub_repo_branch={model_hub_repo_branch!r} needs model_hub_repo_id; with pushed_model the "
+            "version comes from HFModelPusher."
+        )
+    if model is None and model_hub_repo_id is None and pushed_model is None:
+        raise SpecError(
+            "HFSpacePusher has no model: give model=trainer.outputs['model'] (embedded in the Space), "
+            "pushed_model=hf_model_pusher.outputs['pushed_model'], or model_hub_repo_id='owner/name'."
+        )
+    _check_branch(MODEL_HUB_REPO_BRANCH_KEY, model_hub_repo_branch)
+
+
+def _check_space_parameters(parameters: Mapping[str, Any]) -> None:
+    """Applies the executor's SpaceSpec rules to HFSpacePusher's parameters now, as far as their values are known.
+
+    The pipeline's name stands in for an unset repo_name; it is checked when the pipeline runs.
+    """
+    if _is_plain(parameters[SPACE_SDK_KEY]):
+        check_space_sdk(parameters[SPACE_SDK_KEY])
+    if not all(_is_plain(parameters[key]) for key in _SPACE_PARAMETERS):
+        return
+    SpaceSpec(
+        repo_id=f"{parameters[USERNAME_KEY]}/{parameters[REPO_NAME_KEY] or 'pipeline'}",
+        app_path=parameters[APP_PATH_KEY],
+        space_sdk=parameters[SPACE_SDK_KEY],
+        model_hub_repo_id=parameters[MODEL_HUB_REPO_ID_KEY],
+        model_hub_repo_branch=parameters[MODEL_HUB_REPO_BRANCH_KEY],
+        placeholders=parameters[OPTIONS_KEY] or {},
+        private=bool(parameters[PRIVATE_KEY]),
+        hardware=parameters[HARDWARE_KEY],
+        secrets=parameters[SPACE_SECRETS_KEY] or {},
+        variables=parameters[SPACE_VARIABLES_KEY] or {},
+    )
 
 
 class HFSpacePusher(base_beam_component.BaseBeamComponent):
@@ -211,6 +219,27 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
     ``pushed_version``, ``repo_id``, ``commit_id``, ``repo_url``, ``pushed_destination`` (= ``repo_url``),
     ``committed`` (1 if this run made a commit) and, when the model comes from the Hub, ``model_hub_repo_id`` and
     ``model_version``.
+
+    Args:
+      username: The Hub user or organization that owns the Space.
+      app_path: The app template: a built-in one (``apps.gradio.img_classifier``), a folder, or an fsspec URL
+        readable where the pipeline runs (``gs://...`` on Dataflow).
+      space_sdk: ``gradio``, ``streamlit``, ``docker`` or ``static``.
+      hf_access_token: ``env:NAME`` or ``file:PATH`` (resolved where the push runs), or None for ``HF_TOKEN`` /
+        the huggingface_hub login. A literal token works on local runners but is stored in ML Metadata and the
+        compiled pipeline; it cannot reach Dataflow workers.
+      repo_name: The Space's name (default: the pipeline's name).
+      model_hub_repo_id: A model repository the app loads from (fills ``$MODEL_REPO_ID``).
+      model_hub_repo_branch: Its branch or tag (fills ``$MODEL_VERSION``).
+      options: More ``$NAME`` -> value placeholders for the template's text files.
+      model: A ``Model`` channel (Trainer's output).
+      model_blessing: A ``ModelBlessing`` channel (Evaluator's output).
+      pushed_model: A ``PushedModel`` channel from ``HFModelPusher``; supplies the model repo id and version.
+      private: Whether a newly created Space is private (default False).
+      hardware: Space hardware to request (``cpu-basic``, ``t4-small``, ...).
+      space_secrets: Space secret name -> ``env:NAME`` reference, resolved where the push runs; never values.
+      space_variables: Space variable name -> value.
+      endpoint: Hub URL (default: ``HF_ENDPOINT`` or huggingface.co, where the push runs).
     """
 
     SPEC_CLASS = HFSpacePusherSpec
@@ -235,84 +264,31 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
         space_variables: Optional[Dict[str, str]] = None,
         endpoint: Optional[str] = None,
     ):
-        """Builds the component; every argument is checked here.
-
-        Args:
-          username: The Hub user or organization that owns the Space.
-          app_path: The app template: a built-in one (``apps.gradio.img_classifier``), a folder, or an fsspec URL
-            readable where the pipeline runs (``gs://...`` on Dataflow).
-          space_sdk: ``gradio``, ``streamlit``, ``docker`` or ``static``.
-          hf_access_token: ``env:NAME`` or ``file:PATH`` (resolved where the push runs), or None for ``HF_TOKEN`` /
-            the huggingface_hub login. A literal token works on local runners but is stored in ML Metadata and the
-            compiled pipeline; it cannot reach Dataflow workers.
-          repo_name: The Space's name (default: the pipeline's name).
-          model_hub_repo_id: A model repository the app loads from (fills ``$MODEL_REPO_ID``).
-          model_hub_repo_branch: Its branch or tag (fills ``$MODEL_VERSION``).
-          options: More ``$NAME`` -> value placeholders for the template's text files.
-          model: A ``Model`` channel (Trainer's output).
-          model_blessing: A ``ModelBlessing`` channel (Evaluator's output).
-          pushed_model: A ``PushedModel`` channel from ``HFModelPusher``; supplies the model repo id and version.
-          private: Whether a newly created Space is private (default False).
-          hardware: Space hardware to request (``cpu-basic``, ``t4-small``, ...).
-          space_secrets: Space secret name -> ``env:NAME`` reference, resolved where the push runs; never values.
-          space_variables: Space variable name -> value.
-          endpoint: Hub URL (default: ``HF_ENDPOINT`` or huggingface.co, where the push runs).
+        """Builds the component (its arguments are described above); every argument is checked here.
 
         Raises:
           SpecError: an argument is invalid or the model sources contradict each other.
         """
-        _check_name(USERNAME_KEY, username)
-        _check_name(REPO_NAME_KEY, repo_name)
-        _check_token(hf_access_token)
-        if _is_plain(space_sdk) and space_sdk not in SDKS:
-            raise SpecError(f"space_sdk={space_sdk!r} is not a Space SDK: use one of {', '.join(SDKS)}.")
-        if model_hub_repo_id is not None and pushed_model is not None:
-            raise SpecError(
-                "model_hub_repo_id and pushed_model both name the model repository: give model_hub_repo_id "
-                "(a fixed repository) or pushed_model (HFModelPusher's output), not both."
-            )
-        if model_hub_repo_branch is not None and model_hub_repo_id is None:
-            raise SpecError(
-                f"model_hub_repo_branch={model_hub_repo_branch!r} needs model_hub_repo_id; with pushed_model the "
-                "version comes from HFModelPusher."
-            )
-        if model is None and model_hub_repo_id is None and pushed_model is None:
-            raise SpecError(
-                "HFSpacePusher has no model: give model=trainer.outputs['model'] (embedded in the Space), "
-                "pushed_model=hf_model_pusher.outputs['pushed_model'], or model_hub_repo_id='owner/name'."
-            )
-        _check_branch(MODEL_HUB_REPO_BRANCH_KEY, model_hub_repo_branch)
-        values = (username, repo_name, app_path, space_sdk, model_hub_repo_id, model_hub_repo_branch, options,
-                  private, hardware, space_secrets, space_variables)
-        if all(_is_plain(v) for v in values):
-            # The same rules the executor's SpaceSpec applies, checked now (the pipeline name stands in for an
-            # unset repo_name; it is checked when the pipeline runs).
-            SpaceSpec(
-                repo_id=f"{username}/{repo_name or 'pipeline'}",
-                app_path=app_path,
-                space_sdk=space_sdk,
-                model_hub_repo_id=model_hub_repo_id,
-                model_hub_repo_branch=model_hub_repo_branch,
-                placeholders=options or {},
-                private=bool(private),
-                hardware=hardware,
-                secrets=space_secrets or {},
-                variables=space_variables or {},
-            )
+        _check_hub_arguments(username, repo_name, hf_access_token)
+        _check_model_sources(model, pushed_model, model_hub_repo_id, model_hub_repo_branch)
+        parameters = {
+            USERNAME_KEY: username,
+            HF_ACCESS_TOKEN_KEY: hf_access_token,
+            REPO_NAME_KEY: repo_name,
+            ENDPOINT_KEY: endpoint,
+            APP_PATH_KEY: app_path,
+            SPACE_SDK_KEY: space_sdk,
+            MODEL_HUB_REPO_ID_KEY: model_hub_repo_id,
+            MODEL_HUB_REPO_BRANCH_KEY: model_hub_repo_branch,
+            OPTIONS_KEY: dict(options) if options else None,
+            PRIVATE_KEY: private,
+            HARDWARE_KEY: hardware,
+            SPACE_SECRETS_KEY: dict(space_secrets) if space_secrets else None,
+            SPACE_VARIABLES_KEY: dict(space_variables) if space_variables else None,
+        }
+        _check_space_parameters(parameters)
         spec = HFSpacePusherSpec(
-            username=username,
-            hf_access_token=hf_access_token,
-            repo_name=repo_name,
-            endpoint=endpoint,
-            app_path=app_path,
-            space_sdk=space_sdk,
-            model_hub_repo_id=model_hub_repo_id,
-            model_hub_repo_branch=model_hub_repo_branch,
-            options=dict(options) if options else None,
-            private=private,
-            hardware=hardware,
-            space_secrets=dict(space_secrets) if space_secrets else None,
-            space_variables=dict(space_variables) if space_variables else None,
+            **parameters,
             model=model,
             model_blessing=model_blessing,
             hub_pushed_model=pushed_model,
@@ -339,6 +315,17 @@ class HFModelPusher(base_beam_component.BaseBeamComponent):
     Component ``outputs`` contains ``pushed_model``: a ``PushedModel`` with custom properties ``pushed`` (int),
     ``pushed_version`` and ``model_version`` (the branch), ``repo_id``, ``commit_id``, ``repo_url``,
     ``pushed_destination`` (the branch's URL) and ``committed``.
+
+    Args:
+      username: The Hub user or organization that owns the model repository.
+      model: A ``Model`` channel (Trainer's output).
+      model_blessing: A ``ModelBlessing`` channel (Evaluator's output); without it the model is pushed.
+      hf_access_token: As for ``HFSpacePusher``: ``env:NAME``, ``file:PATH`` or None (a literal works locally
+        but is stored in ML Metadata and the compiled pipeline).
+      repo_name: The model repository's name (default: the pipeline's name).
+      model_version: The branch to push to (default ``v<unix time>`` of the push).
+      private: Whether a newly created repository is private (default False).
+      endpoint: Hub URL (default: ``HF_ENDPOINT`` or huggingface.co, where the push runs).
     """
 
     SPEC_CLASS = HFModelPusherSpec
@@ -355,25 +342,12 @@ class HFModelPusher(base_beam_component.BaseBeamComponent):
         private: Optional[bool] = None,
         endpoint: Optional[str] = None,
     ):
-        """Builds the component; every argument is checked here.
-
-        Args:
-          username: The Hub user or organization that owns the model repository.
-          model: A ``Model`` channel (Trainer's output).
-          model_blessing: A ``ModelBlessing`` channel (Evaluator's output); without it the model is pushed.
-          hf_access_token: As for ``HFSpacePusher``: ``env:NAME``, ``file:PATH`` or None (a literal works locally
-            but is stored in ML Metadata and the compiled pipeline).
-          repo_name: The model repository's name (default: the pipeline's name).
-          model_version: The branch to push to (default ``v<unix time>`` of the push).
-          private: Whether a newly created repository is private (default False).
-          endpoint: Hub URL (default: ``HF_ENDPOINT`` or huggingface.co, where the push runs).
+        """Builds the component (its arguments are described above); every argument is checked here.
 
         Raises:
           SpecError: an argument is invalid.
         """
-        _check_name(USERNAME_KEY, username)
-        _check_name(REPO_NAME_KEY, repo_name)
-        _check_token(hf_access_token)
+        _check_hub_arguments(username, repo_name, hf_access_token)
         _check_branch(MODEL_VERSION_KEY, model_version)
         if model is None:
             raise SpecError("HFModelPusher needs model=trainer.outputs['model'].")

@@ -19,7 +19,9 @@ Format::
         placeholders: {TITLE: Penguins}  # merged key-wise over defaults (null removes a default entry)
 
 The field rules themselves live in ``SpaceSpec``: each field is checked by building a probe spec with just that
-field, so a rule is written once and every broken field of every Space is still reported.
+field, so a rule is written once and every broken field of every Space is still reported. The run-level settings ask
+``beam_pusher.rules`` (endpoint) and ``beam_pusher.auth`` (token references); the YAML is read node by node, with
+lines, by ``beam_pusher.yamlnodes``.
 """
 
 from __future__ import annotations
@@ -30,16 +32,17 @@ import difflib
 import fnmatch
 import logging
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from beam_pusher import auth, templates
+from beam_pusher import auth, sources
 from beam_pusher.errors import ConfigError, SpecError, TemplateError
-from beam_pusher.spec import SpaceSpec, validate_repo_id
+from beam_pusher.rules import check_endpoint, is_url
+from beam_pusher.spec import SpaceSpec
+from beam_pusher.yamlnodes import BadValue, NodeReader, is_null, join, kind, line_of
 
 __all__ = ["DeployConfig", "load_config", "parse_config"]
 
@@ -50,20 +53,13 @@ DEFAULT_FIELDS = tuple(f for f in SPEC_FIELDS if f != "repo_id")
 TOP_LEVEL_KEYS = ("defaults", "spaces", "endpoint", "token")
 _MAPPING_FIELDS = ("placeholders", "secrets", "variables")
 _BOOL_FIELDS = ("private", "strict_placeholders")
-_STRING_FIELDS = ("commit_message", "title")
 _PATH_FIELDS = ("app_path", "model_path")
 # Names people bring from the TFX component or from habit, pointed at the field that does the job here.
 _HINTS = {"options": "placeholders", "repo_name": "repo_id", "username": "repo_id", "sdk": "space_sdk",
           "model": "model_path", "hf_access_token": "token"}
-_REFERENCE = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(?:://|::)")
 _PROBE = {"repo_id": "probe/probe", "app_path": "probe"}
 _DELETE = object()  # a null entry in a Space's mapping: drop the inherited default entry
 _BAD = object()  # a value with a problem, already recorded
-
-
-class _BadValue(Exception):
-    """A node could not be turned into a value; the problem is already recorded."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,7 +160,7 @@ def parse_config(
         check_secrets=check_secrets,
         environ=os.environ if environ is None else environ,
     )
-    config = parser.parse(text)
+    config = parser.read(text)
     if parser.problems:
         problems = [problem for _, problem in sorted(parser.problems, key=lambda p: p[0])]
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
@@ -174,94 +170,14 @@ def parse_config(
     return config
 
 
-def _line(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
-
-
-def _kind(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return "a single value"
-
-
-class _Parser:
-    """One parse: holds the loader (for node -> value construction) and the problems found so far."""
+class _Parser(NodeReader):
+    """One parse of one config: the YAML reader, plus where relative paths start and which secrets to check."""
 
     def __init__(self, *, source: str, base_dir: str, check_secrets: bool, environ: Mapping[str, str]):
-        self.source = source
+        super().__init__(source)
         self.base_dir = base_dir
         self.check_secrets = check_secrets
         self.environ = environ
-        self.problems: list[tuple[int, str]] = []
-        self._loader: yaml.SafeLoader | None = None
-
-    def problem(self, line: int, key: str, message: str) -> None:
-        self.problems.append((line, f"{self.source}:{line}: {key}: {message}"))
-
-    def parse(self, text: str) -> DeployConfig | None:
-        self._loader = yaml.SafeLoader(text)
-        try:
-            try:
-                root = self._loader.get_single_node()
-            except yaml.MarkedYAMLError as err:
-                mark = err.problem_mark or err.context_mark
-                line = mark.line + 1 if mark is not None else 1
-                what = ", ".join(part for part in (err.context, err.problem) if part)
-                where = f" (column {mark.column + 1})" if mark is not None else ""
-                fix = ("a config is one YAML document: remove the '---' line and what follows, or merge it into "
-                       "the first" if "single document" in what else "fix the syntax on this line (indent with "
-                       "spaces; quote values holding ': ', ' #', '{' or '[')")
-                self.problem(line, "yaml", f"invalid YAML: {what}{where}; {fix}.")
-                return None
-            return self._parse_root(root)
-        finally:
-            self._loader.dispose()
-
-    def _value(self, node: yaml.Node, key: str) -> Any:
-        """The Python value of a node; an unreadable one (e.g. an unknown tag) is recorded, then _BadValue."""
-        try:
-            return self._loader.construct_object(node, deep=True)
-        except yaml.YAMLError as err:
-            self.problem(_line(node), key, f"cannot read this value ({getattr(err, 'problem', err)}); "
-                         "use plain YAML strings, numbers, booleans, lists and mappings.")
-            raise _BadValue from err
-
-    def _entries(self, node: yaml.MappingNode, path: str) -> dict[Any, tuple[yaml.Node, yaml.Node]]:
-        """Key -> (key node, value node) of a mapping, with ``<<`` merges applied and duplicate keys reported."""
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            try:
-                key = self._loader.construct_object(key_node, deep=True)
-            except yaml.YAMLError:
-                continue  # reported below, once
-            if isinstance(key, (dict, list)):
-                continue  # reported below as a key that is not a name
-            if key in seen:
-                self.problem(_line(key_node), _join(path, key), f"given twice (lines {seen[key]} and "
-                             f"{_line(key_node)}); YAML keeps only the last one, so delete one of them.")
-            else:
-                seen[key] = _line(key_node)
-        try:
-            self._loader.flatten_mapping(node)
-        except yaml.YAMLError as err:
-            self.problem(_line(node), path or "(top level)", f"bad '<<' merge ({getattr(err, 'problem', err)}); "
-                         "merge only mappings, e.g. '<<: *common'.")
-        entries: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
-        for key_node, value_node in node.value:  # merged entries come first, so explicit keys win
-            try:
-                key = self._value(key_node, path or "(top level)")
-            except _BadValue:
-                continue
-            if not isinstance(key, str):
-                self.problem(_line(key_node), path or "(top level)",
-                             f"the key {key!r} is not a name; keys are field names such as 'repo_id'.")
-                continue
-            entries[key] = (key_node, value_node)
-        return entries
 
     def _unknown_key(self, key_node: yaml.Node, path: str, key: str, allowed: Iterable[str]) -> None:
         allowed = list(allowed)
@@ -270,16 +186,16 @@ class _Parser:
         else:
             guess = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         hint = f"did you mean '{guess[0]}'? " if guess else ""
-        self.problem(_line(key_node), _join(path, key), f"unknown key; {hint}allowed keys: {', '.join(allowed)}.")
+        self.problem(line_of(key_node), join(path, key), f"unknown key; {hint}allowed keys: {', '.join(allowed)}.")
 
-    def _parse_root(self, root: yaml.Node | None) -> DeployConfig | None:
+    def read_root(self, root: yaml.Node | None) -> DeployConfig | None:
         if root is None or not isinstance(root, yaml.MappingNode):
-            got = "an empty file" if root is None else _kind(root)
-            line = 1 if root is None else _line(root)
+            got = "an empty file" if root is None else kind(root)
+            line = 1 if root is None else line_of(root)
             self.problem(line, "(top level)", f"the config must be a mapping with 'spaces' (and optionally "
                          f"'defaults', 'endpoint', 'token'), got {got}; see configs/example.yaml.")
             return None
-        entries = self._entries(root, "")
+        entries = self.entries(root, "")
         for key, (key_node, _) in entries.items():
             if key not in TOP_LEVEL_KEYS and not key.startswith("x-"):
                 self._unknown_key(key_node, "", key, TOP_LEVEL_KEYS)
@@ -287,7 +203,7 @@ class _Parser:
         token = self._token(entries.get("token"))
         defaults, default_keys = self._defaults(entries.get("defaults"))
         if "spaces" not in entries:
-            self.problem(_line(root), "spaces", "missing; list the Spaces to deploy under 'spaces:', each with at "
+            self.problem(line_of(root), "spaces", "missing; list the Spaces to deploy under 'spaces:', each with at "
                          "least 'repo_id' (see configs/example.yaml).")
             return None
         specs = self._spaces(entries["spaces"][1], defaults, default_keys)
@@ -300,19 +216,19 @@ class _Parser:
         if entry is None:
             return None
         try:
-            return self._value(entry[1], key)
-        except _BadValue:
+            return self.value(entry[1], key)
+        except BadValue:
             return _BAD
 
     def _endpoint(self, entry: tuple[yaml.Node, yaml.Node] | None) -> str | None:
         value = self._scalar(entry, "endpoint")
         if value is None or value is _BAD:
             return None
-        if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
-            self.problem(_line(entry[0]), "endpoint", f"{value!r} is not a Hub URL; write e.g. "
-                         "'https://huggingface.co' or 'http://127.0.0.1:8080', or leave it out to use HF_ENDPOINT.")
+        try:
+            return check_endpoint(value, field="")  # the problem's key already names the setting
+        except SpecError as err:
+            self.problem(line_of(entry[0]), "endpoint", str(err))
             return None
-        return value.rstrip("/")
 
     def _token(self, entry: tuple[yaml.Node, yaml.Node] | None) -> str | None:
         value = self._scalar(entry, "token")
@@ -322,19 +238,18 @@ class _Parser:
             # The rule lives with the token resolver; its message never echoes the value (it may be the token).
             auth.check_token_reference(value if isinstance(value, str) else "")
         except SpecError as err:
-            self.problem(_line(entry[0]), "token", str(err))
+            self.problem(line_of(entry[0]), "token", str(err))
             return None
-        if value.startswith("file:"):
-            path = os.path.expanduser(value[len("file:"):])
-            if self.check_secrets and not os.path.isfile(path):
-                self.problem(_line(entry[0]), "token", f"the token file {path} does not exist here; mount it, "
-                             "use 'env:NAME', or validate without checking secrets.")
-        else:
-            self._check_reference(_line(entry[0]), "token", value)
+        path = auth.file_reference_path(value)
+        if path is None:
+            self._check_variable_set(line_of(entry[0]), "token", auth.env_reference_name(value))
+        elif self.check_secrets and not os.path.isfile(path):
+            self.problem(line_of(entry[0]), "token", f"the token file {path} does not exist here; mount it, "
+                         "use 'env:NAME', or validate without checking secrets.")
         return value
 
-    def _check_reference(self, line: int, key: str, reference: str) -> None:
-        name = _REFERENCE.match(reference).group(1)
+    def _check_variable_set(self, line: int, key: str, name: str) -> None:
+        """Records a problem when secrets are checked and the environment variable ``name`` is not set."""
         if self.check_secrets and name not in self.environ:
             self.problem(line, key, f"refers to the environment variable {name}, which is not set; set {name} in "
                          "the environment that runs the deploy, or validate without checking secrets.")
@@ -348,18 +263,18 @@ class _Parser:
         if entry is None:
             return {}, set()
         key_node, node = entry
-        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        if is_null(node):
             return {}, set()
         if not isinstance(node, yaml.MappingNode):
-            self.problem(_line(key_node), "defaults", f"must be a mapping of Space fields, got {_kind(node)}; "
+            self.problem(line_of(key_node), "defaults", f"must be a mapping of Space fields, got {kind(node)}; "
                          "e.g. 'defaults: {space_sdk: gradio, private: true}'.")
             return None, set(DEFAULT_FIELDS)
         before = len(self.problems)
         fields = {}
-        entries = self._entries(node, "defaults")
+        entries = self.entries(node, "defaults")
         for key, (field_key_node, value_node) in entries.items():
             if key == "repo_id":
-                self.problem(_line(field_key_node), "defaults.repo_id", "a default repo_id would give every Space "
+                self.problem(line_of(field_key_node), "defaults.repo_id", "a default repo_id would give every Space "
                              "the same id; give repo_id in each entry under 'spaces'.")
             elif key not in DEFAULT_FIELDS:
                 self._unknown_key(field_key_node, "defaults", key, DEFAULT_FIELDS)
@@ -371,8 +286,8 @@ class _Parser:
 
     def _spaces(self, node: yaml.Node, defaults: dict[str, Any] | None, default_keys: set[str]) -> list[SpaceSpec]:
         if not isinstance(node, yaml.SequenceNode) or not node.value:
-            got = "an empty list" if isinstance(node, yaml.SequenceNode) else _kind(node)
-            self.problem(_line(node), "spaces", f"must be a list of Spaces, got {got}; write '- repo_id: user/name' "
+            got = "an empty list" if isinstance(node, yaml.SequenceNode) else kind(node)
+            self.problem(line_of(node), "spaces", f"must be a list of Spaces, got {got}; write '- repo_id: user/name' "
                          "entries under 'spaces:'.")
             return []
         specs = []
@@ -380,12 +295,12 @@ class _Parser:
         for index, item in enumerate(node.value):
             path = f"spaces[{index}]"
             if not isinstance(item, yaml.MappingNode):
-                self.problem(_line(item), path, f"each Space must be a mapping with at least 'repo_id', got "
-                             f"{_kind(item)}; write '- repo_id: user/name'.")
+                self.problem(line_of(item), path, f"each Space must be a mapping with at least 'repo_id', got "
+                             f"{kind(item)}; write '- repo_id: user/name'.")
                 continue
             before = len(self.problems)
             fields = {}
-            entries = self._entries(item, path)
+            entries = self.entries(item, path)
             for key, (key_node, value_node) in entries.items():
                 if key not in SPEC_FIELDS:
                     self._unknown_key(key_node, path, key, SPEC_FIELDS)
@@ -395,9 +310,9 @@ class _Parser:
                     fields[key] = value
             repo_id = fields.get("repo_id")
             if "repo_id" not in entries:
-                self.problem(_line(item), path, "missing repo_id; every Space needs 'repo_id: namespace/name'.")
+                self.problem(line_of(item), path, "missing repo_id; every Space needs 'repo_id: namespace/name'.")
             elif isinstance(repo_id, str):
-                line = _line(entries["repo_id"][0])
+                line = line_of(entries["repo_id"][0])
                 if repo_id in first_line:
                     self.problem(line, f"{path}.repo_id", f"{repo_id!r} is listed twice (lines "
                                  f"{first_line[repo_id]} and {line}); each Space may appear once, so remove "
@@ -405,7 +320,7 @@ class _Parser:
                 else:
                     first_line[repo_id] = line
             if "app_path" not in entries and "app_path" not in default_keys:
-                self.problem(_line(item), path, "missing app_path; give it in this Space or under 'defaults' "
+                self.problem(line_of(item), path, "missing app_path; give it in this Space or under 'defaults' "
                              "(e.g. 'app_path: apps.gradio.img_classifier').")
             if defaults is None or len(self.problems) != before:
                 continue
@@ -413,55 +328,47 @@ class _Parser:
             try:
                 specs.append(SpaceSpec(**merged))
             except SpecError as err:  # a rule spanning fields; per-field rules were checked already
-                self.problem(_line(item), path, str(err))
+                self.problem(line_of(item), path, str(err))
         return specs
 
     def _field(self, key_path: str, field: str, key_node: yaml.Node, node: yaml.Node) -> Any:
         """The validated value of one SpaceSpec field, or _BAD after reporting why."""
-        line = _line(key_node)
+        line = line_of(key_node)
         if field in _MAPPING_FIELDS:
             return self._mapping_field(key_path, field, line, node)
         try:
-            value = self._value(node, key_path)
-        except _BadValue:
+            value = self.value(node, key_path)
+        except BadValue:
             return _BAD
         if field == "keep" and value is None:
-            value = ()
+            value = ()  # 'keep:' with nothing under it: no patterns
         try:
-            if field == "keep" and not isinstance(value, (str, list)):
-                raise SpecError(f"keep={value!r} must be a list of glob patterns such as 'data/*'.")
-            if field == "repo_id":
-                validate_repo_id(value)
-            elif field in _STRING_FIELDS:
-                if value is not None and (not isinstance(value, str) or not value.strip()):
-                    raise SpecError(f"{field}={value!r} must be a non-empty string.")
-            else:
-                SpaceSpec(**{**_PROBE, field: value})
+            probe = SpaceSpec(**{**_PROBE, field: value})
         except SpecError as err:
             self.problem(line, key_path, str(err).rstrip(".") + _typing_hint(field, value, node) + ".")
             return _BAD
         if field == "keep":
-            return SpaceSpec(**{**_PROBE, "keep": value}).keep
+            return probe.keep
         if field in _PATH_FIELDS and value is not None:
             return self._path(key_path, field, line, value)
         return value
 
     def _mapping_field(self, key_path: str, field: str, line: int, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        if is_null(node):
             return {}
         what = "name -> reference ('env:NAME')" if field == "secrets" else "name -> value"
         if not isinstance(node, yaml.MappingNode):
             # The kind of node only, never its text: a mistyped secrets block may hold the secret itself.
-            self.problem(line, key_path, f"must be a mapping of {what}, got {_kind(node)}; write it as "
+            self.problem(line, key_path, f"must be a mapping of {what}, got {kind(node)}; write it as "
                          f"'{field}: {{NAME: ...}}' or as indented 'NAME: ...' lines.")
             return _BAD
         out = {}
         ok = True
-        for name, (name_node, value_node) in self._entries(node, key_path).items():
+        for name, (name_node, value_node) in self.entries(node, key_path).items():
             entry_path = f"{key_path}.{name}"
             try:
-                value = self._value(value_node, entry_path)
-            except _BadValue:
+                value = self.value(value_node, entry_path)
+            except BadValue:
                 ok = False
                 continue
             if value is None:
@@ -470,27 +377,27 @@ class _Parser:
             try:
                 SpaceSpec(**{**_PROBE, field: {name: value}})
             except SpecError as err:
-                self.problem(_line(name_node), entry_path, str(err))
+                self.problem(line_of(name_node), entry_path, str(err))
                 ok = False
                 continue
             if field == "secrets":
-                self._check_reference(_line(name_node), entry_path, value)
+                self._check_variable_set(line_of(name_node), entry_path, auth.env_reference_name(value))
             out[name] = value
         return out if ok else _BAD
 
     def _path(self, key_path: str, field: str, line: int, value: str) -> Any:
         """A URL or built-in app name as written; a local path made absolute against the config's folder."""
-        if _URL.match(value):
+        if is_url(value):
             return value  # remote: read (and checked) by the deploy, never from here
         if field == "model_path":
             # Not checked for existence: the model may be written by a step that runs after validation.
             return os.path.normpath(os.path.join(self.base_dir, os.path.expanduser(value)))
         try:
-            resolved = templates.resolve_app_path(value, base_dir=self.base_dir, check=False)
+            resolved = sources.resolve_app_path(value, base_dir=self.base_dir, check=False)
         except TemplateError as err:
             self.problem(line, key_path, str(err))
             return _BAD
-        if Path(resolved).is_relative_to(templates.BUILTIN_APPS_URL):
+        if Path(resolved).is_relative_to(sources.BUILTIN_APPS_URL):
             # Kept by name: each worker finds the built-in app inside its own installed package.
             return value
         return resolved
@@ -505,10 +412,6 @@ def _typing_hint(field: str, value: Any, node: yaml.Node) -> str:
         kind = "date" if isinstance(value, datetime.date) else "boolean" if isinstance(value, bool) else "number"
         return f" (YAML read it as a {kind}: quote it)"
     return ""
-
-
-def _join(path: str, key: Any) -> str:
-    return f"{path}.{key}" if path else str(key)
 
 
 def _merge(defaults: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:

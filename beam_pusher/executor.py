@@ -31,6 +31,36 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from beam_pusher.auth import has_reference_prefix
+from beam_pusher.component_spec import (
+    APP_PATH_KEY,
+    COMMITTED_PROPERTY,
+    COMMIT_ID_PROPERTY,
+    ENDPOINT_KEY,
+    HARDWARE_KEY,
+    HF_ACCESS_TOKEN_KEY,
+    HUB_PUSHED_MODEL_KEY,
+    MODEL_BLESSING_KEY,
+    MODEL_HUB_REPO_BRANCH_KEY,
+    MODEL_HUB_REPO_ID_KEY,
+    MODEL_HUB_REPO_ID_PROPERTY,
+    MODEL_KEY,
+    MODEL_VERSION_KEY,
+    MODEL_VERSION_PROPERTY,
+    OPTIONS_KEY,
+    PRIVATE_KEY,
+    PUSHED_DESTINATION_PROPERTY,
+    PUSHED_MODEL_KEY,
+    PUSHED_PROPERTY,
+    PUSHED_VERSION_PROPERTY,
+    REPO_ID_PROPERTY,
+    REPO_NAME_KEY,
+    REPO_URL_PROPERTY,
+    SPACE_SDK_KEY,
+    SPACE_SECRETS_KEY,
+    SPACE_VARIABLES_KEY,
+    USERNAME_KEY,
+)
 from beam_pusher.errors import PushError, SpecError
 from beam_pusher.models import ModelRepoSpec, PushModels
 from beam_pusher.runner import collect_results, read_results
@@ -40,38 +70,6 @@ from beam_pusher.transforms import DeploySpaces
 __all__ = ["Executor", "ModelPusherExecutor"]
 
 logger = logging.getLogger(__name__)
-
-# Keys of exec_properties, input_dict and output_dict; the same strings as beam_pusher.component's constants
-# (component.py imports this module, so they are spelled here too).
-_USERNAME = "username"
-_TOKEN = "hf_access_token"
-_REPO_NAME = "repo_name"
-_ENDPOINT = "endpoint"
-_PRIVATE = "private"
-_APP_PATH = "app_path"
-_SPACE_SDK = "space_sdk"
-_MODEL_HUB_REPO_ID = "model_hub_repo_id"
-_MODEL_HUB_REPO_BRANCH = "model_hub_repo_branch"
-_OPTIONS = "options"
-_HARDWARE = "hardware"
-_SPACE_SECRETS = "space_secrets"
-_SPACE_VARIABLES = "space_variables"
-_MODEL_VERSION = "model_version"
-_MODEL = "model"
-_MODEL_BLESSING = "model_blessing"
-_HUB_PUSHED_MODEL = "hub_pushed_model"
-_PUSHED_MODEL = "pushed_model"
-
-# PushedModel custom properties (the first three as TFX's Pusher writes them).
-PUSHED = "pushed"
-PUSHED_DESTINATION = "pushed_destination"
-PUSHED_VERSION = "pushed_version"
-REPO_ID = "repo_id"
-COMMIT_ID = "commit_id"
-REPO_URL = "repo_url"
-COMMITTED = "committed"
-MODEL_VERSION = "model_version"
-MODEL_HUB_REPO_ID = "model_hub_repo_id"
 
 _RESULT_FILE = "push_result.json"
 _TOKEN_ENV_PREFIX = "BEAM_PUSHER_TOKEN_"
@@ -92,13 +90,13 @@ class _HubPushExecutor(base_beam_executor.BaseBeamExecutor):
     """What both executors share: blessing, repo id, token handling, running the push pipeline, recording it."""
 
     def _check_blessing(self, input_dict: Dict[str, List[types.Artifact]]) -> bool:
-        blessings = input_dict.get(_MODEL_BLESSING)
+        blessings = input_dict.get(MODEL_BLESSING_KEY)
         if blessings:
             blessing = artifact_utils.get_single_instance(blessings)
             if not model_utils.is_model_blessed(blessing):
                 logger.info("The model was not blessed (%s); nothing is pushed.", blessing.uri)
                 return False
-        elif not input_dict.get(_HUB_PUSHED_MODEL):  # HFModelPusher upstream applied its own blessing gate
+        elif not input_dict.get(HUB_PUSHED_MODEL_KEY):  # HFModelPusher upstream applied its own blessing gate
             logger.warning(
                 "No model_blessing input: pushing the model without validation. Add an Evaluator and pass "
                 "model_blessing=evaluator.outputs['blessing'] to push only blessed models."
@@ -106,7 +104,7 @@ class _HubPushExecutor(base_beam_executor.BaseBeamExecutor):
         return True
 
     def _repo_id(self, exec_properties: Dict[str, Any]) -> str:
-        name = exec_properties.get(_REPO_NAME)
+        name = exec_properties.get(REPO_NAME_KEY)
         if not name:
             info = self._context.pipeline_info if self._context else None
             name = info.id if info is not None and info.id else None
@@ -116,7 +114,7 @@ class _HubPushExecutor(base_beam_executor.BaseBeamExecutor):
                     "give repo_name= to the component."
                 )
             logger.info("repo_name not set: using the pipeline's name %r", name)
-        return f"{exec_properties[_USERNAME]}/{name}"
+        return f"{exec_properties[USERNAME_KEY]}/{name}"
 
     @staticmethod
     @contextlib.contextmanager
@@ -128,7 +126,7 @@ class _HubPushExecutor(base_beam_executor.BaseBeamExecutor):
         (DirectRunner, also in multi-processing mode) inherit it. Remote workers (Dataflow) do not; there a reference
         or the workers' own login is needed.
         """
-        if not value or value.startswith(("env:", "file:")):
+        if not value or has_reference_prefix(value):
             yield value or None
             return
         name = _TOKEN_ENV_PREFIX + secrets.token_hex(8).upper()
@@ -165,17 +163,17 @@ class _HubPushExecutor(base_beam_executor.BaseBeamExecutor):
 
     @staticmethod
     def _mark_pushed(output: types.Artifact, result: PushResult, destination: str) -> None:
-        output.set_int_custom_property(PUSHED, 1)
-        output.set_int_custom_property(COMMITTED, int(result.committed))
-        output.set_string_custom_property(PUSHED_VERSION, result.pushed_version or "")
-        output.set_string_custom_property(REPO_ID, result.repo_id)
-        output.set_string_custom_property(COMMIT_ID, result.commit_id or "")
-        output.set_string_custom_property(REPO_URL, result.repo_url or "")
-        output.set_string_custom_property(PUSHED_DESTINATION, destination)
+        output.set_int_custom_property(PUSHED_PROPERTY, 1)
+        output.set_int_custom_property(COMMITTED_PROPERTY, int(result.committed))
+        output.set_string_custom_property(PUSHED_VERSION_PROPERTY, result.pushed_version or "")
+        output.set_string_custom_property(REPO_ID_PROPERTY, result.repo_id)
+        output.set_string_custom_property(COMMIT_ID_PROPERTY, result.commit_id or "")
+        output.set_string_custom_property(REPO_URL_PROPERTY, result.repo_url or "")
+        output.set_string_custom_property(PUSHED_DESTINATION_PROPERTY, destination)
 
     @staticmethod
     def _mark_not_pushed(output: types.Artifact) -> None:
-        output.set_int_custom_property(PUSHED, 0)
+        output.set_int_custom_property(PUSHED_PROPERTY, 0)
 
 
 class Executor(_HubPushExecutor):
@@ -194,23 +192,23 @@ class Executor(_HubPushExecutor):
           SpecError: the arguments do not make a valid Space (e.g. a pipeline name that is no valid repo name).
         """
         self._log_startup(input_dict, output_dict, exec_properties)
-        output = artifact_utils.get_single_instance(output_dict[_PUSHED_MODEL])
+        output = artifact_utils.get_single_instance(output_dict[PUSHED_MODEL_KEY])
         if not self._check_blessing(input_dict):
             self._mark_not_pushed(output)
             return
-        hub_repo_id = exec_properties.get(_MODEL_HUB_REPO_ID) or None
-        hub_branch = exec_properties.get(_MODEL_HUB_REPO_BRANCH) or None
-        upstream = input_dict.get(_HUB_PUSHED_MODEL)
+        hub_repo_id = exec_properties.get(MODEL_HUB_REPO_ID_KEY) or None
+        hub_branch = exec_properties.get(MODEL_HUB_REPO_BRANCH_KEY) or None
+        upstream = input_dict.get(HUB_PUSHED_MODEL_KEY)
         if upstream:
             pushed_model = artifact_utils.get_single_instance(upstream)
-            if not pushed_model.get_int_custom_property(PUSHED):
+            if not pushed_model.get_int_custom_property(PUSHED_PROPERTY):
                 logger.info("HFModelPusher did not push the model (pushed=0); the Space is not pushed either.")
                 self._mark_not_pushed(output)
                 return
-            hub_repo_id = pushed_model.get_string_custom_property(REPO_ID)
-            hub_branch = pushed_model.get_string_custom_property(MODEL_VERSION) or None
+            hub_repo_id = pushed_model.get_string_custom_property(REPO_ID_PROPERTY)
+            hub_branch = pushed_model.get_string_custom_property(MODEL_VERSION_PROPERTY) or None
         model_path = None
-        models = input_dict.get(_MODEL)
+        models = input_dict.get(MODEL_KEY)
         if models and not hub_repo_id:
             model = artifact_utils.get_single_instance(models)
             model_path = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
@@ -218,26 +216,26 @@ class Executor(_HubPushExecutor):
             logger.info("The app loads the model from %s; the model is not embedded in the Space.", hub_repo_id)
         spec = SpaceSpec(
             repo_id=self._repo_id(exec_properties),
-            app_path=exec_properties[_APP_PATH],
-            space_sdk=exec_properties.get(_SPACE_SDK) or "gradio",
+            app_path=exec_properties[APP_PATH_KEY],
+            space_sdk=exec_properties.get(SPACE_SDK_KEY) or "gradio",
             model_path=model_path,
             model_hub_repo_id=hub_repo_id,
             model_hub_repo_branch=hub_branch,
-            placeholders=_mapping(exec_properties.get(_OPTIONS), _OPTIONS),
-            private=bool(exec_properties.get(_PRIVATE)),
-            hardware=exec_properties.get(_HARDWARE) or None,
-            secrets=_mapping(exec_properties.get(_SPACE_SECRETS), _SPACE_SECRETS),
-            variables=_mapping(exec_properties.get(_SPACE_VARIABLES), _SPACE_VARIABLES),
+            placeholders=_mapping(exec_properties.get(OPTIONS_KEY), OPTIONS_KEY),
+            private=bool(exec_properties.get(PRIVATE_KEY)),
+            hardware=exec_properties.get(HARDWARE_KEY) or None,
+            secrets=_mapping(exec_properties.get(SPACE_SECRETS_KEY), SPACE_SECRETS_KEY),
+            variables=_mapping(exec_properties.get(SPACE_VARIABLES_KEY), SPACE_VARIABLES_KEY),
         )
         logger.info("Pushing the Space %s from %s", spec.repo_id, spec.app_path)
-        with self._token_reference(exec_properties.get(_TOKEN)) as token:
+        with self._token_reference(exec_properties.get(HF_ACCESS_TOKEN_KEY)) as token:
             result = self._run_push(
-                output, spec, lambda: DeploySpaces(endpoint=exec_properties.get(_ENDPOINT) or None, token=token)
+                output, spec, lambda: DeploySpaces(endpoint=exec_properties.get(ENDPOINT_KEY) or None, token=token)
             )
         self._mark_pushed(output, result, destination=result.repo_url or "")
         if hub_repo_id:
-            output.set_string_custom_property(MODEL_HUB_REPO_ID, hub_repo_id)
-            output.set_string_custom_property(MODEL_VERSION, hub_branch or "")
+            output.set_string_custom_property(MODEL_HUB_REPO_ID_PROPERTY, hub_repo_id)
+            output.set_string_custom_property(MODEL_VERSION_PROPERTY, hub_branch or "")
         logger.info("Space %s at %s (%s).", spec.repo_id, result.commit_id,
                     "new commit" if result.committed else "unchanged")
 
@@ -257,23 +255,23 @@ class ModelPusherExecutor(_HubPushExecutor):
           PushError: the push failed; the message is the push's error (never the token).
         """
         self._log_startup(input_dict, output_dict, exec_properties)
-        output = artifact_utils.get_single_instance(output_dict[_PUSHED_MODEL])
+        output = artifact_utils.get_single_instance(output_dict[PUSHED_MODEL_KEY])
         if not self._check_blessing(input_dict):
             self._mark_not_pushed(output)
             return
-        model = artifact_utils.get_single_instance(input_dict[_MODEL])
+        model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
         spec = ModelRepoSpec(
             repo_id=self._repo_id(exec_properties),
             model_path=path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model)),
-            version=exec_properties.get(_MODEL_VERSION) or f"v{int(time.time())}",
-            private=bool(exec_properties.get(_PRIVATE)),
+            version=exec_properties.get(MODEL_VERSION_KEY) or f"v{int(time.time())}",
+            private=bool(exec_properties.get(PRIVATE_KEY)),
         )
         logger.info("Pushing the model to %s, branch %s", spec.repo_id, spec.version)
-        with self._token_reference(exec_properties.get(_TOKEN)) as token:
+        with self._token_reference(exec_properties.get(HF_ACCESS_TOKEN_KEY)) as token:
             result = self._run_push(
-                output, spec, lambda: PushModels(endpoint=exec_properties.get(_ENDPOINT) or None, token=token)
+                output, spec, lambda: PushModels(endpoint=exec_properties.get(ENDPOINT_KEY) or None, token=token)
             )
         self._mark_pushed(output, result, destination=f"{result.repo_url}/tree/{spec.version}")
-        output.set_string_custom_property(MODEL_VERSION, spec.version)
+        output.set_string_custom_property(MODEL_VERSION_PROPERTY, spec.version)
         logger.info("Model %s@%s at %s (%s).", spec.repo_id, spec.version, result.commit_id,
                     "new commit" if result.committed else "unchanged")

@@ -16,25 +16,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from beam_pusher import templates
+from beam_pusher import sources
 from beam_pusher.auth import check_token_reference, resolve_token, scrub
 from beam_pusher.errors import BeamPusherError, SpecError
 from beam_pusher.hashing import hash_stream
 from beam_pusher.hub import HubSettings
-from beam_pusher.spec import AppFile, PushResult, validate_repo_id
+from beam_pusher.rules import check_branch_name, validate_repo_id
+from beam_pusher.spec import AppFile, PushResult
 
 __all__ = ["ModelRepoPusher", "ModelRepoSpec", "PushModels", "list_model_files"]
 
 logger = logging.getLogger(__name__)
-
-# git's branch rules, narrowed to names that need no quoting anywhere: no "..", no ".lock" suffix.
-_VERSION = re.compile(r"^(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,11 +60,7 @@ class ModelRepoSpec:
         validate_repo_id(self.repo_id)
         if not isinstance(self.model_path, str) or not self.model_path.strip():
             raise SpecError(f"model_path={self.model_path!r} must be a non-empty path or URL of the model directory.")
-        if not isinstance(self.version, str) or not _VERSION.match(self.version):
-            raise SpecError(
-                f"version={self.version!r} is not a usable branch name: use letters, digits, '.', '_' and '-', "
-                "starting with a letter or digit, at most 100 characters (for example 'v3')."
-            )
+        check_branch_name(self.version, field="version")
         if not isinstance(self.private, bool):
             raise SpecError(f"private={self.private!r} must be true or false.")
 
@@ -80,9 +73,9 @@ def list_model_files(spec: ModelRepoSpec) -> list[AppFile]:
     """
     import fsspec
 
-    root = templates.resolve_model_path(spec.model_path)
+    root = sources.resolve_model_path(spec.model_path)
     files = []
-    for source in templates.list_source_files(root):
+    for source in sources.list_source_files(root):
         with fsspec.open(source.url, "rb") as stream:
             hashes = hash_stream(stream, source.size)
         files.append(

@@ -14,14 +14,21 @@ from typing import Any
 from beam_pusher.errors import SpecError
 
 __all__ = [
+    "ENV_NAME_PATTERN",
     "FAILED_STAGES",
+    "SDKS",
     "check_branch_name",
     "check_endpoint",
     "check_env_name",
+    "check_space_sdk",
     "is_env_name",
     "is_url",
     "validate_repo_id",
 ]
+
+ENV_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
+"""An environment variable name, as ``env:NAME`` references, placeholder/secret/variable keys and the ``$NAME``
+placeholder syntax use it; unanchored, to build other patterns with."""
 
 # The Hub's rule for a namespace or a repository name: letters, digits, "-", "_" and "."; no leading or
 # trailing "-" or "."; no "--" or ".."; at most 96 characters.
@@ -30,10 +37,13 @@ _REPO_ID = re.compile(rf"^{_NAME}/{_NAME}$")
 # git's branch rules, narrowed to names that need no quoting anywhere: no "..", no ".lock" suffix.
 _BRANCH = re.compile(r"^(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # An environment variable name, as ``env:NAME`` references and placeholder/secret/variable keys use it.
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(rf"^{ENV_NAME_PATTERN}$")
 # A URL with a scheme (``gs://``, ``hf://``) or an fsspec chain (``simplecache::s3://``).
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(?:://|::)")
 _ENDPOINT = re.compile(r"^https?://[^\s/]+")
+
+SDKS = ("gradio", "streamlit", "docker", "static")
+"""The Space SDKs the Hub builds."""
 
 FAILED_STAGES = frozenset({"BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR", "NO_APP_FILE", "DELETING"})
 """Runtime stages (``huggingface_hub.SpaceStage`` values) after which a Space will not run without a change."""
@@ -47,6 +57,13 @@ def validate_repo_id(value: Any, *, field: str = "repo_id") -> str:
             "'-', '_' and '.', without '--' or '..', at most 96 characters each "
             "(for example 'my-org/penguin-demo')."
         )
+    return value
+
+
+def check_space_sdk(value: Any, *, field: str = "space_sdk") -> str:
+    """Returns ``value`` if it is one of the Hub's Space ``SDKS``, else raises SpecError."""
+    if value not in SDKS:
+        raise SpecError(f"{field}={value!r} is not a Space SDK: use one of {', '.join(SDKS)}.")
     return value
 
 
@@ -66,10 +83,13 @@ def is_env_name(value: Any) -> bool:
 
 
 def check_env_name(value: Any, *, field: str) -> str:
-    """Returns ``value`` if it is a name of letters, digits and '_' not starting with a digit, else SpecError."""
+    """Returns ``value`` if it is a name of letters, digits and '_' not starting with a digit, else SpecError.
+
+    ``field`` names the mapping whose key ``value`` is (``placeholders``, ``secrets``, ``variables``).
+    """
     if not is_env_name(value):
         raise SpecError(
-            f"{field} has the name {value!r}, which is not allowed: use letters, digits and '_', "
+            f"{field} has the key {value!r}, which is not allowed: use letters, digits and '_', "
             "not starting with a digit (for example 'MODEL_NAME')."
         )
     return value
@@ -81,10 +101,14 @@ def is_url(value: str) -> bool:
 
 
 def check_endpoint(value: Any, *, field: str = "endpoint") -> str:
-    """Returns a Hub URL without its trailing '/', else raises SpecError."""
+    """Returns a Hub URL without its trailing '/', else raises SpecError.
+
+    ``field`` starts the message (``--endpoint``); give ``""`` where the caller already says which setting it is.
+    """
     if not isinstance(value, str) or not _ENDPOINT.match(value):
+        named = f"{field} " if field else ""
         raise SpecError(
-            f"{field} {value!r} is not a Hub URL: write e.g. 'https://huggingface.co' or 'http://127.0.0.1:8080', "
+            f"{named}{value!r} is not a Hub URL: write e.g. 'https://huggingface.co' or 'http://127.0.0.1:8080', "
             "or leave it out to use HF_ENDPOINT."
         )
     return value.rstrip("/")

@@ -12,47 +12,41 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from beam_pusher.auth import check_secret_reference
 from beam_pusher.errors import SpecError
+from beam_pusher.rules import SDKS, check_env_name, check_space_sdk, validate_repo_id
 
-__all__ = ["AppFile", "PlannedChange", "PushResult", "SDKS", "SpaceFailure", "SpaceManifest", "SpaceSpec", "validate_repo_id"]
+__all__ = [
+    "AppFile",
+    "PlannedChange",
+    "PushResult",
+    "SDKS",
+    "SpaceFailure",
+    "SpaceManifest",
+    "SpaceSpec",
+    "validate_repo_id",
+]
 
-SDKS = ("gradio", "streamlit", "docker", "static")
-
-# The Hub's rule for a namespace or a repository name: letters, digits, "-", "_" and "."; no leading or
-# trailing "-" or "."; no "--" or ".."; at most 96 characters.
-_NAME = r"(?!.*(--|\.\.))[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9_])?"
-_REPO_ID = re.compile(rf"^{_NAME}/{_NAME}$")
-_PLACEHOLDER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_REFERENCE = re.compile(r"^env:[A-Za-z_][A-Za-z0-9_]*$")
 _HARDWARE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
-def validate_repo_id(value: Any, *, field: str = "repo_id") -> str:
-    """Returns ``value`` if it is a Hub repository id ``namespace/name``, else raises SpecError."""
-    if not isinstance(value, str) or not _REPO_ID.match(value):
-        raise SpecError(
-            f"{field}={value!r} is not a Hub repository id: expected 'namespace/name' made of letters, digits, "
-            "'-', '_' and '.', without '--' or '..', at most 96 characters each "
-            "(for example 'my-org/penguin-demo')."
-        )
-    return value
-
-
-def _check_mapping(name: str, value: Any, key_pattern: re.Pattern, what: str) -> dict[str, str]:
+def _check_mapping(name: str, value: Any, what: str) -> dict[str, str]:
+    """A mapping of ``NAME`` keys (placeholders, secrets, variables) with scalar values, as strings."""
     if not isinstance(value, Mapping):
         raise SpecError(f"{name} must be a mapping of {what}, got {type(value).__name__}: {value!r}.")
     out = {}
     for key, item in value.items():
-        if not isinstance(key, str) or not key_pattern.match(key):
-            raise SpecError(
-                f"{name} has the key {key!r}, which is not allowed: use letters, digits and '_', "
-                "not starting with a digit (for example 'MODEL_NAME')."
-            )
+        check_env_name(key, field=name)
         if not isinstance(item, (str, int, float, bool)):
             raise SpecError(f"{name}[{key!r}] must be a string, got {type(item).__name__}.")
         out[key] = str(item)
     return out
+
+
+def _check_text(name: str, value: Any) -> None:
+    """An optional text field (``title``, ``commit_message``, ...): None or a string that is not blank."""
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise SpecError(f"{name}={value!r} must be a non-empty string.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,42 +100,31 @@ class SpaceSpec:
                 f"app_path={self.app_path!r} is empty: give a template such as 'apps.gradio.img_classifier', "
                 "a folder path or an fsspec URL."
             )
-        if self.space_sdk not in SDKS:
-            raise SpecError(f"space_sdk={self.space_sdk!r} is not a Space SDK: use one of {', '.join(SDKS)}.")
+        check_space_sdk(self.space_sdk)
         if self.model_path is not None and (not isinstance(self.model_path, str) or not self.model_path.strip()):
             raise SpecError(f"model_path={self.model_path!r} must be a non-empty path or URL, or None.")
         if self.model_hub_repo_id is not None:
             validate_repo_id(self.model_hub_repo_id, field="model_hub_repo_id")
-        if self.model_hub_repo_branch is not None and (
-            not isinstance(self.model_hub_repo_branch, str) or not self.model_hub_repo_branch.strip()
-        ):
-            raise SpecError(f"model_hub_repo_branch={self.model_hub_repo_branch!r} must be a non-empty string.")
+        _check_text("model_hub_repo_branch", self.model_hub_repo_branch)
         if self.hardware is not None and (not isinstance(self.hardware, str) or not _HARDWARE.match(self.hardware)):
             raise SpecError(
                 f"hardware={self.hardware!r} is not a hardware flavor name: use e.g. 'cpu-basic' or 't4-small'."
             )
-        object.__setattr__(
-            self, "placeholders", _check_mapping("placeholders", self.placeholders, _PLACEHOLDER_NAME, "name -> value")
-        )
-        secrets = _check_mapping("secrets", self.secrets, _SECRET_NAME, "name -> reference")
+        object.__setattr__(self, "placeholders", _check_mapping("placeholders", self.placeholders, "name -> value"))
+        secrets = _check_mapping("secrets", self.secrets, "name -> reference")
         for key, ref in secrets.items():
-            if not _REFERENCE.match(ref):
-                # Never echo the value: it may be the secret itself.
-                raise SpecError(
-                    f"secrets[{key!r}] is not a reference: write 'env:NAME' (the worker reads the environment "
-                    "variable NAME); secret values never go into a spec or a config file."
-                )
+            check_secret_reference(key, ref)
         object.__setattr__(self, "secrets", secrets)
-        object.__setattr__(
-            self, "variables", _check_mapping("variables", self.variables, _SECRET_NAME, "name -> value")
-        )
-        keep = (self.keep,) if isinstance(self.keep, str) else tuple(self.keep)
-        if not all(isinstance(k, str) and k for k in keep):
+        object.__setattr__(self, "variables", _check_mapping("variables", self.variables, "name -> value"))
+        keep = (self.keep,) if isinstance(self.keep, str) else self.keep
+        if not isinstance(keep, (list, tuple)) or not all(isinstance(k, str) and k for k in keep):
             raise SpecError(f"keep={self.keep!r} must be a list of glob patterns such as 'data/*'.")
-        object.__setattr__(self, "keep", keep)
+        object.__setattr__(self, "keep", tuple(keep))
         for name in ("private", "strict_placeholders"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"{name}={getattr(self, name)!r} must be true or false.")
+        _check_text("commit_message", self.commit_message)
+        _check_text("title", self.title)
 
     @property
     def name(self) -> str:

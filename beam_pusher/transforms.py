@@ -21,7 +21,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from beam_pusher import templates
+from beam_pusher import frontmatter, sources, templates
 from beam_pusher.auth import check_token_reference
 from beam_pusher.errors import BeamPusherError
 from beam_pusher.hashing import hash_bytes, hash_stream
@@ -72,12 +72,12 @@ class _ListSpaceFilesFn(beam.DoFn):
 
     def _space_files(self, spec: SpaceSpec) -> Iterable[AppFile]:
         values = templates.placeholder_values(spec)  # conflicting values fail this Space here, before any read
-        root = templates.resolve_app_path(spec.app_path, base_dir=self._base_dir)
-        template_files = templates.list_source_files(root)
+        root = sources.resolve_app_path(spec.app_path, base_dir=self._base_dir)
+        template_files = sources.list_source_files(root)
         model_files = None
         if spec.model_path and not spec.model_hub_repo_id:
-            model_root = templates.resolve_model_path(spec.model_path, base_dir=self._base_dir)
-            model_files = templates.list_source_files(model_root, prefix="model/")
+            model_root = sources.resolve_model_path(spec.model_path, base_dir=self._base_dir)
+            model_files = sources.list_source_files(model_root, prefix="model/")
         readme_text = None
         for source in template_files:
             if source.path == "README.md":
@@ -85,7 +85,7 @@ class _ListSpaceFilesFn(beam.DoFn):
                     readme_text = templates.render_text(
                         f.read().decode("utf-8"), values, path="README.md", strict=spec.strict_placeholders
                     )
-        generated = templates.generated_files(spec, template_files, model_files, readme_text)
+        generated = frontmatter.generated_files(spec, template_files, model_files, readme_text)
         for source in template_files + (model_files or []):
             if source.path not in generated:
                 yield AppFile(spec.repo_id, source.path, source.size, source=source.url)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from beam_pusher import templates
+from beam_pusher import frontmatter, sources, templates
 from beam_pusher.spec import SpaceSpec
 
 __all__ = ["Dataset", "make_dataset", "render_folder", "write_config"]
@@ -118,15 +118,15 @@ def render_folder(spec: SpaceSpec, out: Path) -> Path:
     Binary and large files are hard-linked, not copied: beam_pusher pushes them byte-identical too.
     """
     values = templates.placeholder_values(spec)
-    template_files = templates.list_source_files(templates.resolve_app_path(spec.app_path))
-    model_files = templates.list_source_files(templates.resolve_model_path(spec.model_path), prefix="model/")
+    template_files = sources.list_source_files(sources.resolve_app_path(spec.app_path))
+    model_files = sources.list_source_files(sources.resolve_model_path(spec.model_path), prefix="model/")
     readme = next((f for f in template_files if f.path == "README.md"), None)
     readme_text = None
     if readme is not None:
         readme_text = templates.render_text(
             Path(readme.url).read_text(encoding="utf-8"), values, path="README.md", strict=spec.strict_placeholders
         )
-    generated = templates.generated_files(spec, template_files, model_files, readme_text)
+    generated = frontmatter.generated_files(spec, template_files, model_files, readme_text)
     for source in template_files + model_files:
         if source.path in generated:
             continue

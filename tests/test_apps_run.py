@@ -29,12 +29,12 @@ import numpy as np
 import pytest
 
 import space_env
-from beam_pusher import templates
+from beam_pusher import sources
 from beam_pusher.runner import run_deploy
 from beam_pusher.spec import SpaceSpec
 
 TOKEN_ENV = "BEAM_PUSHER_TEST_APPS_TOKEN"
-APPS_DIR = Path(templates.BUILTIN_APPS_URL)
+APPS_DIR = Path(sources.BUILTIN_APPS_URL)
 REQUIREMENT_FILES = sorted(APPS_DIR.glob("*/*/requirements.txt"))
 DRIVER_REQUIREMENTS = ("gradio_client",)  # what the test drivers need beyond the Spaces' own requirements
 CHECK_IMPORTS = ("gradio", "gradio_client", "streamlit", "streamlit.testing.v1", "tensorflow", "PIL", "huggingface_hub")
@@ -84,7 +84,7 @@ def space_environment() -> _SpaceEnvOnce:
 def test_requirement_files_are_the_builtin_apps():
     # The env is keyed by every built-in app's requirements; a new app must be covered by it.
     assert [p.parent.relative_to(APPS_DIR).as_posix() for p in REQUIREMENT_FILES] == [
-        name.split(".", 1)[1].replace(".", "/") for name in templates.builtin_apps()
+        name.split(".", 1)[1].replace(".", "/") for name in sources.builtin_apps()
     ]
 
 
@@ -230,7 +230,7 @@ def run_driver(env: space_env.SpaceEnv, source: str, args: list[str], *, cwd: Pa
     done = subprocess.run(
         [str(env.python), str(script), *args],
         cwd=cwd, env=environ, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False,
-    )  # fmt: skip
+    )
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         pytest.fail(
@@ -277,7 +277,7 @@ def predict_through_gradio(env, space: Path, tmp_path: Path, kind: str, value: s
         process = subprocess.Popen(
             [str(env.python), "app.py"], cwd=space, env=child, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_until_serving(url, process, log)
@@ -381,7 +381,7 @@ def test_streamlit_image_app_with_embedded_model_renders_and_predicts_under_appt
     seen = run_driver(
         env, STREAMLIT_DRIVER % {"size": IMAGE_SIZE}, [str(space / "app.py"), "120"], cwd=space,
         environ=app_environment(env, tmp_path),
-    )  # fmt: skip
+    )
 
     first = seen["first"]
     assert first["exceptions"] == [] and first["titles"] == ["Image classifier"]
@@ -438,5 +438,5 @@ def test_a_failed_build_step_reports_its_output(tmp_path):
     log = tmp_path / "build.log"
     with pytest.raises(space_env.SpaceEnvError) as caught:
         space_env._run([sys.executable, "-c", "print('no matching distribution'); raise SystemExit(1)"],
-                       env=dict(os.environ), log=log, timeout=60)  # fmt: skip
+                       env=dict(os.environ), log=log, timeout=60)
     assert "no matching distribution" in str(caught.value) and str(log) in str(caught.value)

@@ -10,7 +10,7 @@ import re
 import pytest
 import yaml
 
-from beam_pusher import templates
+from beam_pusher import frontmatter, sources, templates
 
 APPS = {
     "apps.gradio.img_classifier": "gradio",
@@ -25,7 +25,7 @@ VALUES = {"MODEL_REPO_ID": "alice/penguin-model", "MODEL_VERSION": "v3", "SPACE_
 
 
 def app_dir(name: str) -> str:
-    return templates.resolve_app_path(name)
+    return sources.resolve_app_path(name)
 
 
 def app_tree(name: str) -> ast.Module:
@@ -44,12 +44,12 @@ def assigned_constants(tree: ast.Module) -> dict[str, object]:
 
 
 def test_the_builtin_apps_are_exactly_these():
-    assert templates.builtin_apps() == sorted(APPS)
+    assert sources.builtin_apps() == sorted(APPS)
 
 
 @pytest.mark.parametrize("name", sorted(APPS))
 def test_files_present_and_listed(name):
-    paths = [f.path for f in templates.list_source_files(app_dir(name))]
+    paths = [f.path for f in sources.list_source_files(app_dir(name))]
     assert paths == ["README.md", "app.py", "requirements.txt"]
 
 
@@ -59,9 +59,9 @@ def test_app_compiles(name, tmp_path):
 
 
 def test_model_loader_compiles_and_is_not_an_app(tmp_path):
-    path = os.path.join(templates.BUILTIN_APPS_URL, "_model_loader.py")
+    path = os.path.join(sources.BUILTIN_APPS_URL, "_model_loader.py")
     py_compile.compile(path, cfile=str(tmp_path / "loader.pyc"), doraise=True)
-    assert not any("_model_loader" in name for name in templates.builtin_apps())
+    assert not any("_model_loader" in name for name in sources.builtin_apps())
 
 
 @pytest.mark.parametrize("name", sorted(APPS))
@@ -78,7 +78,7 @@ def test_readme_front_matter_is_valid_with_the_right_sdk(name):
     assert len(data["short_description"]) <= 60  # the Hub's limit
     card = SpaceCard(text)
     assert card.data.sdk == APPS[name]
-    rendered = templates.render_readme(
+    rendered = frontmatter.render_readme(
         templates.render_text(text, VALUES, path="README.md", strict=True), sdk=APPS[name], app_file=None, title=None
     )
     assert yaml.safe_load(rendered.split("---", 2)[1]) == data

@@ -159,6 +159,16 @@ def test_model_pusher_rejects_bad_arguments_at_construction(model_channel):
         HFModelPusher(username="alice", model=None)
 
 
+def test_keys_and_specs_are_written_once_and_still_importable_from_the_component():
+    from beam_pusher import component, component_spec
+
+    keys = [name for name in component.__all__ if name.endswith("_KEY")]
+    assert len(keys) == 18
+    for name in keys + ["HFSpacePusherSpec", "HFModelPusherSpec"]:
+        assert getattr(component, name) is getattr(component_spec, name)
+    assert set(component_spec.HFSpacePusherSpec.PARAMETERS) <= {getattr(component_spec, k) for k in keys}
+
+
 def test_a_literal_token_is_accepted_with_a_warning_that_does_not_show_it(model_channel, caplog):
     with caplog.at_level(logging.WARNING, logger="beam_pusher.component"):
         pusher = HFModelPusher(username="alice", model=model_channel, hf_access_token="hf_literalLITERALliteral")

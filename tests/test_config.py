@@ -324,6 +324,11 @@ def test_yaml_syntax_error_is_reported_with_its_line():
             "it as a number: quote it).",
         ),
         ("spaces: [{repo_id: u/a, app_path: /, keep: 5}]\n", "c.yaml:1: spaces[0].keep: keep=5 must be a list"),
+        (
+            "spaces: [{repo_id: u/a, app_path: /, commit_message: ''}]\n",
+            "c.yaml:1: spaces[0].commit_message: commit_message='' must be a non-empty string.",
+        ),
+        ("spaces: [{repo_id: u/a, app_path: /, keep: {a: 1}}]\n", "c.yaml:1: spaces[0].keep: keep={'a': 1} must be"),
         ("spaces: [{repo_id: u/a, app_path: /, 1: x}]\n", "c.yaml:1: spaces[0]: the key 1 is not a name"),
         ("spaces: [{repo_id: u/a, app_path: /}]\n---\nspaces: []\n", "c.yaml:2: yaml: invalid YAML: expected a single"),
         ("spaces: [{repo_id: u/a, app_path: !!python/name:os.system }]\n", "c.yaml:1: spaces[0].app_path: cannot"),

@@ -19,17 +19,18 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from beam_pusher import templates
+from beam_pusher import frontmatter, templates
 from beam_pusher.hashing import hash_bytes
 from beam_pusher.hub import HubSettings, SpacePusher
 from beam_pusher.runner import run_deploy
+from beam_pusher.sources import list_source_files
 from beam_pusher.spec import AppFile, SpaceSpec
 
 TOKEN_ENV = "BEAM_PUSHER_SOAK_TOKEN"
 # Every route a deploy uses, so faults also hit the requests huggingface_hub does not retry itself (repo info,
 # create, the commit): beam_pusher's own retry loop must absorb those.
 DEPLOY_ROUTES = ("create-repo", "repo-info", "tree", "validate-yaml", "preupload", "lfs-batch", "lfs-upload",
-                 "lfs-verify", "commit")  # fmt: skip
+                 "lfs-verify", "commit")
 _CHILD = """
 import json, os, sys
 os.environ["HF_HUB_DISABLE_XET"] = "1"
@@ -43,7 +44,7 @@ sys.exit(0 if result.error is None else 1)
 
 
 def write_space_sources(root: Path, repo_id: str, rng: random.Random, *, version: int = 1,
-                        model_size: int = 0) -> tuple[SpaceSpec, dict[str, bytes]]:  # fmt: skip
+                        model_size: int = 0) -> tuple[SpaceSpec, dict[str, bytes]]:
     """A template (+ a model folder when ``model_size``) under ``root``; returns the spec and the expected files.
 
     Expected bytes are written out by hand here (placeholders replaced, binaries unchanged); README.md and
@@ -61,7 +62,7 @@ def write_space_sources(root: Path, repo_id: str, rng: random.Random, *, version
         (template / path).parent.mkdir(parents=True, exist_ok=True)
         (template / path).write_bytes(data)
     expected = {p: d.replace(b"$SPACE_REPO_ID", repo_id.encode()).replace(b"${SPACE_REPO_ID}", repo_id.encode())
-                if p.endswith((".py", ".txt")) else d for p, d in sources.items() if p != "README.md"}  # fmt: skip
+                if p.endswith((".py", ".txt")) else d for p, d in sources.items() if p != "README.md"}
     spec = SpaceSpec(repo_id, str(template), "gradio")
     if model_size:
         model.mkdir(parents=True, exist_ok=True)
@@ -69,11 +70,11 @@ def write_space_sources(root: Path, repo_id: str, rng: random.Random, *, version
             for start in range(0, model_size, 1 << 22):
                 f.write(rng.randbytes(min(1 << 22, model_size - start)))
         spec = SpaceSpec(repo_id, str(template), "gradio", model_path=str(model))
-    template_files = templates.list_source_files(str(template))
-    model_files = templates.list_source_files(str(model), prefix="model/") if model_size else None
+    template_files = list_source_files(str(template))
+    model_files = list_source_files(str(model), prefix="model/") if model_size else None
     readme = templates.render_text(sources["README.md"].decode(), {"SPACE_REPO_ID": repo_id}, path="README.md",
-                                   strict=False)  # fmt: skip
-    expected.update(templates.generated_files(spec, template_files, model_files, readme))
+                                   strict=False)
+    expected.update(frontmatter.generated_files(spec, template_files, model_files, readme))
     if model_size:
         expected["model/weights.bin"] = (model / "weights.bin").read_bytes()
     return spec, expected
@@ -96,11 +97,11 @@ def git_history(hub, repo_id: str, tmp_path: Path) -> list[tuple[str, list[str]]
     """``(commit, parents)`` newest first, read by git itself from a bare clone, after ``git fsck`` passed."""
     clone = tmp_path / f"clone-{repo_id.replace('/', '-')}-{time.monotonic_ns()}"
     subprocess.run(["git", "clone", "--quiet", "--bare", hub.url(repo_id), str(clone)], check=True,
-                   env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_LFS_SKIP_SMUDGE": "1"})  # fmt: skip
+                   env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_LFS_SKIP_SMUDGE": "1"})
     subprocess.run(["git", "--git-dir", str(clone), "fsck", "--strict", "--no-progress"], check=True,
-                   capture_output=True)  # fmt: skip
+                   capture_output=True)
     out = subprocess.run(["git", "--git-dir", str(clone), "rev-list", "--parents", "HEAD"], check=True,
-                         capture_output=True, text=True).stdout  # fmt: skip
+                         capture_output=True, text=True).stdout
     return [(line.split()[0], line.split()[1:]) for line in out.splitlines()]
 
 
@@ -111,21 +112,21 @@ def test_twenty_spaces_survive_injected_faults_with_exactly_one_commit_each(loca
     specs, expected = [], {}
     for i in range(20):
         spec, files = write_space_sources(tmp_path / f"s{i:02d}", f"{hub.username}/soak-{i:02d}", rng,
-                                          model_size=64 * 1024 if i % 2 else 0)  # fmt: skip
+                                          model_size=64 * 1024 if i % 2 else 0)
         specs.append(spec)
         expected[spec.repo_id] = files
     hub.faults.configure(error_rate=0.20, drop_rate=0.05, seed=6, routes=DEPLOY_ROUTES)
 
     # 25% of requests fail here, far above real rates, so the retry budget is raised and its back-off shortened.
     results = run_deploy(specs, endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}", max_attempts=20,
-                         backoff_seconds=0.05)  # fmt: skip
+                         backoff_seconds=0.05)
     counts, injected = hub.faults.counts, hub.faults.total
     hub.faults.reset()
     errors = {kind: n for kind, n in counts.items() if kind.isdigit()}
     # Shown by `pytest -rA` (captured stdout of passed tests) and by `pytest -s`.
     print(f"soak: {injected} faults injected and survived over {hub.request_count()} requests: HTTP errors "
           f"{errors}, {counts.get('drop', 0)} dropped connections; "
-          f"{sum(r.error is None for r in results)}/{len(specs)} Spaces deployed intact")  # fmt: skip
+          f"{sum(r.error is None for r in results)}/{len(specs)} Spaces deployed intact")
 
     assert sum(errors.values()) > 0 and counts.get("drop", 0) > 0, counts
     assert [r.error for r in results if r.error] == []
@@ -164,7 +165,7 @@ def test_a_deploy_killed_during_a_large_upload_leaves_the_old_tree_and_a_rerun_c
     watcher.start()
     env = {**os.environ, TOKEN_ENV: hub.token}
     command = [sys.executable, "-c", _CHILD, json.dumps({"repo_id": repo_id, "app_path": new_spec.app_path,
-               "model_path": new_spec.model_path}), hub.endpoint, TOKEN_ENV]  # fmt: skip
+               "model_path": new_spec.model_path}), hub.endpoint, TOKEN_ENV]
     try:
         # Latency keeps the PUT of the 64 MiB file open long enough to kill the deploy in the middle of it.
         hub.faults.configure(latency=0.5)
