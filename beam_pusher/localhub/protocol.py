@@ -68,11 +68,20 @@ class HubState:
         self._signing_key = signing_key
         self._counts: collections.Counter[str] = collections.Counter()
         self._timeline: collections.deque[tuple[str, float, float]] = collections.deque(maxlen=10_000)
-        self._counts_lock = threading.Lock()
+        self._counts_lock = threading.Condition()
+        self._in_flight = 0
 
     def count(self, route: str) -> None:
+        """Counts a request of ``route``; it is in flight until ``finish()``."""
         with self._counts_lock:
             self._counts[route] += 1
+            self._in_flight += 1
+
+    def finish(self) -> None:
+        """A request counted by ``count()`` is over: answered and recorded, dropped, or failed."""
+        with self._counts_lock:
+            self._in_flight -= 1
+            self._counts_lock.notify_all()
 
     def request_counts(self) -> dict[str, int]:
         with self._counts_lock:
@@ -82,8 +91,14 @@ class HubState:
         with self._counts_lock:
             self._timeline.append((route, started, finished))
 
-    def request_timeline(self) -> list[tuple[str, float, float]]:
+    def request_timeline(self, settle: float = 2.0) -> list[tuple[str, float, float]]:
+        """The answered requests; waits up to ``settle`` seconds for requests in flight to be recorded.
+
+        A client has the answer before the server records it: without the wait, the last request a caller made
+        could be missing.
+        """
         with self._counts_lock:
+            self._counts_lock.wait_for(lambda: self._in_flight == 0, timeout=settle)
             return list(self._timeline)
 
     def sign(self, *parts: str) -> str:

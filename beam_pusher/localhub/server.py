@@ -57,30 +57,33 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         route = routes.match(self.command, segments)
         name = route.name if route else "unknown"
         state.count(name)
-        started = time.time()
-        body = BodyReader(self.rfile, self.headers)
-        fault = state.faults.decide(name)
-        if state.faults.latency:
-            time.sleep(state.faults.latency)
-        if fault is not None and fault.kind == "drop":
-            logger.debug("dropping the connection of %s %s (injected fault)", self.command, raw_path)
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-        if fault is not None:
-            headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-            response = HubError(fault.status, _STATUS_TEXT.get(fault.status, "Injected fault"), headers=headers)
-            response = response.to_response()
-        elif route is None:
-            response = HubError(404, f"Not found: {self.command} {raw_path}").to_response()
-        else:
-            response = self._call(route, Request(self.command, raw_path, urllib.parse.parse_qs(query), self.headers,
-                                                 body, state, None))  # fmt: skip
-        self._send(response, body)
-        state.record(name, started, time.time())
+        try:
+            started = time.time()
+            body = BodyReader(self.rfile, self.headers)
+            fault = state.faults.decide(name)
+            if state.faults.latency:
+                time.sleep(state.faults.latency)
+            if fault is not None and fault.kind == "drop":
+                logger.debug("dropping the connection of %s %s (injected fault)", self.command, raw_path)
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if fault is not None:
+                headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+                response = HubError(fault.status, _STATUS_TEXT.get(fault.status, "Injected fault"), headers=headers)
+                response = response.to_response()
+            elif route is None:
+                response = HubError(404, f"Not found: {self.command} {raw_path}").to_response()
+            else:
+                response = self._call(route, Request(self.command, raw_path, urllib.parse.parse_qs(query), self.headers,
+                                                     body, state, None))  # fmt: skip
+            self._send(response, body)
+            state.record(name, started, time.time())
+        finally:
+            state.finish()
 
     def _call(self, route: routes.Route, request: Request) -> Response:
         try:
