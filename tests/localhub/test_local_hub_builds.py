@@ -159,7 +159,8 @@ def test_fail_space_run_crashes_the_current_run_until_a_restart(local_hub, hub_a
 
 
 def test_wait_for_space_and_follow_see_a_build_through(tmp_path):
-    with LocalHub(tmp_path / "hub", runtime_delay=1.0) as hub:
+    # 2.5 s: the no-follow read stops at the server's Date + 1 s (Date has whole seconds), before the last line.
+    with LocalHub(tmp_path / "hub", runtime_delay=2.5) as hub:
         api = HfApi(endpoint=hub.endpoint, token=hub.token)
         repo_id = f"{hub.username}/slow"
         assert _space(api, repo_id, _gradio('sdk_version: "4.44.1"\n', "gradio==4.40.0\n")) == "BUILDING"
