@@ -13,6 +13,10 @@ importing huggingface_hub so large files use classic LFS)::
 
 In pytest, add ``pytest_plugins = ["beam_pusher.testing.pytest_plugin"]`` and use the ``local_hub`` fixture. From
 the command line: ``python -m beam_pusher.localhub.serve --port 0`` prints the endpoint, then serves.
+
+It is as strict as the Hub where that decides whether a deploy works: access rules, the Space builder's checks
+(``CONFIG_ERROR`` / ``BUILD_ERROR`` / ``RUNTIME_ERROR`` with build and run logs), and, opt-in, the Hub's request rate
+limit and commit quota (``LocalHub(rate_limit="1000/300", commit_quota="128/3600")``).
 """
 
 from __future__ import annotations
@@ -20,5 +24,16 @@ from __future__ import annotations
 from beam_pusher.localhub.accounts import HubUser
 from beam_pusher.localhub.faults import DEFAULT_FAULT_ROUTES, FaultInjector
 from beam_pusher.localhub.hub import LocalHub, SpaceState, StoredFile
+from beam_pusher.localhub.ratelimit import RateLimit
+from beam_pusher.localhub.runtime import RUNTIME_ERROR_MARKER
 
-__all__ = ["DEFAULT_FAULT_ROUTES", "FaultInjector", "HubUser", "LocalHub", "SpaceState", "StoredFile"]
+__all__ = [
+    "DEFAULT_FAULT_ROUTES",
+    "RUNTIME_ERROR_MARKER",
+    "FaultInjector",
+    "HubUser",
+    "LocalHub",
+    "RateLimit",
+    "SpaceState",
+    "StoredFile",
+]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 from typing import Any
 
 from beam_pusher.localhub import spaces
 from beam_pusher.localhub.lfs import is_oid, pointer_file
 from beam_pusher.localhub.protocol import HubError, Request, Response, find_repo, json_response, repo_url, resolve_revision
 from beam_pusher.localhub.repo_api import author_of
+from beam_pusher.localhub.runtime import start_build
 from beam_pusher.localhub.storage import AddFile, DeletePath, Repository, StorageError, validate_path
 
 __all__ = ["commit", "preupload"]
@@ -66,7 +66,11 @@ def _path(value: Any) -> str:
 
 
 def commit(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:
-    """Reads the ndjson body line by line: file contents are written as git blobs as they arrive."""
+    """Reads the ndjson body line by line: file contents are written as git blobs as they arrive.
+
+    With a commit quota, a commit to a repository whose quota is used up is answered 429 before its body is read;
+    a commit that fails afterwards (bad body, stale parent) gives its count back.
+    """
     repo = find_repo(request, repo_type, repo_id, write=True)
     if request.flag("create_pr"):
         raise HubError(400, "Pull requests are not supported by the local Hub: commit to a branch (create_pr=False)")
@@ -75,6 +79,36 @@ def commit(request: Request, repo_type: str, repo_id: str, revision: str) -> Res
         if repo.resolve(revision) is not None:
             raise HubError(400, f"Cannot commit to {revision!r}: it is a tag or a commit, commit to a branch instead")
         resolve_revision(repo, revision)  # raises RevisionNotFound
+    quota, quota_key = request.state.commit_quota, f"{repo_type}/{repo_id}"
+    if quota is not None:
+        refusal = quota.take(quota_key)
+        if refusal is not None:
+            raise HubError(429, quota.message(refusal), headers={"Retry-After": str(refusal.reset_in)})
+    try:
+        header, operations = _read_operations(request, repo, repo_type)
+        message = header["summary"].strip() or "Update files"
+        if header.get("description"):
+            message += "\n\n" + str(header["description"]).strip()
+        try:
+            sha = repo.commit(branch, operations, message, author_of(request), header.get("parentCommit"))
+        except StorageError as err:
+            raise HubError.from_storage(err) from None
+    except BaseException:
+        if quota is not None:
+            quota.give_back(quota_key)
+        raise
+    if repo_type == "space" and branch == "main":
+        with repo.lock:
+            start_build(repo.settings)
+            repo.save_settings()
+    commit_url = f"{repo_url(request.base_url, repo_type, repo_id)}/commit/{sha}"
+    return json_response({"success": True, "commitOid": sha, "commitUrl": commit_url, "hookOutput": "",
+                          "pullRequestUrl": None})  # fmt: skip
+
+
+def _read_operations(request: Request, repo: Repository,
+                     repo_type: str) -> tuple[dict[str, Any], list[AddFile | DeletePath]]:  # fmt: skip
+    """The commit header and operations of the ndjson body; a README.md must have valid front matter."""
     header: dict[str, Any] | None = None
     operations: list[AddFile | DeletePath] = []
     readme: bytes | None = None
@@ -106,20 +140,7 @@ def commit(request: Request, repo_type: str, repo_id: str, revision: str) -> Res
         errors = spaces.validate_front_matter(readme.decode("utf-8", "replace"), repo_type)
         if errors:
             raise HubError(400, "Invalid metadata in README.md: " + "; ".join(errors))
-    message = header["summary"].strip() or "Update files"
-    if header.get("description"):
-        message += "\n\n" + str(header["description"]).strip()
-    try:
-        sha = repo.commit(branch, operations, message, author_of(request), header.get("parentCommit"))
-    except StorageError as err:
-        raise HubError.from_storage(err) from None
-    if repo_type == "space" and branch == "main":
-        with repo.lock:
-            repo.settings["build_started_at"] = time.time()
-            repo.save_settings()
-    commit_url = f"{repo_url(request.base_url, repo_type, repo_id)}/commit/{sha}"
-    return json_response({"success": True, "commitOid": sha, "commitUrl": commit_url, "hookOutput": "",
-                          "pullRequestUrl": None})  # fmt: skip
+    return header, operations
 
 
 def _regular_file(request: Request, repo: Repository, value: dict[str, Any]) -> tuple[AddFile, bytes]:

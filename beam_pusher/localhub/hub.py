@@ -15,6 +15,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from beam_pusher.localhub.accounts import Accounts, HubUser
 from beam_pusher.localhub.faults import FaultInjector
 from beam_pusher.localhub.lfs import LfsStore
 from beam_pusher.localhub.protocol import URL_PREFIXES, HubConfig, HubState
-from beam_pusher.localhub.repo_api import space_runtime
+from beam_pusher.localhub.ratelimit import RateLimit, parse_rate_limit
+from beam_pusher.localhub.runtime import space_runtime, space_timeline
 from beam_pusher.localhub.server import HubHTTPServer
 from beam_pusher.localhub.storage import Repository, RepoStore
 
@@ -78,6 +80,12 @@ class LocalHub:
         commits_page_size: commits per page of commit listings.
         lfs_threshold: size in bytes above which preupload answers ``lfs`` (the Hub: 10 MiB).
         seed: seed of the fault injector.
+        rate_limit: API requests allowed per token (per client address when anonymous) in each window, as
+            ``"COUNT/SECONDS"`` or a ``RateLimit``: the Hub's free tier is ``"1000/300"``, a test may use ``"20/2"``.
+            Over it, requests are answered 429 with the Hub's ``RateLimit``, ``RateLimit-Policy`` and ``Retry-After``
+            headers, which the client waits out by itself on the calls it retries. None (default): no limit.
+        commit_quota: commits allowed per repository in each window, ``"COUNT/SECONDS"`` (the Hub: about
+            ``"128/3600"``); over it a commit is answered 429 with the Hub's message. None (default): no quota.
 
     Example::
 
@@ -101,6 +109,8 @@ class LocalHub:
         commits_page_size: int = 50,
         lfs_threshold: int = 10 * 1024 * 1024,
         seed: int = 0,
+        rate_limit: RateLimit | str | None = None,
+        commit_quota: RateLimit | str | None = None,
     ):
         for name, value in (("tree_page_size", tree_page_size), ("commits_page_size", commits_page_size)):
             if value < 1:
@@ -116,6 +126,8 @@ class LocalHub:
             tree_page_size=tree_page_size,
             commits_page_size=commits_page_size,
             lfs_threshold=lfs_threshold,
+            rate_limit=parse_rate_limit(rate_limit),
+            commit_quota=parse_rate_limit(commit_quota),
         )
         self.faults = FaultInjector(latency=latency, seed=seed)
         self._server: HubHTTPServer | None = None
@@ -147,6 +159,8 @@ class LocalHub:
     def stop(self) -> None:
         """Stops serving, closes open connections, and removes the data directory if it was temporary."""
         if self._server is not None:
+            if self._state is not None:
+                self._state.stopping.set()  # log streams waiting for their next line end now
             self._server.shutdown()
             self._server.close_connections()
             self._server.server_close()
@@ -263,6 +277,32 @@ class LocalHub:
             paused=bool(settings.get("paused")),
             runtime=runtime,
         )
+
+    def space_logs(self, repo_id: str, *, build: bool = False) -> list[str]:
+        """The lines of a Space's run log (its build log with ``build=True``) written so far, without newlines."""
+        timeline = space_timeline(self._repo(repo_id, "space"), self.config.runtime_delay)
+        now = time.time()
+        return [line.text for line in (timeline.build_log() if build else timeline.run_log()) if line.at <= now]
+
+    def fail_space_run(self, repo_id: str, message: str = "RuntimeError: the app crashed (LocalHub.fail_space_run)",
+                       ) -> None:  # fmt: skip
+        """Makes the Space's app crash: ``RUNTIME_ERROR`` now (or when its build ends), ``message`` in its run log.
+
+        The crash belongs to the current build: the next commit, restart or settings change builds and runs the
+        Space again. For an app that crashes on every start, commit a file named ``LOCAL_HUB_RUNTIME_ERROR``.
+        """
+        repo = self._repo(repo_id, "space")
+        with repo.lock:
+            repo.settings["run_failure"] = {"message": message, "at": time.time()}
+            repo.save_settings()
+
+    def quota_refusals(self) -> dict[str, int]:
+        """Requests answered 429: by the rate limit (``"api"``), and commits refused by the quota (``"commit"``)."""
+        state = self._running()
+        return {
+            "api": state.request_quota.refused if state.request_quota else 0,
+            "commit": state.commit_quota.refused if state.commit_quota else 0,
+        }
 
     def request_count(self, route: str | None = None) -> int:
         """Requests received for ``route`` (``"preupload"``, ``"commit"``, ``"lfs-upload"``, ...), or all of them."""

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from beam_pusher.localhub.accounts import Accounts, Identity
 from beam_pusher.localhub.faults import FaultInjector
 from beam_pusher.localhub.lfs import LfsStore
+from beam_pusher.localhub.ratelimit import CommitQuota, RateLimit, RequestQuota
 from beam_pusher.localhub.storage import RepoStore, Repository, StorageError, valid_name
 
 __all__ = [
@@ -52,10 +53,15 @@ class HubConfig:
     tree_page_size: int = 1000
     commits_page_size: int = 50
     lfs_threshold: int = 10 * 1024 * 1024
+    rate_limit: RateLimit | None = None
+    commit_quota: RateLimit | None = None
 
 
 class HubState:
-    """Everything the request handlers share: stores, accounts, faults, config and the advertised endpoint."""
+    """Everything the request handlers share: stores, accounts, faults, config, quotas and the advertised endpoint.
+
+    ``stopping`` is set when the server stops, so that log streams still waiting for lines end at once.
+    """
 
     def __init__(self, store: RepoStore, lfs: LfsStore, accounts: Accounts, faults: FaultInjector, config: HubConfig,
                  signing_key: bytes):  # fmt: skip
@@ -65,14 +71,26 @@ class HubState:
         self.faults = faults
         self.config = config
         self.endpoint = ""  # set once the server is bound: "http://127.0.0.1:PORT"
+        self.request_quota = RequestQuota(config.rate_limit) if config.rate_limit else None
+        self.commit_quota = CommitQuota(config.commit_quota) if config.commit_quota else None
+        self.stopping = threading.Event()
         self._signing_key = signing_key
         self._counts: collections.Counter[str] = collections.Counter()
         self._timeline: collections.deque[tuple[str, float, float]] = collections.deque(maxlen=10_000)
-        self._counts_lock = threading.Lock()
+        self._counts_lock = threading.Condition()
+        self._in_flight = 0
 
     def count(self, route: str) -> None:
+        """Counts a request of ``route``; it is in flight until ``finish()``."""
         with self._counts_lock:
             self._counts[route] += 1
+            self._in_flight += 1
+
+    def finish(self) -> None:
+        """A request counted by ``count()`` is over: answered and recorded, dropped, or failed."""
+        with self._counts_lock:
+            self._in_flight -= 1
+            self._counts_lock.notify_all()
 
     def request_counts(self) -> dict[str, int]:
         with self._counts_lock:
@@ -82,8 +100,14 @@ class HubState:
         with self._counts_lock:
             self._timeline.append((route, started, finished))
 
-    def request_timeline(self) -> list[tuple[str, float, float]]:
+    def request_timeline(self, settle: float = 2.0) -> list[tuple[str, float, float]]:
+        """The answered requests; waits up to ``settle`` seconds for requests in flight to be recorded.
+
+        A client has the answer before the server records it: without the wait, the last request a caller made
+        could be missing.
+        """
         with self._counts_lock:
+            self._counts_lock.wait_for(lambda: self._in_flight == 0, timeout=settle)
             return list(self._timeline)
 
     def sign(self, *parts: str) -> str:
@@ -124,7 +148,11 @@ def _header_safe(text: str) -> str:
 
 @dataclasses.dataclass
 class Response:
-    """An answer: a bytes ``body``, or a ``stream`` of ``length`` bytes (files are sent in chunks)."""
+    """An answer: a bytes ``body``, a ``stream`` of ``length`` bytes (files are sent in chunks), or ``events``.
+
+    ``events`` yields the parts of a body of unknown length as they become available (server-sent events); they are
+    sent with chunked transfer encoding, each part as soon as it is yielded.
+    """
 
     status: int = 200
     body: bytes = b""
@@ -132,6 +160,7 @@ class Response:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     stream: BinaryIO | None = None
     length: int | None = None
+    events: Iterator[bytes] | None = None
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None,

@@ -20,6 +20,7 @@ from beam_pusher.localhub.protocol import (
     resolve_revision,
     valid_name,
 )
+from beam_pusher.localhub.runtime import space_runtime
 from beam_pusher.localhub.storage import GITATTRIBUTES, REPO_TYPES, Repository, Snapshot, StorageError
 
 __all__ = [
@@ -178,22 +179,6 @@ def card_data(repo: Repository, snapshot: Snapshot) -> dict[str, Any] | None:
         return None
     data, _ = spaces.parse_front_matter(repo.read_blob(blob).decode("utf-8", "replace"))
     return data or None
-
-
-def space_runtime(repo: Repository, delay: float) -> dict[str, Any]:
-    """The runtime object of a Space at the head of ``main``; ``delay`` is the build time in seconds."""
-    head = repo.branch_head("main")
-    snapshot = repo.snapshot(head) if head else None
-    app_file = spaces.app_file_of(repo.settings.get("sdk"), card_data(repo, snapshot) if snapshot else None)
-    parents = repo.git.read_commit(head).parents if head else ()
-    return spaces.runtime_json(
-        settings=repo.settings,
-        head=head,
-        is_initial=not parents,
-        app_file=app_file,
-        has_app_file=snapshot is not None and app_file in snapshot.files,
-        delay=delay,
-    )
 
 
 def _summary(request: Request, repo: Repository, sha: str) -> dict[str, Any]:

@@ -115,6 +115,8 @@ def _match_api(method: str, rest: list[str]) -> Route | None:
         return _route("commit", commit_api.commit, *args, more[0])
     if tail == ["settings"] and method == "PUT":
         return _route("settings", repo_api.update_settings, *args)
+    if repo_type == "space" and head == "logs" and more in (["build"], ["run"]) and method == "GET":
+        return _route("space-logs", space_api.logs, repo_id, more[0])
     if repo_type == "space" and len(tail) == 1 and (head, method) in _SPACE_SETTINGS:
         return _route(f"space-{head}", _SPACE_SETTINGS[(head, method)], repo_id)
     return None

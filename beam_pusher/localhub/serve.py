@@ -5,6 +5,8 @@ listens::
 
     python -m beam_pusher.localhub.serve --port 0 --data-dir /tmp/hub --user alice --token hf_alice
     http://127.0.0.1:41234
+
+``--rate-limit 1000/300`` and ``--commit-quota 128/3600`` make it answer 429 as the Hub does past its quotas.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from types import FrameType
 
 from beam_pusher.localhub.accounts import HubUser
 from beam_pusher.localhub.hub import LocalHub
+from beam_pusher.localhub.ratelimit import RateLimit
 
 __all__ = ["build_parser", "serve_command"]
 
@@ -41,8 +44,22 @@ def build_parser(prog: str = "beam-pusher hub serve") -> argparse.ArgumentParser
                         choices=["off", "paid-hardware", "all"],
                         help="answer 402 for Gradio/Docker Spaces: on paid hardware, or always ('all', the default "
                         "when the flag is given without a value)")  # fmt: skip
+    parser.add_argument("--rate-limit", metavar="REQUESTS/SECONDS", type=_rate_limit,
+                        help="answer 429 (with the Hub's RateLimit headers) once a token has sent REQUESTS API "
+                        "requests in a window of SECONDS; the Hub's free tier is 1000/300 (default: no limit)",
+                        )  # fmt: skip
+    parser.add_argument("--commit-quota", metavar="COMMITS/SECONDS", type=_rate_limit,
+                        help="answer 429 once a repository has received COMMITS commits in a window of SECONDS; "
+                        "the Hub allows about 128/3600 (default: no quota)")  # fmt: skip
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser
+
+
+def _rate_limit(text: str) -> RateLimit:
+    try:
+        return RateLimit.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def serve_command(argv: list[str] | None = None) -> int:
@@ -55,7 +72,8 @@ def serve_command(argv: list[str] | None = None) -> int:
     try:
         user = HubUser(args.user, args.token, tuple(args.org), tuple(args.read_token))
         hub = LocalHub(args.data_dir, host=args.host, port=args.port, users=[user], runtime_delay=args.runtime_delay,
-                       latency=args.latency, free_account_policy=args.free_account_policy).start()  # fmt: skip
+                       latency=args.latency, free_account_policy=args.free_account_policy,
+                       rate_limit=args.rate_limit, commit_quota=args.commit_quota).start()  # fmt: skip
     except (OSError, ValueError) as err:
         print(f"error: cannot start the local Hub: {err}", file=sys.stderr)
         return 2

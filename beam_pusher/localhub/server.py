@@ -8,6 +8,7 @@ connections stay in sync.
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import logging
 import socket
@@ -15,10 +16,13 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from beam_pusher.localhub import routes
 from beam_pusher.localhub.accounts import InvalidToken
 from beam_pusher.localhub.protocol import BodyReader, HubError, HubState, Request, Response, json_response
+from beam_pusher.localhub.ratelimit import UNCOUNTED_ROUTES
 from beam_pusher.localhub.storage import StorageError
 
 __all__ = ["HubHTTPServer"]
@@ -57,30 +61,55 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         route = routes.match(self.command, segments)
         name = route.name if route else "unknown"
         state.count(name)
-        started = time.time()
-        body = BodyReader(self.rfile, self.headers)
-        fault = state.faults.decide(name)
-        if state.faults.latency:
-            time.sleep(state.faults.latency)
-        if fault is not None and fault.kind == "drop":
-            logger.debug("dropping the connection of %s %s (injected fault)", self.command, raw_path)
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-        if fault is not None:
-            headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-            response = HubError(fault.status, _STATUS_TEXT.get(fault.status, "Injected fault"), headers=headers)
-            response = response.to_response()
-        elif route is None:
-            response = HubError(404, f"Not found: {self.command} {raw_path}").to_response()
+        try:
+            started = time.time()
+            body = BodyReader(self.rfile, self.headers)
+            fault = state.faults.decide(name)
+            if state.faults.latency:
+                time.sleep(state.faults.latency)
+            if fault is not None and fault.kind == "drop":
+                logger.debug("dropping the connection of %s %s (injected fault)", self.command, raw_path)
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if fault is not None:
+                headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+                response = HubError(fault.status, _STATUS_TEXT.get(fault.status, "Injected fault"), headers=headers)
+                response = response.to_response()
+            else:
+                quota_headers, refusal = self._take_quota(name)
+                if refusal is not None:
+                    response = HubError(429, refusal).to_response()
+                elif route is None:
+                    response = HubError(404, f"Not found: {self.command} {raw_path}").to_response()
+                else:
+                    response = self._call(route, Request(self.command, raw_path, urllib.parse.parse_qs(query),
+                                                         self.headers, body, state, None))  # fmt: skip
+                response.headers.update(quota_headers)
+            self._send(response, body)
+            state.record(name, started, time.time())
+        finally:
+            state.finish()
+
+    def _take_quota(self, route_name: str) -> tuple[dict[str, str], str | None]:
+        """Counts an API request against the caller's quota: its ``RateLimit`` headers, and the 429 message if any.
+
+        Requests are counted per token, as the Hub does (the header is hashed, so no token is kept), and per client
+        address when anonymous; git reads, downloads and LFS transfers are not API requests.
+        """
+        quota = self.server.state.request_quota
+        if quota is None or route_name in UNCOUNTED_ROUTES:
+            return {}, None
+        authorization = self.headers.get("Authorization")
+        if authorization:
+            key = "token:" + hashlib.sha256(authorization.strip().encode()).hexdigest()
         else:
-            response = self._call(route, Request(self.command, raw_path, urllib.parse.parse_qs(query), self.headers,
-                                                 body, state, None))  # fmt: skip
-        self._send(response, body)
-        state.record(name, started, time.time())
+            key = "address:" + self.client_address[0]
+        headers, refusal = quota.take(key)
+        return headers, None if refusal is None else quota.message(refusal)
 
     def _call(self, route: routes.Route, request: Request) -> Response:
         try:
@@ -103,34 +132,57 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         close = False
         if not body.finished and not body.drain(_DRAIN_LIMIT):
             close = True  # the unread rest of the body would be taken for the next request
-        length = response.length if response.length is not None else len(response.body)
         try:
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(length))
+            if response.events is not None:
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Cache-Control", "no-cache")
+            else:
+                length = response.length if response.length is not None else len(response.body)
+                self.send_header("Content-Length", str(length))
             self.send_header("X-Request-Id", uuid.uuid4().hex)
             for key, value in response.headers.items():
                 self.send_header(key, value)
             if close:
                 self.send_header("Connection", "close")
             self.end_headers()
-            if self.command != "HEAD":
-                if response.stream is not None:
-                    left = length
-                    while left > 0:
-                        data = response.stream.read(min(_CHUNK, left))
-                        if not data:
-                            break
-                        self.wfile.write(data)
-                        left -= len(data)
-                else:
-                    self.wfile.write(response.body)
+            if self.command == "HEAD":
+                pass
+            elif response.events is not None:
+                self._write_chunked(response.events)
+            elif response.stream is not None:
+                self._write_stream(response.stream, length)
+            else:
+                self.wfile.write(response.body)
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
             if response.stream is not None:
                 response.stream.close()
+
+    def _write_stream(self, stream: BinaryIO, length: int) -> None:
+        left = length
+        while left > 0:
+            data = stream.read(min(_CHUNK, left))
+            if not data:
+                break
+            self.wfile.write(data)
+            left -= len(data)
+
+    def _write_chunked(self, events: Iterator[bytes]) -> None:
+        """Sends each item as it comes (server-sent events), in HTTP/1.1 chunks so the connection stays usable."""
+        try:
+            for data in events:
+                if data:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
 
     def handle_one_request(self) -> None:
         try:

@@ -1,20 +1,25 @@
-"""Space settings endpoints: secrets (write-only), variables, hardware, sleep time, runtime, restart and pause.
+"""Space endpoints: secrets (write-only), variables, hardware, sleep time, runtime, restart, pause and logs.
 
-Secret values are stored so the test helpers can check them, but no endpoint ever returns them.
+Secret values are stored so the test helpers can check them, but no endpoint ever returns them. Logs are
+server-sent events, one ``data: {"data": LINE, "timestamp": ISO_DATE}`` event per line, as ``fetch_space_logs``
+reads them: the lines written so far at once, then each later line of the current build or start when it is
+written; the stream ends when the build (``/logs/build``) or the app's start or crash (``/logs/run``) is over.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from beam_pusher.localhub import spaces
 from beam_pusher.localhub.protocol import HubError, Request, Response, find_repo, iso_date, json_response
-from beam_pusher.localhub.repo_api import space_runtime
+from beam_pusher.localhub.runtime import LogLine, space_runtime, space_timeline, start_build
 from beam_pusher.localhub.storage import Repository
 
-__all__ = ["hardware", "pause", "restart", "runtime", "secrets", "sleep_time", "variables"]
+__all__ = ["hardware", "logs", "pause", "restart", "runtime", "secrets", "sleep_time", "variables"]
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -30,9 +35,9 @@ def _key(body: dict[str, Any]) -> str:
     return key
 
 
-def _rebuild(repo: Repository) -> None:
+def _rebuild(repo: Repository, *, factory: bool = False) -> None:
     """Settings changes restart the Space on the Hub: it builds again. Call with the repo lock held."""
-    repo.settings["build_started_at"] = time.time()
+    start_build(repo.settings, factory=factory)
     repo.settings["paused"] = False
 
 
@@ -112,14 +117,16 @@ def sleep_time(request: Request, repo_id: str) -> Response:
     seconds = _seconds(request.json_object().get("seconds"))
     with repo.lock:
         repo.settings["sleep_time"] = seconds
+        repo.settings["sleep_time_set_at"] = time.time()  # a change of sleep time counts as activity
         repo.save_settings()
     return runtime(request, repo_id)
 
 
 def restart(request: Request, repo_id: str) -> Response:
+    """Builds the Space again (``?factory=true``: from scratch, without cache); wakes a sleeping or paused Space."""
     repo = _space(request, repo_id, write=True)
     with repo.lock:
-        _rebuild(repo)
+        _rebuild(repo, factory=request.flag("factory"))
         repo.save_settings()
     return runtime(request, repo_id)
 
@@ -127,6 +134,27 @@ def restart(request: Request, repo_id: str) -> Response:
 def pause(request: Request, repo_id: str) -> Response:
     repo = _space(request, repo_id, write=True)
     with repo.lock:
+        if not repo.settings.get("paused"):
+            repo.settings["paused_at"] = time.time()
         repo.settings["paused"] = True
         repo.save_settings()
     return runtime(request, repo_id)
+
+
+def logs(request: Request, repo_id: str, kind: str) -> Response:
+    """``GET /api/spaces/{repo_id}/logs/build`` or ``/logs/run``: the build's or the app's lines as SSE events."""
+    repo = _space(request, repo_id)
+    timeline = space_timeline(repo, request.state.config.runtime_delay)
+    lines = timeline.build_log() if kind == "build" else timeline.run_log()
+    return Response(content_type="text/event-stream", events=_events(request, lines))
+
+
+def _events(request: Request, lines: tuple[LogLine, ...]) -> Iterator[bytes]:
+    """Each line as an event once its time has come; lines still to come are waited for, checking for shutdown."""
+    stopping = request.state.stopping
+    for line in lines:
+        while (wait := line.at - time.time()) > 0:
+            if stopping.wait(min(wait, 0.2)):
+                return
+        event = {"data": line.text + "\n", "timestamp": iso_date(line.at)}
+        yield b"data: " + json.dumps(event).encode() + b"\n\n"

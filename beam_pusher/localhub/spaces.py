@@ -1,4 +1,4 @@
-"""What the Hub derives from a Space's files and settings: README front matter, validation, runtime stage, pricing.
+"""What the Hub derives from a Space's files and settings: README front matter, validation, pricing.
 
 Pure functions over plain values, so the HTTP layer and the test helpers share one definition of each rule.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +20,6 @@ __all__ = [
     "initial_readme",
     "parse_front_matter",
     "payment_required",
-    "runtime_json",
     "validate_front_matter",
 ]
 
@@ -141,52 +139,3 @@ def initial_readme(name: str, sdk: str) -> bytes:
     if sdk in ("gradio", "streamlit"):
         lines.insert(6, "app_file: app.py")
     return "\n".join(lines).encode()
-
-
-def runtime_json(
-    *,
-    settings: Mapping[str, Any],
-    head: str | None,
-    is_initial: bool,
-    app_file: str,
-    has_app_file: bool,
-    delay: float,
-    now: float | None = None,
-) -> dict[str, Any]:
-    """The ``runtime`` object of a Space, computed from timestamps (no background thread needed).
-
-    After each commit, restart or hardware change the Space is ``BUILDING`` for ``delay`` seconds, then ``RUNNING``,
-    or ``RUNTIME_ERROR`` when ``app_file`` is not in the repository. A Space that only has its initial commit is
-    ``NO_APP_FILE``, and a paused one ``PAUSED``, as on the Hub.
-    """
-    now = time.time() if now is None else now
-    requested = settings.get("hardware") or FREE_HARDWARE
-    current: str | None = None
-    error = None
-    if settings.get("paused"):
-        stage = "PAUSED"
-    elif is_initial and not has_app_file:
-        stage = "NO_APP_FILE"
-    elif now < float(settings.get("build_started_at") or 0) + delay:
-        stage = "BUILDING"
-    elif not has_app_file:
-        stage = "RUNTIME_ERROR"
-        error = (
-            f"Application file {app_file!r} not found in the repository: add it, or set app_file in the README.md "
-            "front matter to the file that starts the app."
-        )
-    else:
-        stage, current = "RUNNING", requested
-    runtime: dict[str, Any] = {
-        "stage": stage,
-        "hardware": {"current": current, "requested": requested},
-        "storage": None,
-        "gcTimeout": settings.get("sleep_time") or DEFAULT_SLEEP_TIME,
-        "replicas": {"current": 1 if current else 0, "requested": 1},
-        "devMode": False,
-        "domains": [{"domain": settings.get("subdomain", "") + ".hf.space", "stage": "READY"}],
-        "sha": head,
-    }
-    if error is not None:
-        runtime["errorMessage"] = error
-    return runtime

@@ -1,6 +1,11 @@
 """pytest fixtures for the local Hub: ``pytest_plugins = ["beam_pusher.testing.pytest_plugin"]``.
 
-- ``local_hub``: a fresh, started ``LocalHub`` per test, its data under the test's ``tmp_path``.
+- ``local_hub``: a fresh, started ``LocalHub`` per test, its data under the test's ``tmp_path``. Options of
+  ``LocalHub`` come from the test's ``local_hub`` marker::
+
+      @pytest.mark.local_hub(rate_limit="20/2", commit_quota="3/60", runtime_delay=0.5)
+      def test_deploy_under_quota(local_hub): ...
+
 - ``local_hub_session``: one ``LocalHub`` shared by the whole session (use distinct repo names per test).
 - ``hub_api``: a ``huggingface_hub.HfApi`` bound to ``local_hub`` with the default user's write token.
 - ``local_hub_token``: the token *reference* (``env:BEAM_PUSHER_LOCAL_HUB_TOKEN``) to give ``DeploySpaces`` and the
@@ -22,13 +27,36 @@ from beam_pusher.testing import LOCAL_HUB_TOKEN_ENV
 __all__ = ["LOCAL_HUB_TOKEN_ENV", "hub_api", "local_hub", "local_hub_session", "local_hub_token"]
 
 
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line(
+        "markers",
+        "local_hub(**options): LocalHub options for the local_hub fixture, e.g. rate_limit='20/2', "
+        "commit_quota='3/60', runtime_delay=0.5, free_account_policy=True",
+    )
+
+
+def _marker_options(request: Any) -> dict[str, Any]:
+    marker = request.node.get_closest_marker("local_hub")
+    if marker is None:
+        return {}
+    if marker.args or "data_dir" in marker.kwargs:
+        raise pytest.UsageError(
+            f"@pytest.mark.local_hub{marker.args or ''} on {request.node.nodeid}: give LocalHub options by keyword "
+            "(rate_limit='20/2', runtime_delay=0.5, ...); the data directory is always under the test's tmp_path"
+        )
+    return dict(marker.kwargs)
+
 
 @pytest.fixture
-def local_hub(tmp_path: Any) -> Iterator[Any]:
-    """A started local Hub with one user (``local_hub.username`` / ``local_hub.token``), stopped after the test."""
+def local_hub(tmp_path: Any, request: Any) -> Iterator[Any]:
+    """A started local Hub with one user (``local_hub.username`` / ``local_hub.token``), stopped after the test.
+
+    ``@pytest.mark.local_hub(**options)`` passes ``options`` to ``LocalHub`` (``rate_limit``, ``commit_quota``,
+    ``runtime_delay``, ``latency``, ``free_account_policy``, ...).
+    """
     from beam_pusher.localhub import LocalHub
 
-    with LocalHub(tmp_path / "local-hub") as hub:
+    with LocalHub(tmp_path / "local-hub", **_marker_options(request)) as hub:
         yield hub
 
 

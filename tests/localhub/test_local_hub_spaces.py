@@ -35,15 +35,17 @@ def test_runtime_builds_then_runs(tmp_path):
         assert _wait_for_stage(api, repo_id, {"RUNNING"}) == "RUNNING"
 
 
-def test_runtime_error_when_app_file_is_missing(local_hub, hub_api):
+def test_config_error_when_app_file_is_missing(local_hub, hub_api):
+    """The builder checks app_file before anything runs: CONFIG_ERROR, not a crash of the app."""
     repo_id = f"{local_hub.username}/broken"
     hub_api.create_repo(repo_id, repo_type="space", space_sdk="streamlit")
     readme = b"---\ntitle: Broken\nsdk: streamlit\napp_file: main.py\n---\n"
     hub_api.create_commit(repo_id, [CommitOperationAdd("README.md", readme), CommitOperationAdd("app.py", b"x=1\n")],
                           commit_message="wrong app file", repo_type="space")  # fmt: skip
     runtime = hub_api.get_space_runtime(repo_id)
-    assert runtime.stage == "RUNTIME_ERROR"
+    assert runtime.stage == "CONFIG_ERROR"
     assert "main.py" in runtime.raw["errorMessage"]
+    assert any("main.py" in line for line in hub_api.fetch_space_logs(repo_id, build=True))
     assert hub_api.space_info(repo_id).card_data.app_file == "main.py"
     hub_api.create_commit(repo_id, [CommitOperationAdd("main.py", b"x=1\n")], commit_message="fix", repo_type="space")
     assert hub_api.get_space_runtime(repo_id).stage == "RUNNING"
@@ -54,7 +56,9 @@ def test_docker_space_needs_a_dockerfile(local_hub, hub_api):
     hub_api.create_repo(repo_id, repo_type="space", space_sdk="docker")
     hub_api.create_commit(repo_id, [CommitOperationAdd("app.py", b"x=1\n")], commit_message="no Dockerfile",
                           repo_type="space")  # fmt: skip
-    assert hub_api.get_space_runtime(repo_id).stage == "RUNTIME_ERROR"
+    runtime = hub_api.get_space_runtime(repo_id)
+    assert runtime.stage == "BUILD_ERROR"
+    assert "Dockerfile" in runtime.raw["errorMessage"]
     hub_api.create_commit(repo_id, [CommitOperationAdd("Dockerfile", b"FROM python:3.10\n")], commit_message="add",
                           repo_type="space")  # fmt: skip
     assert hub_api.get_space_runtime(repo_id).stage == "RUNNING"
