@@ -12,7 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from beam_pusher import SpaceSpec
+from beam_pusher import AppFile, SpaceFiles, SpaceSpec
 from beam_pusher.errors import SpecError
 from beam_pusher.hub import remote_tree
 from beam_pusher.runner import run_deploy
@@ -310,9 +310,7 @@ def test_templates_and_models_are_read_through_fsspec_urls(hub, tmp_path):
 
 def test_a_file_lost_before_the_push_fails_the_space_instead_of_deleting_it(hub, tmp_path):
     from beam_pusher.hashing import hash_bytes
-    from beam_pusher.hub import HubSettings
-    from beam_pusher.spec import AppFile, SpaceManifest
-    from beam_pusher.transforms import PushToSpace
+    from beam_pusher.transforms import PushToSpace, _CollectSpaceFn
 
     (tmp_path / "tpl").mkdir()
     (tmp_path / "tpl" / "app.py").write_text("app\n")
@@ -321,13 +319,17 @@ def test_a_file_lost_before_the_push_fails_the_space_instead_of_deleting_it(hub,
     deploy(hub, [spec])
     head = hub.head(spec.repo_id)
 
+    # What RenderPlaceholders' regroup step would get if data.txt and README.md were lost between the steps.
+    def listed(path):
+        return AppFile(spec.repo_id, path, 1, source=str(tmp_path / "tpl" / path))
+
     h = hash_bytes(b"app\n")
-    arrived = [AppFile(spec.repo_id, "app.py", h.size, content=b"app\n", sha256=h.sha256, git_sha1=h.git_sha1),
-               SpaceManifest(spec.repo_id, ("README.md", "app.py", "data.txt"))]
+    arrived = AppFile(spec.repo_id, "app.py", h.size, content=b"app\n", sha256=h.sha256, git_sha1=h.git_sha1)
+    listing = SpaceFiles(spec, (listed("README.md"), listed("app.py"), listed("data.txt")))
+    grouped = (spec.repo_id, {"listing": [listing], "rendered": [arrived], "failed": []})
     with BeamTestPipeline() as p:
-        specs = p | "Specs" >> beam.Create([spec])
-        results = (p | "Files" >> beam.Create(arrived)
-                   | PushToSpace(specs, HubSettings(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")))
+        results = (p | beam.Create([grouped]) | beam.ParDo(_CollectSpaceFn())
+                   | PushToSpace(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}"))
         assert_that(results | beam.Map(lambda r: (r.pushed, "missing: ['README.md', 'data.txt']" in r.error)),
                     equal_to([(False, True)]))
     assert hub.head(spec.repo_id) == head
