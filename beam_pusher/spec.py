@@ -159,8 +159,8 @@ class SpaceFiles:
 
     A Space that failed on the way (unreadable template, placeholder error, a file lost before the push) carries
     ``error`` and no files, so it reaches ``PushToSpace`` as one element like any other and is reported, not pushed.
-    A Space's files are its whole tree in mirror mode, so a path may appear only once: two sources for one path
-    would leave which one wins to chance.
+    A Space's files are its whole tree in mirror mode, so a path may appear only once: with two files for one path,
+    which one the Space gets would be left to chance.
 
     Attributes:
       spec: The Space.
@@ -177,6 +177,8 @@ class SpaceFiles:
     error: str | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.spec, SpaceSpec):
+            raise SpecError(f"SpaceFiles.spec must be a SpaceSpec, got {type(self.spec).__name__}: {self.spec!r}.")
         files = tuple(self.files)
         object.__setattr__(self, "files", files)
         others = sorted({f.repo_id for f in files} - {self.spec.repo_id})
@@ -188,8 +190,8 @@ class SpaceFiles:
         duplicates = sorted(path for path, n in collections.Counter(f.path for f in files).items() if n > 1)
         if duplicates:
             raise SpecError(
-                f"more than one file for {', '.join(duplicates)}: a path may appear once in a Space; when both the "
-                "template and the embedded model (under model/) have it, remove it from the template."
+                f"more than one file for {', '.join(duplicates)}: a Space holds one file per path; list each path "
+                "once."
             )
 
 
