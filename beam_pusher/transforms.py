@@ -6,8 +6,9 @@
 
 Each element carries what the next step needs: a ``SpaceFiles`` is one Space's spec, its files and, when something
 went wrong on the way, its error. So no step needs the specs passed in again, and a failed Space travels as one
-element like any other until ``PushToSpace`` reports it. (Tagged outputs, as fileio uses, would still leave the
-push step to join failures, listings and files by repo id: one more join for the same information.)
+element like any other until ``PushToSpace`` reports it. Tagged outputs for listings, files and failures (as fileio
+has) were the other choice; they would leave whoever composes the transforms to join the three by repo id again,
+as the push step used to, with the specs passed in once more.
 
 Files are listed and read through fsspec, so templates and models may live on any filesystem. ``RenderPlaceholders``
 sends each file out on its own, reshuffles so files (not Spaces) spread over workers, renders or hashes them in
