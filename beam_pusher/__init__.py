@@ -9,7 +9,7 @@ from beam_pusher.errors import (
     TemplateError,
     TokenError,
 )
-from beam_pusher.spec import AppFile, PlannedChange, PushResult, SpaceFailure, SpaceManifest, SpaceSpec
+from beam_pusher.spec import AppFile, PlannedChange, PushResult, SpaceFiles, SpaceSpec
 
 __version__ = "0.1.0"
 
@@ -47,8 +47,7 @@ __all__ = [
     "PushToSpace",
     "ReadAppFiles",
     "RenderPlaceholders",
-    "SpaceFailure",
-    "SpaceManifest",
+    "SpaceFiles",
     "SpaceSpec",
     "SpecError",
     "TemplateError",

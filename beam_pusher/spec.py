@@ -1,12 +1,13 @@
 """The elements that flow through a deployment: what to deploy, the files, and what happened.
 
-All three are frozen dataclasses so they pickle cheaply and identically on every Beam runner.
+All are frozen dataclasses so they pickle cheaply and identically on every Beam runner.
 ``SpaceSpec`` validates itself on construction: a bad value fails where it is written, never on a worker
 after files were uploaded.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import re
 from collections.abc import Mapping
@@ -21,8 +22,7 @@ __all__ = [
     "PlannedChange",
     "PushResult",
     "SDKS",
-    "SpaceFailure",
-    "SpaceManifest",
+    "SpaceFiles",
     "SpaceSpec",
     "validate_repo_id",
 ]
@@ -154,26 +154,45 @@ class AppFile:
 
 
 @dataclasses.dataclass(frozen=True)
-class SpaceFailure:
-    """A Space that failed before its push (unreadable template, placeholder error, ...).
+class SpaceFiles:
+    """One Space and every file it will hold: what ``ReadAppFiles`` lists and ``RenderPlaceholders`` renders.
 
-    It travels with the Space's files to the push step, which reports it instead of pushing anything.
+    A Space that failed on the way (unreadable template, placeholder error, a file lost before the push) carries
+    ``error`` and no files, so it reaches ``PushToSpace`` as one element like any other and is reported, not pushed.
+    A Space's files are its whole tree in mirror mode, so a path may appear only once: with two files for one path,
+    which one the Space gets would be left to chance.
+
+    Attributes:
+      spec: The Space.
+      files: Its files, each with ``repo_id == spec.repo_id`` and a path of its own.
+      error: Why the Space cannot be pushed; None while it can.
+
+    Example::
+
+        SpaceFiles(spec, (AppFile(spec.repo_id, "app.py", 4, content=b"app\\n"),))
     """
 
-    repo_id: str
-    message: str
+    spec: SpaceSpec
+    files: tuple[AppFile, ...] = ()
+    error: str | None = None
 
-
-@dataclasses.dataclass(frozen=True)
-class SpaceManifest:
-    """Every path ``ReadAppFiles`` listed for one Space.
-
-    It travels to the push step with the files; a push whose files do not match it is refused, because in mirror
-    mode a file lost on the way would be deleted from the Space.
-    """
-
-    repo_id: str
-    paths: tuple[str, ...]
+    def __post_init__(self) -> None:
+        if not isinstance(self.spec, SpaceSpec):
+            raise SpecError(f"SpaceFiles.spec must be a SpaceSpec, got {type(self.spec).__name__}: {self.spec!r}.")
+        files = tuple(self.files)
+        object.__setattr__(self, "files", files)
+        others = sorted({f.repo_id for f in files} - {self.spec.repo_id})
+        if others:
+            raise SpecError(
+                f"SpaceFiles for {self.spec.repo_id!r} holds files of {', '.join(others)}: every file must belong "
+                "to the Space it is listed for; list each Space's files in a SpaceFiles of its own."
+            )
+        duplicates = sorted(path for path, n in collections.Counter(f.path for f in files).items() if n > 1)
+        if duplicates:
+            raise SpecError(
+                f"more than one file for {', '.join(duplicates)}: a Space holds one file per path; list each path "
+                "once."
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,38 +1,51 @@
 """Beam transforms that deploy Spaces: read app files, render placeholders in parallel, push each Space once.
 
-``DeploySpaces`` is the whole pipeline; it is built from three public transforms users can compose::
+``DeploySpaces`` is the whole pipeline; it is three public transforms that compose with ``|`` alone::
 
-    SpaceSpec -> ReadAppFiles -> Reshuffle -> RenderPlaceholders -> PushToSpace -> PushResult
+    SpaceSpec -> ReadAppFiles -> SpaceFiles -> RenderPlaceholders -> SpaceFiles -> PushToSpace -> PushResult
 
-Files are listed and read through fsspec, so templates and models may live on any filesystem. Rendering runs in
-parallel across workers; all files of one Space then meet on one worker (``CoGroupByKey`` on the repo id), which
-plans against the Space's remote tree and makes at most one atomic commit ("write in parallel, then one finalize
-step", as ``fileio.WriteToFiles`` does). A Space that fails at any step becomes a ``PushResult`` with ``error`` set
-and never stops the others.
+Each element carries what the next step needs: a ``SpaceFiles`` is one Space's spec, its files and, when something
+went wrong on the way, its error. So no step needs the specs passed in again, and a failed Space travels as one
+element like any other until ``PushToSpace`` reports it. Tagged outputs for listings, files and failures (as fileio
+has) were the other choice; they would leave whoever composes the transforms to join the three by repo id again,
+as the push step used to, with the specs passed in once more.
+
+Files are listed and read through fsspec, so templates and models may live on any filesystem. ``RenderPlaceholders``
+sends each file out on its own, reshuffles so files (not Spaces) spread over workers, renders or hashes them in
+parallel, then brings each Space's files back together on one worker (``CoGroupByKey`` with the listing) and checks
+that every listed file came back. ``PushToSpace`` then plans against the Space's remote tree and makes at most one
+atomic commit ("write in parallel, then one finalize step", as ``fileio.WriteToFiles`` does). That is two shuffles,
+the least that spreading files and regrouping them per Space needs, and no side input. A Space that fails at any
+step becomes a ``PushResult`` with ``error`` set and never stops the others.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pusher import frontmatter, sources, templates
 from beam_pusher.auth import check_token_reference
-from beam_pusher.errors import BeamPusherError
+from beam_pusher.errors import BeamPusherError, SpecError
 from beam_pusher.hashing import hash_bytes, hash_stream
 from beam_pusher.hub import HubSettings
-from beam_pusher.spec import AppFile, PushResult, SpaceFailure, SpaceManifest, SpaceSpec
+from beam_pusher.spec import AppFile, PushResult, SpaceFiles, SpaceSpec
 
 __all__ = ["DeploySpaces", "PushToSpace", "ReadAppFiles", "RenderPlaceholders"]
 
 logger = logging.getLogger(__name__)
 
 _NAMESPACE = "beam_pusher"
+
+# The three inputs of the regroup step, as tags of RenderPlaceholders' CoGroupByKey.
+_LISTING, _RENDERED, _FAILED = "listing", "rendered", "failed"
 
 
 def _open(url: str):
@@ -59,16 +72,16 @@ class _ListSpaceFilesFn(beam.DoFn):
         self._base_dir = base_dir
         self._listed = Metrics.counter(_NAMESPACE, "files_listed")
 
-    def process(self, spec: SpaceSpec) -> Iterable[AppFile | SpaceFailure | SpaceManifest]:
+    def process(self, spec: SpaceSpec) -> Iterable[SpaceFiles]:
         try:
-            files = list(self._space_files(spec))
+            # SpaceFiles refuses a path listed twice (template vs model/): that fails this Space here.
+            space = SpaceFiles(spec, tuple(self._space_files(spec)))
         except Exception as exc:  # noqa: BLE001 - one bad template must not stop the other Spaces
             logger.warning("%s: cannot read the app files: %s", spec.repo_id, _describe(exc))
-            yield SpaceFailure(spec.repo_id, f"{spec.repo_id}: {_describe(exc)}")
+            yield SpaceFiles(spec, error=f"{spec.repo_id}: {_describe(exc)}")
             return
-        self._listed.inc(len(files))
-        yield from files
-        yield SpaceManifest(spec.repo_id, tuple(sorted(f.path for f in files)))
+        self._listed.inc(len(space.files))
+        yield space
 
     def _space_files(self, spec: SpaceSpec) -> Iterable[AppFile]:
         values = templates.placeholder_values(spec)  # conflicting values fail this Space here, before any read
@@ -96,22 +109,47 @@ class _ListSpaceFilesFn(beam.DoFn):
 class ReadAppFiles(beam.PTransform):
     """Lists the files each Space will hold: its app template, its embedded model, and generated files.
 
-    Input ``PCollection[SpaceSpec]``; output ``PCollection[AppFile | SpaceManifest | SpaceFailure]``. Template and
-    model files are references (``AppFile.source``), read later by ``RenderPlaceholders``; each Space also gets a
-    ``SpaceManifest`` of its paths, which ``PushToSpace`` checks; a Space whose template cannot be read yields one
-    ``SpaceFailure`` instead.
+    Input ``PCollection[SpaceSpec]``; output ``PCollection[SpaceFiles]``, one per Space. Template and model files are
+    references (``AppFile.source``), read later by ``RenderPlaceholders``; a Space whose template cannot be read, or
+    that would get two files for one path, comes out with ``error`` set and no files.
+
+    Args:
+      base_dir: Folder that relative ``app_path``/``model_path`` values are resolved against (default: cwd).
 
     Example::
 
-        files = specs | ReadAppFiles(base_dir="configs")
+        listed = specs | ReadAppFiles(base_dir="configs")
     """
 
-    def __init__(self, base_dir: str | None = None):
+    def __init__(self, *, base_dir: str | None = None):
         super().__init__()
         self._base_dir = base_dir
 
     def expand(self, specs):
         return specs | "ListSpaceFiles" >> beam.ParDo(_ListSpaceFilesFn(self._base_dir))
+
+
+@dataclasses.dataclass(frozen=True)
+class _RenderTask:
+    """One file on its way to be rendered, with its Space's placeholder values."""
+
+    file: AppFile
+    values: Mapping[str, str]
+    strict: bool
+
+
+def _split_space(space: SpaceFiles):
+    """Sends a Space's files out one by one, to be rendered anywhere, and its listing on to the regroup step."""
+    repo_id = space.spec.repo_id
+    if space.error is None:
+        try:
+            values = templates.placeholder_values(space.spec)
+        except BeamPusherError as exc:  # ReadAppFiles checks this first; a SpaceFiles built by hand may not
+            space = SpaceFiles(space.spec, error=f"{repo_id}: {exc}")
+        else:
+            for f in space.files:
+                yield TaggedOutput(_RENDERED, _RenderTask(f, values, space.spec.strict_placeholders))
+    yield repo_id, space
 
 
 class _RenderFileFn(beam.DoFn):
@@ -120,22 +158,21 @@ class _RenderFileFn(beam.DoFn):
     def __init__(self):
         self._rendered = Metrics.counter(_NAMESPACE, "files_rendered")
         self._streamed = Metrics.counter(_NAMESPACE, "files_streamed")
+        self._failed = Metrics.counter(_NAMESPACE, "files_failed")
 
-    def process(self, element, contexts) -> Iterable[AppFile | SpaceFailure | SpaceManifest]:
-        if not isinstance(element, AppFile):
-            yield element  # manifests and failures travel on to the push step
+    def process(self, task: _RenderTask) -> Iterable[tuple[str, AppFile] | TaggedOutput]:
+        f = task.file
+        if f.content is not None:
+            yield f.repo_id, (f if f.sha256 else _content_file(f.repo_id, f.path, f.content))
             return
-        if element.content is not None:
-            yield element if element.sha256 else _content_file(element.repo_id, element.path, element.content)
-            return
-        values, strict = contexts.get(element.repo_id, ({}, False))
         try:
-            yield self._render(element, values, strict)
+            yield f.repo_id, self._render(f, task.values, task.strict)
         except Exception as exc:  # noqa: BLE001 - reported with the Space, never stops the others
-            logger.warning("%s: cannot render %s: %s", element.repo_id, element.path, _describe(exc))
-            yield SpaceFailure(element.repo_id, f"{element.repo_id}: {element.path}: {_describe(exc)}")
+            self._failed.inc()
+            logger.warning("%s: cannot render %s: %s", f.repo_id, f.path, _describe(exc))
+            yield TaggedOutput(_FAILED, (f.repo_id, f"{f.repo_id}: {f.path}: {_describe(exc)}"))
 
-    def _render(self, f: AppFile, values: dict[str, str], strict: bool) -> AppFile:
+    def _render(self, f: AppFile, values: Mapping[str, str], strict: bool) -> AppFile:
         with _open(f.source) as stream:
             sample = stream.read(templates.TEXT_SAMPLE_SIZE)
             if f.size <= templates.RENDER_LIMIT and templates.is_text(sample):
@@ -151,37 +188,78 @@ class _RenderFileFn(beam.DoFn):
         return AppFile(f.repo_id, f.path, hashes.size, source=f.source, sha256=hashes.sha256, git_sha1=hashes.git_sha1)
 
 
-def _render_context(spec: SpaceSpec):
-    try:
-        values = templates.placeholder_values(spec)
-    except BeamPusherError:
-        values = {}  # ReadAppFiles already failed this Space with the same error
-    return spec.repo_id, (values, spec.strict_placeholders)
+class _CollectSpaceFn(beam.DoFn):
+    """Puts each Space's rendered files back together and checks that every listed file came back.
+
+    In mirror mode a file lost on the way would be deleted from the Space, so a Space whose files do not match its
+    listing is failed here, before anything reaches the Hub.
+    """
+
+    def __init__(self):
+        self._incomplete = Metrics.counter(_NAMESPACE, "spaces_incomplete")
+
+    def process(self, element) -> Iterable[SpaceFiles]:
+        repo_id, groups = element
+        listings = list(groups[_LISTING])
+        if not listings:
+            return  # files always travel with their listing; without one there is no Space to report them against
+        spec = listings[0].spec
+        problems = [s.error for s in listings if s.error] + sorted(groups[_FAILED])
+        if len(listings) > 1:
+            problems.append(f"{repo_id}: the Space appears {len(listings)} times in one run; deploy it once.")
+        if problems:
+            yield SpaceFiles(spec, error="; ".join(problems))
+            return
+        files = list(groups[_RENDERED])
+        arrived = {f.path: f for f in files}
+        listed = [f.path for f in listings[0].files]
+        if len(files) != len(listed) or arrived.keys() != set(listed):
+            self._incomplete.inc()
+            yield SpaceFiles(spec, error=_mismatch(repo_id, listed, [f.path for f in files]))
+            return
+        yield SpaceFiles(spec, tuple(arrived[path] for path in listed))
+
+
+def _mismatch(repo_id: str, listed: list[str], arrived: list[str]) -> str:
+    missing, unexpected = sorted(set(listed) - set(arrived)), sorted(set(arrived) - set(listed))
+    logger.warning("%s: %d files listed, %d came back; missing %s", repo_id, len(listed), len(arrived), missing[:5])
+    return (
+        f"{repo_id}: the files that came back from rendering do not match the {len(listed)} files listed "
+        f"(missing: {missing[:5]}, unexpected: {unexpected[:5]}, arrived: {len(arrived)}); nothing was committed, "
+        "so nothing was deleted by mistake. Deploying again is safe; please report this."
+    )
 
 
 class RenderPlaceholders(beam.PTransform):
     """Renders placeholders in text files, in parallel; binary and large files are hashed, streamed, kept as is.
 
-    Input and output ``PCollection[AppFile | SpaceManifest | SpaceFailure]``; ``specs`` (the ``PCollection[SpaceSpec]`` the files
-    came from) supplies each Space's placeholder values as a side input. Text is decided by content, so ``.json``,
-    ``Dockerfile`` and extensionless text files are rendered and binary files stay byte-identical.
+    Input and output ``PCollection[SpaceFiles]``, one per Space. Files are spread over workers one by one, so a
+    Space with many files renders on many workers, then each Space's files are put back together; a Space whose
+    file cannot be rendered, whose files do not all come back, or that appears more than once comes out with
+    ``error`` set. Text is decided by content, so ``.json``, ``Dockerfile`` and extensionless text files are
+    rendered and binary files stay byte-identical.
 
     Example::
 
-        rendered = files | RenderPlaceholders(specs)
+        rendered = specs | ReadAppFiles() | RenderPlaceholders()
     """
 
-    def __init__(self, specs):
-        super().__init__()
-        self._specs = specs
-
-    def expand(self, files):
-        contexts = self._specs | "PlaceholderValues" >> beam.Map(_render_context)
-        return files | "RenderFiles" >> beam.ParDo(_RenderFileFn(), contexts=beam.pvalue.AsDict(contexts))
+    def expand(self, spaces):
+        split = spaces | "SplitFiles" >> beam.FlatMap(_split_space).with_outputs(_RENDERED, main=_LISTING)
+        rendered = (
+            split[_RENDERED]
+            | "Reshuffle" >> beam.Reshuffle()
+            | "RenderFiles" >> beam.ParDo(_RenderFileFn()).with_outputs(_FAILED, main=_RENDERED)
+        )
+        return (
+            {_LISTING: split[_LISTING], _RENDERED: rendered[_RENDERED], _FAILED: rendered[_FAILED]}
+            | "GroupBySpace" >> beam.CoGroupByKey()
+            | "CollectSpace" >> beam.ParDo(_CollectSpaceFn())
+        )
 
 
 class _CommitSpaceFn(beam.DoFn):
-    """Pushes Spaces: all files of one Space arrive together; at most one commit is made per Space.
+    """Pushes Spaces: each arrives with all its files; at most one commit is made per Space.
 
     Pushing is network-bound, so one worker pushes up to ``parallel_pushes`` Spaces at once from a thread pool
     instead of one after the other; results leave as their pushes finish, the last ones in ``finish_bundle``.
@@ -210,12 +288,8 @@ class _CommitSpaceFn(beam.DoFn):
     def start_bundle(self):
         self._pending = []
 
-    def process(self, element, window=beam.DoFn.WindowParam) -> Iterable[WindowedValue]:
-        repo_id, groups = element
-        specs, items = list(groups["spec"]), list(groups["files"])
-        # Files without a Space cannot come through DeploySpaces; there would be nothing to report them against.
-        if specs:
-            self._pending.append((self._pool.submit(self._push, repo_id, specs, items), window))
+    def process(self, space: SpaceFiles, window=beam.DoFn.WindowParam) -> Iterable[WindowedValue]:
+        self._pending.append((self._pool.submit(self._push, space), window))
         yield from self._finished(wait=False)
 
     def finish_bundle(self) -> Iterable[WindowedValue]:
@@ -245,62 +319,21 @@ class _CommitSpaceFn(beam.DoFn):
             self._unchanged.inc()
         return result
 
-    def _push(self, repo_id: str, specs: list[SpaceSpec], items: list) -> PushResult:
-        problems = [i.message for i in items if isinstance(i, SpaceFailure)]
-        if len(specs) > 1:
-            problems.append(f"{repo_id}: the Space appears {len(specs)} times in one run; deploy it once.")
-        files = [i for i in items if isinstance(i, AppFile)]
-        paths = [f.path for f in files]
-        duplicates = sorted({p for p in paths if paths.count(p) > 1})
-        if duplicates:
-            problems.append(f"{repo_id}: more than one file for {', '.join(duplicates)} (template vs model/).")
-        manifests = [i for i in items if isinstance(i, SpaceManifest)]
-        if not problems and (len(manifests) != 1 or set(manifests[0].paths) != set(paths)):
-            listed = set(manifests[0].paths) if len(manifests) == 1 else set()
-            problems.append(
-                f"{repo_id}: the files that reached the push step do not match the {len(listed)} files listed "
-                f"(missing: {sorted(listed - set(paths))[:5]}, unexpected: {sorted(set(paths) - listed)[:5]}, "
-                f"manifests: {len(manifests)}); nothing was committed, so nothing was deleted by mistake. "
-                "Deploying again is safe; please report this."
-            )
-        if not problems and self._setup_error:
-            problems.append(f"{repo_id}: {self._setup_error}")
-        if problems:
-            return PushResult(repo_id=repo_id, pushed=False, error="; ".join(problems))
-        return self._pusher.push(specs[0], files)
+    def _push(self, space: SpaceFiles) -> PushResult:
+        repo_id = space.spec.repo_id
+        if space.error:
+            return PushResult(repo_id=repo_id, pushed=False, error=space.error)
+        if self._setup_error:
+            return PushResult(repo_id=repo_id, pushed=False, error=f"{repo_id}: {self._setup_error}")
+        return self._pusher.push(space.spec, space.files)
 
 
 class PushToSpace(beam.PTransform):
-    """Groups each Space's files on one worker and pushes them in one atomic commit.
+    """Pushes each Space's files in one atomic commit: ``PCollection[SpaceFiles] -> PCollection[PushResult]``.
 
-    Input ``PCollection[AppFile | SpaceManifest | SpaceFailure]``, as ``RenderPlaceholders`` makes it; ``specs`` is
-    the ``PCollection[SpaceSpec]`` they belong to.
-    Output ``PCollection[PushResult]``, one per Space, failures included.
-
-    Example::
-
-        results = rendered | PushToSpace(specs, HubSettings(endpoint="https://huggingface.co", token="env:HF_TOKEN"))
-    """
-
-    def __init__(self, specs, settings: HubSettings, *, parallel_pushes: int = 16):
-        super().__init__()
-        check_token_reference(settings.token)
-        self._specs = specs
-        self._settings = settings
-        self._parallel_pushes = parallel_pushes
-
-    def expand(self, files):
-        keyed_files = files | "KeyFilesBySpace" >> beam.Map(lambda f: (f.repo_id, f))
-        keyed_specs = self._specs | "KeySpecsBySpace" >> beam.Map(lambda s: (s.repo_id, s))
-        return (
-            {"spec": keyed_specs, "files": keyed_files}
-            | "GroupBySpace" >> beam.CoGroupByKey()
-            | "CommitSpace" >> beam.ParDo(_CommitSpaceFn(self._settings, self._parallel_pushes))
-        )
-
-
-class DeploySpaces(beam.PTransform):
-    """Deploys Spaces: ``PCollection[SpaceSpec] -> PCollection[PushResult]``.
+    Input as ``RenderPlaceholders`` makes it: one ``SpaceFiles`` per Space, its files rendered and hashed (a Space
+    given twice would be pushed twice; ``RenderPlaceholders`` reports it instead). Output one ``PushResult`` per
+    Space, failures included: a ``SpaceFiles`` with ``error`` set is reported, not pushed.
 
     Args:
       endpoint: Hub URL (None: ``HF_ENDPOINT`` or huggingface.co).
@@ -308,10 +341,61 @@ class DeploySpaces(beam.PTransform):
         ``file:PATH``. Literal tokens are refused: they would be pickled into the pipeline.
       dry_run: Plan only; ``PushResult.planned`` lists the changes and nothing is written.
       wait: Wait for each pushed Space to reach RUNNING (or fail), up to ``wait_timeout`` seconds.
+      wait_timeout: Seconds to wait for that.
       max_attempts: Plan-and-commit attempts per Space across conflicts (412) and transient errors.
       backoff_seconds: First back-off after a transient error.
       parallel_pushes: Spaces one worker pushes at the same time (pushing waits on the network, not the CPU).
-      base_dir: Folder that relative ``app_path``/``model_path`` values are resolved against (default: cwd).
+
+    Example::
+
+        results = specs | ReadAppFiles() | RenderPlaceholders() | PushToSpace(token="env:HF_TOKEN")
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        token: str | None = None,
+        dry_run: bool = False,
+        wait: bool = False,
+        wait_timeout: float = 600.0,
+        max_attempts: int = 5,
+        backoff_seconds: float = 1.0,
+        parallel_pushes: int = 16,
+    ):
+        super().__init__()
+        check_token_reference(token)
+        if isinstance(parallel_pushes, bool) or not isinstance(parallel_pushes, int) or parallel_pushes < 1:
+            raise SpecError(
+                f"parallel_pushes={parallel_pushes!r} is not a number of Spaces: give a whole number of at least 1 "
+                "(16 is the default)."
+            )
+        self._settings = HubSettings(
+            endpoint=endpoint,
+            token=token,
+            max_attempts=max_attempts,
+            backoff_seconds=backoff_seconds,
+            dry_run=dry_run,
+            wait=wait,
+            wait_timeout=wait_timeout,
+        )
+        self._parallel_pushes = parallel_pushes
+
+    def expand(self, spaces):
+        return spaces | "CommitSpace" >> beam.ParDo(_CommitSpaceFn(self._settings, self._parallel_pushes))
+
+
+class DeploySpaces(beam.PTransform):
+    """Deploys Spaces: ``PCollection[SpaceSpec] -> PCollection[PushResult]``.
+
+    The same as ``ReadAppFiles(base_dir=...) | RenderPlaceholders() | PushToSpace(...)``; it takes
+    ``PushToSpace``'s keywords, and ``base_dir`` for ``ReadAppFiles``.
+
+    Args:
+      endpoint, token, dry_run, wait, wait_timeout, max_attempts, backoff_seconds, parallel_pushes: As for
+        ``PushToSpace``.
+      base_dir: As for ``ReadAppFiles``: folder that relative ``app_path``/``model_path`` values are resolved
+        against (default: cwd).
 
     Example::
 
@@ -337,24 +421,22 @@ class DeploySpaces(beam.PTransform):
         base_dir: str | None = None,
     ):
         super().__init__()
-        check_token_reference(token)
-        self._parallel_pushes = parallel_pushes
-        self._settings = HubSettings(
+        self._read = ReadAppFiles(base_dir=base_dir)
+        self._push = PushToSpace(
             endpoint=endpoint,
             token=token,
-            max_attempts=max_attempts,
-            backoff_seconds=backoff_seconds,
             dry_run=dry_run,
             wait=wait,
             wait_timeout=wait_timeout,
+            max_attempts=max_attempts,
+            backoff_seconds=backoff_seconds,
+            parallel_pushes=parallel_pushes,
         )
-        self._base_dir = base_dir
 
     def expand(self, specs):
         return (
             specs
-            | "ReadAppFiles" >> ReadAppFiles(self._base_dir)
-            | "Reshuffle" >> beam.Reshuffle()
-            | "RenderPlaceholders" >> RenderPlaceholders(specs)
-            | "PushToSpace" >> PushToSpace(specs, self._settings, parallel_pushes=self._parallel_pushes)
+            | "ReadAppFiles" >> self._read
+            | "RenderPlaceholders" >> RenderPlaceholders()
+            | "PushToSpace" >> self._push
         )

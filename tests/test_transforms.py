@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import logging
 import os
 import pickle
@@ -12,12 +14,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from beam_pusher import SpaceSpec
+from beam_pusher import AppFile, SpaceFiles, SpaceSpec
 from beam_pusher.errors import SpecError
 from beam_pusher.hub import remote_tree
 from beam_pusher.runner import run_deploy
 from beam_pusher.testing.pytest_plugin import LOCAL_HUB_TOKEN_ENV as TOKEN_ENV
-from beam_pusher.transforms import DeploySpaces
+from beam_pusher.transforms import DeploySpaces, PushToSpace, ReadAppFiles, RenderPlaceholders
 
 BINARY = b"\x00\x01PNG\x00$MODEL_VERSION\x00\xff\xfe"
 LARGE_SIZE = 11 * 1024 * 1024
@@ -178,15 +180,19 @@ def test_keep_patterns_and_gitattributes_survive_the_mirror(hub, api, tmp_path):
 
 def test_the_token_is_never_pickled_into_the_pipeline(hub, tmp_path):
     transform = DeploySpaces(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")
+    push = PushToSpace(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")
     with BeamTestPipeline() as p:
         specs = p | beam.Create([spec_for(hub, "pickle", tmp_path)])
         _ = specs | transform
+        _ = specs | "Composed" >> (ReadAppFiles() | RenderPlaceholders() | push)
         graph = p.to_runner_api(use_fake_coders=True).SerializeToString()
     assert hub.token.encode() not in pickle.dumps(transform)
+    assert hub.token.encode() not in pickle.dumps(push)
     assert hub.token.encode() not in graph
-    with pytest.raises(SpecError) as error:
-        DeploySpaces(token=hub.token)
-    assert hub.token not in str(error.value)
+    for make in (DeploySpaces, PushToSpace):
+        with pytest.raises(SpecError) as error:
+            make(token=hub.token)
+        assert hub.token not in str(error.value)
 
 
 def test_unresolvable_token_fails_every_space_clearly(hub, tmp_path):
@@ -310,9 +316,7 @@ def test_templates_and_models_are_read_through_fsspec_urls(hub, tmp_path):
 
 def test_a_file_lost_before_the_push_fails_the_space_instead_of_deleting_it(hub, tmp_path):
     from beam_pusher.hashing import hash_bytes
-    from beam_pusher.hub import HubSettings
-    from beam_pusher.spec import AppFile, SpaceManifest
-    from beam_pusher.transforms import PushToSpace
+    from beam_pusher.transforms import PushToSpace, _CollectSpaceFn
 
     (tmp_path / "tpl").mkdir()
     (tmp_path / "tpl" / "app.py").write_text("app\n")
@@ -321,14 +325,88 @@ def test_a_file_lost_before_the_push_fails_the_space_instead_of_deleting_it(hub,
     deploy(hub, [spec])
     head = hub.head(spec.repo_id)
 
+    # What RenderPlaceholders' regroup step would get if data.txt and README.md were lost between the steps.
+    def listed(path):
+        return AppFile(spec.repo_id, path, 1, source=str(tmp_path / "tpl" / path))
+
     h = hash_bytes(b"app\n")
-    arrived = [AppFile(spec.repo_id, "app.py", h.size, content=b"app\n", sha256=h.sha256, git_sha1=h.git_sha1),
-               SpaceManifest(spec.repo_id, ("README.md", "app.py", "data.txt"))]
+    arrived = AppFile(spec.repo_id, "app.py", h.size, content=b"app\n", sha256=h.sha256, git_sha1=h.git_sha1)
+    listing = SpaceFiles(spec, (listed("README.md"), listed("app.py"), listed("data.txt")))
+    grouped = (spec.repo_id, {"listing": [listing], "rendered": [arrived], "failed": []})
     with BeamTestPipeline() as p:
-        specs = p | "Specs" >> beam.Create([spec])
-        results = (p | "Files" >> beam.Create(arrived)
-                   | PushToSpace(specs, HubSettings(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")))
+        results = (p | beam.Create([grouped]) | beam.ParDo(_CollectSpaceFn())
+                   | PushToSpace(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}"))
         assert_that(results | beam.Map(lambda r: (r.pushed, "missing: ['README.md', 'data.txt']" in r.error)),
                     equal_to([(False, True)]))
     assert hub.head(spec.repo_id) == head
     assert hub.read_file(spec.repo_id, "data.txt") == b"data\n"
+
+
+def test_the_public_transforms_compose_with_pipes_alone(hub, tmp_path):
+    expected = make_template(tmp_path / "tpl")
+    spec = spec_for(hub, "composed", tmp_path / "tpl")
+    binaries = {"assets/logo.bin", "weights/large.bin"}
+    # Text files come back rendered in memory; binary ones stay references to their source, known by their sha256.
+    want = sorted((path, hashlib.sha256(data).hexdigest() if path in binaries else data)
+                  for path, data in expected.items())
+
+    def rendered_view(space):
+        files = [(f.path, f.sha256 if f.content is None else f.content) for f in space.files if f.path != "README.md"]
+        return space.spec.repo_id, space.error, sorted(files)
+
+    with BeamTestPipeline() as p:
+        rendered = p | beam.Create([spec]) | ReadAppFiles() | RenderPlaceholders()
+        results = rendered | PushToSpace(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")
+        assert_that(rendered | "View" >> beam.Map(rendered_view), equal_to([(spec.repo_id, None, want)]),
+                    label="Rendered")
+        assert_that(results | "Outcome" >> beam.Map(lambda r: (r.repo_id, r.error, r.committed)),
+                    equal_to([(spec.repo_id, None, True)]), label="Pushed")
+
+    for path, content in expected.items():
+        assert hub.read_file(spec.repo_id, path) == content, path
+
+
+def test_read_app_files_reports_an_unreadable_template_as_one_element(tmp_path):
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "app.py").write_text("app\n")
+    good = SpaceSpec(repo_id="alice/good", app_path="tpl")
+    bad = SpaceSpec(repo_id="alice/bad", app_path="missing")
+    with BeamTestPipeline() as p:
+        listed = p | beam.Create([good, bad]) | ReadAppFiles(base_dir=str(tmp_path))
+        assert_that(
+            listed | beam.Map(lambda s: (s.spec.repo_id, sorted(f.path for f in s.files), s.error is None)),
+            equal_to([("alice/good", ["README.md", "app.py"], True), ("alice/bad", [], False)]),
+        )
+
+
+def test_a_space_given_twice_is_reported_and_not_pushed(hub, tmp_path):
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "app.py").write_text("app\n")
+    spec = spec_for(hub, "twice", tmp_path / "tpl")
+    results = deploy(hub, [spec, spec])
+    assert len(results) == 1
+    assert not results[0].pushed and "appears 2 times" in results[0].error
+    assert hub.head(spec.repo_id) is None
+
+
+def test_space_files_refuse_a_path_twice_and_files_of_another_space():
+    spec = SpaceSpec(repo_id="alice/app", app_path="tpl")
+    app = AppFile("alice/app", "app.py", 4, content=b"app\n")
+    assert SpaceFiles(spec, [app]).files == (app,)
+    with pytest.raises(SpecError, match=r"more than one file for app\.py: a Space holds one file per path"):
+        SpaceFiles(spec, (app, app))
+    with pytest.raises(SpecError, match=r"holds files of bob/other"):
+        SpaceFiles(spec, (app, AppFile("bob/other", "x.py", 1, content=b"x")))
+    with pytest.raises(SpecError, match=r"must be a SpaceSpec"):
+        SpaceFiles("alice/app")
+
+
+def test_push_to_space_and_deploy_spaces_take_the_same_keywords():
+    push = inspect.signature(PushToSpace).parameters
+    deploy_ = inspect.signature(DeploySpaces).parameters
+    assert set(deploy_) - set(push) == {"base_dir"} == set(inspect.signature(ReadAppFiles).parameters)
+    for name, parameter in push.items():
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, name
+        assert (deploy_[name].default, deploy_[name].annotation) == (parameter.default, parameter.annotation), name
+    with pytest.raises(SpecError, match=r"parallel_pushes=0 .* at least 1"):
+        PushToSpace(parallel_pushes=0)
