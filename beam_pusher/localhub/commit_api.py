@@ -1,18 +1,21 @@
-"""The two commit endpoints: ``preupload`` (regular or LFS, and the remote oid) and ``commit`` (ndjson)."""
+"""The two commit endpoints: ``preupload`` (regular or LFS, ignored or not, and the remote oid) and ``commit``."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import time
 from typing import Any
 
 from beam_pusher.localhub import spaces
+from beam_pusher.localhub.gitpatterns import GitAttributes, GitIgnore
 from beam_pusher.localhub.lfs import is_oid, pointer_file
 from beam_pusher.localhub.protocol import HubError, Request, Response, find_repo, json_response, repo_url, resolve_revision
 from beam_pusher.localhub.repo_api import author_of
-from beam_pusher.localhub.storage import AddFile, DeletePath, Repository, StorageError, validate_path
+from beam_pusher.localhub.names import PathError, validate_path
+from beam_pusher.localhub.storage import AddFile, DeletePath, Repository, Snapshot, StorageError
 
 __all__ = ["commit", "preupload"]
 
@@ -29,27 +32,31 @@ def is_binary(sample: bytes) -> bool:
 
 
 def preupload(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:
+    """``uploadMode`` and ``shouldIgnore`` per file, as the Hub decides them at the target revision.
+
+    A file is ``lfs`` when it is larger than the threshold, binary (a NUL in its sample), or marked ``filter=lfs`` by
+    the revision's ``.gitattributes``; empty files are always regular. ``shouldIgnore`` follows the ``gitIgnore``
+    text of the request (the client sends it when the commit adds a ``.gitignore``), else the revision's own.
+    """
     repo = find_repo(request, repo_type, repo_id, write=True)
     sha = resolve_revision(repo, _branch(revision))
     snapshot = repo.snapshot(sha)
-    files = request.json_object().get("files")
+    body = request.json_object()
+    files = body.get("files")
     if not isinstance(files, list):
         raise HubError(400, "preupload expects a JSON body {'files': [{'path', 'sample', 'size'}, ...]}")
+    gitignore = body.get("gitIgnore")
+    if gitignore is not None and not isinstance(gitignore, str):
+        raise HubError(400, f"preupload 'gitIgnore' must be the text of a .gitignore file, got {gitignore!r}")
+    attributes = _attributes(_root_text(repo, snapshot, ".gitattributes"))
+    ignore = _ignore_rules(gitignore if gitignore is not None else _root_text(repo, snapshot, ".gitignore"))
     threshold = request.state.config.lfs_threshold
     answers = []
     for item in files:
-        if not isinstance(item, dict):
-            raise HubError(400, f"preupload file entries must be objects, got {item!r}")
-        path = _path(item.get("path"))
-        size = item.get("size")
-        if not isinstance(size, int) or size < 0:
-            raise HubError(400, f"preupload entry {path!r} needs a non-negative integer 'size', got {size!r}")
-        try:
-            sample = base64.b64decode(item.get("sample") or "", validate=True)
-        except (binascii.Error, ValueError):
-            raise HubError(400, f"preupload entry {path!r}: 'sample' must be base64") from None
-        mode = "lfs" if size > threshold or is_binary(sample) else "regular"
-        answer: dict[str, Any] = {"path": path, "uploadMode": mode, "shouldIgnore": False}
+        path, size, sample = _preupload_entry(item)
+        lfs = size > 0 and (size > threshold or is_binary(sample) or attributes.is_lfs(path))
+        answer: dict[str, Any] = {"path": path, "uploadMode": "lfs" if lfs else "regular",
+                                  "shouldIgnore": ignore.ignores(path)}  # fmt: skip
         blob = snapshot.files.get(path)
         if blob is not None:
             info = repo.file_info(path, blob)
@@ -58,11 +65,35 @@ def preupload(request: Request, repo_type: str, repo_id: str, revision: str) -> 
     return json_response({"files": answers, "commit": sha})
 
 
+def _preupload_entry(item: Any) -> tuple[str, int, bytes]:
+    if not isinstance(item, dict):
+        raise HubError(400, f"preupload file entries must be objects, got {item!r}")
+    path = _path(item.get("path"))
+    size = item.get("size")
+    if not isinstance(size, int) or size < 0:
+        raise HubError(400, f"preupload entry {path!r} needs a non-negative integer 'size', got {size!r}")
+    try:
+        sample = base64.b64decode(item.get("sample") or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise HubError(400, f"preupload entry {path!r}: 'sample' must be base64") from None
+    return path, size, sample
+
+
+def _root_text(repo: Repository, snapshot: Snapshot, name: str) -> str:
+    blob = snapshot.files.get(name)
+    return "" if blob is None else repo.read_blob(blob).decode("utf-8", "replace")
+
+
+# A repository's few pattern files are parsed once, not on every preupload batch.
+_attributes = functools.lru_cache(maxsize=256)(GitAttributes.parse)
+_ignore_rules = functools.lru_cache(maxsize=256)(GitIgnore.parse)
+
+
 def _path(value: Any) -> str:
     try:
         return validate_path(value)
-    except StorageError as err:
-        raise HubError.from_storage(err) from None
+    except PathError as err:
+        raise HubError(err.status, str(err)) from None
 
 
 def commit(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:

@@ -23,7 +23,8 @@ from typing import Any, BinaryIO
 from beam_pusher.localhub.accounts import Accounts, Identity
 from beam_pusher.localhub.faults import FaultInjector
 from beam_pusher.localhub.lfs import LfsStore
-from beam_pusher.localhub.storage import RepoStore, Repository, StorageError, valid_name
+from beam_pusher.localhub.names import valid_name
+from beam_pusher.localhub.storage import RepoStore, Repository, StorageError
 
 __all__ = [
     "HubConfig",

@@ -9,6 +9,7 @@ from typing import Any
 
 from beam_pusher.localhub import spaces
 from beam_pusher.localhub.gitobjects import Signature
+from beam_pusher.localhub.names import NAME_RULE, valid_name
 from beam_pusher.localhub.protocol import (
     HubError,
     Request,
@@ -18,9 +19,8 @@ from beam_pusher.localhub.protocol import (
     json_response,
     repo_url,
     resolve_revision,
-    valid_name,
 )
-from beam_pusher.localhub.storage import GITATTRIBUTES, REPO_TYPES, Repository, Snapshot, StorageError
+from beam_pusher.localhub.storage import REPO_TYPES, Repository, Snapshot, StorageError, default_gitattributes
 
 __all__ = [
     "agent_harnesses", "create_branch", "create_repo", "create_tag", "delete_branch", "delete_repo", "delete_tag",
@@ -95,8 +95,7 @@ def create_repo(request: Request) -> Response:
         raise HubError(400, f"Invalid repo type {repo_type!r}: use one of {', '.join(REPO_TYPES)}")
     for label, value in (("name", name), ("organization", namespace)):
         if not valid_name(value):
-            raise HubError(400, f"Invalid {label} {value!r}: use letters, digits, '-', '_' and '.', without '--' or "
-                           "'..', not starting or ending with '-' or '.', at most 96 characters")  # fmt: skip
+            raise HubError(400, f"Invalid {label} {value!r}: {NAME_RULE}")
     if not identity.is_member(namespace):
         raise HubError(403, f"You don't have the rights to create a {repo_type} under the namespace {namespace!r}")
     if not identity.can_write(namespace):
@@ -109,7 +108,7 @@ def create_repo(request: Request) -> Response:
     if visibility not in ("public", "private", "protected"):
         raise HubError(400, f"Invalid visibility {visibility!r}: use public, private or protected")
     settings: dict[str, Any] = {"private": visibility == "private", "visibility": visibility}
-    files = {".gitattributes": GITATTRIBUTES}
+    files = {".gitattributes": default_gitattributes(repo_type)}
     if repo_type == "space":
         settings.update(_space_settings(request, body, namespace, name))
         files["README.md"] = spaces.initial_readme(name, settings["sdk"])

@@ -16,7 +16,6 @@ import collections
 import dataclasses
 import json
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -27,31 +26,36 @@ from typing import Any
 
 from beam_pusher.localhub.gitobjects import MODE_DIR, MODE_FILE, GitRepo, Signature, TreeEntry, is_sha, valid_ref_name
 from beam_pusher.localhub.lfs import parse_pointer
+from beam_pusher.localhub.names import valid_name
 
 __all__ = [
     "AddFile", "DeletePath", "FileInfo", "RepoStore", "Repository", "Snapshot", "StorageError", "REPO_TYPES",
-    "valid_name", "validate_path",
+    "default_gitattributes",
 ]  # fmt: skip
 
 REPO_TYPES = ("model", "dataset", "space")
 DEFAULT_BRANCH = "main"
-GITATTRIBUTES = "".join(
-    f"{pattern} filter=lfs diff=lfs merge=lfs -text\n"
-    for pattern in (
-        "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*", "*.mlmodel",
-        "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt",
-        "*.pth", "*.rar", "*.safetensors", "saved_model/**/*", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm",
-        "*.xz", "*.zip", "*.zst", "*tfevents*",
-    )
-).encode()  # fmt: skip
+_LFS_PATTERNS = (
+    "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*", "*.mlmodel",
+    "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt",
+    "*.pth", "*.rar", "*.safetensors", "saved_model/**/*", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm",
+    "*.xz", "*.zip", "*.zst", "*tfevents*",
+)  # fmt: skip
+# Datasets get more: the Hub's default for a dataset also stores audio, images and video with LFS.
+_DATASET_LFS_PATTERNS = (
+    "*.lz4", "*.mds", "*.pcm", "*.sam", "*.raw", "*.aac", "*.flac", "*.mp3", "*.ogg", "*.wav", "*.bmp", "*.gif",
+    "*.png", "*.tiff", "*.jpg", "*.jpeg", "*.webp", "*.mp4", "*.webm",
+)  # fmt: skip
+
+
+def default_gitattributes(repo_type: str) -> bytes:
+    """The ``.gitattributes`` of a new repository's initial commit, as the Hub writes it for ``repo_type``."""
+    patterns = _LFS_PATTERNS + (_DATASET_LFS_PATTERNS if repo_type == "dataset" else ())
+    return "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for pattern in patterns).encode()
+
+
+GITATTRIBUTES = default_gitattributes("model")
 _SNAPSHOTS_PER_REPO = 8
-# The Hub's rule for a namespace or a repository name (it also keeps names from escaping the data directory).
-_NAME = re.compile(r"^(?!.*(--|\.\.))[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9_])?$")
-
-
-def valid_name(value: Any) -> bool:
-    """True if ``value`` is a valid namespace or repository name on the Hub."""
-    return isinstance(value, str) and bool(_NAME.match(value))
 
 
 class StorageError(Exception):
@@ -97,20 +101,6 @@ class Snapshot:
     commit: str
     files: dict[str, str]
     dirs: dict[str, str]
-
-
-def validate_path(path: Any) -> str:
-    """Returns ``path`` if it is a valid file path inside a repository, else raises StorageError(400)."""
-    if not isinstance(path, str) or not path:
-        raise StorageError(400, f"Invalid path {path!r}: expected a non-empty relative path such as 'app.py'")
-    parts = path.split("/")
-    if path.startswith("/") or any(part in ("", ".", "..", ".git") for part in parts) or "\0" in path:
-        raise StorageError(
-            400,
-            f"Invalid path {path!r}: paths are relative, use '/' between non-empty folder names, and contain no "
-            "'.', '..' or '.git' component",
-        )
-    return path
 
 
 class Repository:
