@@ -26,7 +26,8 @@ from beam_pusher.localhub.lfs import LfsStore
 from beam_pusher.localhub.protocol import URL_PREFIXES, HubConfig, HubState
 from beam_pusher.localhub.repo_api import space_runtime
 from beam_pusher.localhub.server import HubHTTPServer
-from beam_pusher.localhub.storage import Repository, RepoStore
+from beam_pusher.localhub.repostore import RepoStore
+from beam_pusher.localhub.storage import Repository
 
 __all__ = ["LocalHub", "SpaceState", "StoredFile"]
 
