@@ -6,16 +6,15 @@ import base64
 import binascii
 import functools
 import json
-import time
 from typing import Any
 
-from beam_pusher.localhub import spaces
+from beam_pusher.localhub import discussion_api, spaces
 from beam_pusher.localhub.gitpatterns import GitAttributes, GitIgnore
 from beam_pusher.localhub.lfs import is_oid, pointer_file
-from beam_pusher.localhub.protocol import HubError, Request, Response, find_repo, json_response, repo_url, resolve_revision
-from beam_pusher.localhub.repo_api import author_of
 from beam_pusher.localhub.names import PathError, validate_path
-from beam_pusher.localhub.storage import AddFile, DeletePath, Repository, Snapshot, StorageError
+from beam_pusher.localhub.protocol import HubError, Request, Response, json_response, repo_url, resolve_revision
+from beam_pusher.localhub.repo_api import author_of, note_new_head
+from beam_pusher.localhub.storage import AddFile, DeletePath, Repository, Snapshot
 
 __all__ = ["commit", "preupload"]
 
@@ -38,7 +37,7 @@ def preupload(request: Request, repo_type: str, repo_id: str, revision: str) -> 
     the revision's ``.gitattributes``; empty files are always regular. ``shouldIgnore`` follows the ``gitIgnore``
     text of the request (the client sends it when the commit adds a ``.gitignore``), else the revision's own.
     """
-    repo = find_repo(request, repo_type, repo_id, write=True)
+    repo, _ = discussion_api.commit_target(request, repo_type, repo_id, revision, request.flag("create_pr"))
     sha = resolve_revision(repo, _branch(revision))
     snapshot = repo.snapshot(sha)
     body = request.json_object()
@@ -97,15 +96,38 @@ def _path(value: Any) -> str:
 
 
 def commit(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:
-    """Reads the ndjson body line by line: file contents are written as git blobs as they arrive."""
-    repo = find_repo(request, repo_type, repo_id, write=True)
-    if request.flag("create_pr"):
-        raise HubError(400, "Pull requests are not supported by the local Hub: commit to a branch (create_pr=False)")
+    """Commits to a branch, opens a pull request (``?create_pr=1``) or adds a commit to one (``refs/pr/N``).
+
+    The ndjson body is read line by line: file contents are written as git blobs as they arrive.
+    """
+    create_pr = request.flag("create_pr")
+    repo, pull_request = discussion_api.commit_target(request, repo_type, repo_id, revision, create_pr)
     branch = _branch(revision)
-    if repo.branch_head(branch) is None:
+    if pull_request is None and repo.branch_head(branch) is None:
         if repo.resolve(revision) is not None:
             raise HubError(400, f"Cannot commit to {revision!r}: it is a tag or a commit, commit to a branch instead")
         resolve_revision(repo, revision)  # raises RevisionNotFound
+    header, operations = _read_operations(request, repo)
+    message = header["summary"].strip() or "Update files"
+    if header.get("description"):
+        message += "\n\n" + str(header["description"]).strip()
+    pr_url = None
+    if create_pr:
+        sha, pull_request = discussion_api.open_pull_request(request, repo, branch, operations, header, message)
+    else:
+        sha = repo.commit(branch, operations, message, author_of(request), header.get("parentCommit"))
+        if pull_request is not None:
+            discussion_api.record_commit(repo, pull_request, sha, message, request.require_identity().name)
+        note_new_head(repo, branch)
+    base = repo_url(request.base_url, repo_type, repo.repo_id)
+    if pull_request is not None:
+        pr_url = f"{base}/discussions/{pull_request.num}"
+    return json_response({"success": True, "commitOid": sha, "commitUrl": f"{base}/commit/{sha}", "hookOutput": "",
+                          "pullRequestUrl": pr_url})  # fmt: skip
+
+
+def _read_operations(request: Request, repo: Repository) -> tuple[dict[str, Any], list[AddFile | DeletePath]]:
+    """The header and the operations of an ndjson commit body, checked (README.md metadata included)."""
     header: dict[str, Any] | None = None
     operations: list[AddFile | DeletePath] = []
     readme: bytes | None = None
@@ -134,23 +156,10 @@ def commit(request: Request, repo_type: str, repo_id: str, revision: str) -> Res
     if not isinstance(header, dict) or not isinstance(header.get("summary"), str):
         raise HubError(400, "The commit body must start with {'key': 'header', 'value': {'summary': ...}}")
     if readme is not None:
-        errors = spaces.validate_front_matter(readme.decode("utf-8", "replace"), repo_type)
+        errors = spaces.validate_front_matter(readme.decode("utf-8", "replace"), repo.repo_type)
         if errors:
             raise HubError(400, "Invalid metadata in README.md: " + "; ".join(errors))
-    message = header["summary"].strip() or "Update files"
-    if header.get("description"):
-        message += "\n\n" + str(header["description"]).strip()
-    try:
-        sha = repo.commit(branch, operations, message, author_of(request), header.get("parentCommit"))
-    except StorageError as err:
-        raise HubError.from_storage(err) from None
-    if repo_type == "space" and branch == "main":
-        with repo.lock:
-            repo.settings["build_started_at"] = time.time()
-            repo.save_settings()
-    commit_url = f"{repo_url(request.base_url, repo_type, repo_id)}/commit/{sha}"
-    return json_response({"success": True, "commitOid": sha, "commitUrl": commit_url, "hookOutput": "",
-                          "pullRequestUrl": None})  # fmt: skip
+    return header, operations
 
 
 def _regular_file(request: Request, repo: Repository, value: dict[str, Any]) -> tuple[AddFile, bytes]:

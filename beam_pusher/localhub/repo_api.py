@@ -14,9 +14,11 @@ from beam_pusher.localhub.protocol import (
     HubError,
     Request,
     Response,
+    can_see,
     find_repo,
     iso_date,
     json_response,
+    repo_not_found,
     repo_url,
     resolve_revision,
 )
@@ -24,7 +26,8 @@ from beam_pusher.localhub.storage import REPO_TYPES, Repository, Snapshot, Stora
 
 __all__ = [
     "agent_harnesses", "create_branch", "create_repo", "create_tag", "delete_branch", "delete_repo", "delete_tag",
-    "list_commits", "list_refs", "list_repos", "list_tree", "paths_info", "repo_info", "update_settings",
+    "list_commits", "list_refs", "list_repos", "list_tree", "missing_repo", "note_new_head", "paths_info", "repo_info",
+    "update_settings",
     "validate_yaml", "whoami",
 ]  # fmt: skip
 
@@ -35,6 +38,14 @@ def author_of(request: Request) -> Signature:
     """Commit author for the caller: ``NAME <NAME@users.noreply.local>``, dated now."""
     name = request.require_identity().name
     return Signature(name, f"{name}@users.noreply.local", int(time.time()))
+
+
+def note_new_head(repo: Repository, branch: str) -> None:
+    """A new head of a Space's ``main`` (a commit or a merged pull request) starts a new build, as on the Hub."""
+    if repo.repo_type == "space" and branch == "main":
+        with repo.lock:
+            repo.settings["build_started_at"] = time.time()
+            repo.save_settings()
 
 
 def whoami(request: Request) -> Response:
@@ -52,6 +63,18 @@ def whoami(request: Request) -> Response:
         "orgs": [{"type": "org", "name": org, "fullname": org, "roleInOrg": "write"} for org in user.orgs],
         "auth": {"type": "access_token", "accessToken": {"displayName": f"local-{identity.role}", "role": identity.role}},
     })  # fmt: skip
+
+
+def missing_repo(request: Request, repo_type: str, repo_id: str) -> Response:
+    """A path under a repository that no endpoint answers: ``RepoNotFound`` unless the repository exists.
+
+    The Hub answers a repo id without a namespace (``/api/models/name``), or a repository that does not exist, with
+    ``X-Error-Code: RepoNotFound``, so ``repo_exists``/``file_exists``/``revision_exists`` return False.
+    """
+    repo = request.state.store.get(repo_type, repo_id) if "/" in repo_id else None
+    if repo is None or not can_see(request.identity, repo):
+        raise repo_not_found(repo_type, repo_id)
+    raise HubError(404, f"Not found: {request.method} {request.path}")
 
 
 def agent_harnesses(request: Request) -> Response:
@@ -102,8 +125,10 @@ def create_repo(request: Request) -> Response:
         raise HubError(403, f"This token of {identity.name!r} has read access only: use a write token to create repos")
     repo_id = f"{namespace}/{name}"
     url = repo_url(request.base_url, repo_type, repo_id)
-    if request.state.store.get(repo_type, repo_id) is not None:
-        raise HubError(409, f"You already created this {repo_type} repo: {repo_id}", extra={"url": url})
+    existing = request.state.store.get(repo_type, repo_id)  # in any case of letters, as on the Hub
+    if existing is not None:
+        url = repo_url(request.base_url, repo_type, existing.repo_id)
+        raise HubError(409, f"You already created this {repo_type} repo: {existing.repo_id}", extra={"url": url})
     visibility = body.get("visibility") or ("private" if body.get("private") else "public")
     if visibility not in ("public", "private", "protected"):
         raise HubError(400, f"Invalid visibility {visibility!r}: use public, private or protected")
@@ -351,8 +376,10 @@ def list_refs(request: Request, repo_type: str, repo_id: str) -> Response:
     def refs(kind: str, found: dict[str, str]) -> list[dict[str, str]]:
         return [{"name": name, "ref": f"refs/{kind}/{name}", "targetCommit": sha} for name, sha in found.items()]
 
+    pull_requests = [{"name": name[len("refs/"):], "ref": name, "targetCommit": sha}
+                     for name, sha in repo.pull_requests().items()] if request.flag("include_prs") else []  # fmt: skip
     return json_response({"branches": refs("heads", repo.branches()), "tags": refs("tags", repo.tags()),
-                          "converts": [], "pullRequests": []})  # fmt: skip
+                          "converts": [], "pullRequests": pull_requests})  # fmt: skip
 
 
 def create_branch(request: Request, repo_type: str, repo_id: str, branch: str) -> Response:
