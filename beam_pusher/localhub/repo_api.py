@@ -25,10 +25,9 @@ from beam_pusher.localhub.protocol import (
 from beam_pusher.localhub.storage import REPO_TYPES, Repository, Snapshot, StorageError, default_gitattributes
 
 __all__ = [
-    "agent_harnesses", "create_branch", "create_repo", "create_tag", "delete_branch", "delete_repo", "delete_tag",
-    "list_commits", "list_refs", "list_repos", "list_tree", "missing_repo", "note_new_head", "paths_info", "repo_info",
-    "update_settings",
-    "validate_yaml", "whoami",
+    "agent_harnesses", "auth_check", "create_branch", "create_repo", "create_tag", "delete_branch", "delete_repo",
+    "delete_tag", "list_commits", "list_refs", "list_repos", "list_tree", "missing_repo", "note_new_head",
+    "paths_info", "repo_info", "update_settings", "validate_yaml", "whoami",
 ]  # fmt: skip
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -46,6 +45,12 @@ def note_new_head(repo: Repository, branch: str) -> None:
         with repo.lock:
             repo.settings["build_started_at"] = time.time()
             repo.save_settings()
+
+
+def auth_check(request: Request, repo_type: str, repo_id: str, mode: str = "") -> Response:
+    """200 if the caller may read the repository (``/write``: write to it); else the error ``find_repo`` gives."""
+    find_repo(request, repo_type, repo_id, write=mode == "write")
+    return json_response({})
 
 
 def whoami(request: Request) -> Response:
@@ -293,6 +298,17 @@ def _tree_entry(repo: Repository, snapshot: Snapshot, path: str) -> dict[str, An
     return entry
 
 
+def _entries(repo: Repository, snapshot: Snapshot, paths: list[str], expand: bool) -> list[dict[str, Any]]:
+    """Tree entries of ``paths``; with ``expand``, each names its ``lastCommit`` as the Hub's do."""
+    entries = [_tree_entry(repo, snapshot, path) for path in paths]
+    if expand:
+        last = repo.last_commits(snapshot.commit, paths)
+        for entry in entries:
+            commit = repo.git.read_commit(last[entry["path"]])
+            entry["lastCommit"] = {"id": commit.sha, "title": commit.title, "date": iso_date(commit.author.timestamp)}
+    return entries
+
+
 def _git_order(item: tuple[str, bool]) -> list[bytes]:
     # Depth-first, a folder before its content, siblings in git's order (a folder sorts as "name/").
     path, is_dir = item
@@ -326,7 +342,7 @@ def list_tree(request: Request, repo_type: str, repo_id: str, revision: str, pat
                                         "cursor": start + page_size})  # fmt: skip
         next_url = f"{request.base_url}/api/{repo_type}s/{repo_id}/tree/{sha}{quoted}?{query}"
         headers["Link"] = f'<{next_url}>; rel="next"'
-    return json_response([_tree_entry(repo, snapshot, p) for p, _ in page], headers=headers)
+    return json_response(_entries(repo, snapshot, [p for p, _ in page], request.flag("expand")), headers=headers)
 
 
 def paths_info(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:
@@ -334,16 +350,15 @@ def paths_info(request: Request, repo_type: str, repo_id: str, revision: str) ->
     sha = resolve_revision(repo, revision)
     snapshot = repo.snapshot(sha)
     if "json" in (request.headers.get("Content-Type") or ""):
-        paths = request.json_object().get("paths") or []
+        body = request.json_object()
+        paths, expand = body.get("paths") or [], str(body.get("expand", "")).lower() == "true"
     else:
-        paths = request.form().get("paths", [])
+        form = request.form()
+        paths, expand = form.get("paths", []), (form.get("expand") or [""])[-1].lower() == "true"
     paths = [paths] if isinstance(paths, str) else paths
-    found = []
-    for path in paths:
-        path = str(path).strip("/")
-        if path in snapshot.files or path in snapshot.dirs:
-            found.append(_tree_entry(repo, snapshot, path))
-    return json_response(found)
+    found = [str(path).strip("/") for path in paths]
+    found = [path for path in found if path in snapshot.files or path in snapshot.dirs]
+    return json_response(_entries(repo, snapshot, found, expand))
 
 
 def list_commits(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:

@@ -138,6 +138,8 @@ def _match_api(method: str, rest: list[str]) -> Route | None:
         return _route("preupload", commit_api.preupload, *args, more[0])
     if head == "commit" and len(more) == 1 and method == "POST":
         return _route("commit", commit_api.commit, *args, more[0])
+    if head == "auth-check" and more in ([], ["write"]) and method == "GET":
+        return _route("auth-check", repo_api.auth_check, *args, *more)
     if head == "discussions":
         return _discussion_route(method, args, more) or _route("unknown", repo_api.missing_repo, *args)
     if tail == ["settings"] and method == "PUT":

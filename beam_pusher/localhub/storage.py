@@ -366,6 +366,21 @@ class Repository:
             current = parents[0] if parents else None
         return shas
 
+    def last_commits(self, commit: str, paths: list[str]) -> dict[str, str]:
+        """For each path at ``commit``, the newest commit in its history that changed it (``expand=True``)."""
+        pending, found = set(paths), {}
+        for sha in self.history(commit):
+            if not pending:
+                break
+            snap, parents = self.snapshot(sha), self.git.read_commit(sha).parents
+            before = self.snapshot(parents[0]) if parents else None
+            for path in list(pending):
+                oid = snap.files.get(path) or snap.dirs.get(path)
+                if before is None or oid != (before.files.get(path) or before.dirs.get(path)):
+                    found[path] = sha
+                    pending.discard(path)
+        return found
+
 
 def _same_commit(given: str, head: str) -> bool:
     """True if ``given`` names ``head``: in full, or abbreviated to 7+ hex digits as the client allows."""

@@ -93,3 +93,34 @@ def test_paths_leaving_the_repository_through_backslashes_get_422(local_hub, hub
     assert repr(path) in str(err.value)
     assert local_hub.commit_count(repo_id, repo_type="model") == 1
     assert HfApi(endpoint=local_hub.endpoint, token=local_hub.token).file_exists(repo_id, ".gitattributes")
+
+
+def test_expand_names_the_last_commit_of_each_entry(local_hub, hub_api):
+    repo_id = f"{local_hub.username}/expanded"
+    hub_api.create_repo(repo_id)
+    first = hub_api.create_commit(repo_id, [CommitOperationAdd("a.txt", b"a\n"), CommitOperationAdd("d/b.txt", b"b\n")],
+                                  commit_message="first").oid  # fmt: skip
+    second = hub_api.create_commit(repo_id, [CommitOperationAdd("d/c.txt", b"c\n")], commit_message="second").oid
+    initial = hub_api.list_repo_commits(repo_id)[-1].commit_id
+    tree = {e.path: e.last_commit for e in hub_api.list_repo_tree(repo_id, recursive=True, expand=True)}
+    assert {path: commit.oid for path, commit in tree.items()} == {
+        ".gitattributes": initial, "a.txt": first, "d": second, "d/b.txt": first, "d/c.txt": second}  # fmt: skip
+    assert tree["d"].title == "second"
+    infos = {i.path: i.last_commit for i in hub_api.get_paths_info(repo_id, ["a.txt", "d"], expand=True)}
+    assert (infos["a.txt"].oid, infos["d"].oid) == (first, second)
+    assert all(i.last_commit is None for i in hub_api.get_paths_info(repo_id, ["a.txt"]))
+
+
+def test_auth_check_answers_by_the_access_rules(tmp_path):
+    from beam_pusher.localhub import HubUser, LocalHub
+
+    alice, bob = HubUser("alice", "hf_a", read_tokens=("hf_a_read",)), HubUser("bob", "hf_b")
+    with LocalHub(tmp_path / "hub", users=[alice, bob]) as hub:
+        HfApi(endpoint=hub.endpoint, token=alice.token).create_repo("alice/private", private=True)
+        HfApi(endpoint=hub.endpoint, token=alice.token).auth_check("alice/private", write=True)
+        HfApi(endpoint=hub.endpoint, token="hf_a_read").auth_check("alice/private")
+        with pytest.raises(HfHubHTTPError) as err:
+            HfApi(endpoint=hub.endpoint, token="hf_a_read").auth_check("alice/private", write=True)
+        assert err.value.response.status_code == 403
+        with pytest.raises(RepositoryNotFoundError):
+            HfApi(endpoint=hub.endpoint, token=bob.token).auth_check("alice/private")
