@@ -16,7 +16,16 @@ from typing import Any
 
 from beam_pusher.localhub.accounts import Identity
 from beam_pusher.localhub.discussions import Discussion, DiscussionStore, Event, comment_event, new_event
-from beam_pusher.localhub.protocol import HubError, Request, Response, find_repo, iso_date, json_response, repo_url
+from beam_pusher.localhub.protocol import (
+    HubError,
+    Request,
+    Response,
+    find_repo,
+    iso_date,
+    json_response,
+    repo_url,
+    resolve_revision,
+)
 from beam_pusher.localhub.repo_api import author_of, note_new_head
 from beam_pusher.localhub.storage import AddFile, DeletePath, Repository
 
@@ -72,6 +81,7 @@ def commit_target(request: Request, repo_type: str, repo_id: str, revision: str,
     repo, identity = _participant(request, repo_type, repo_id)
     if create_pr:
         return repo, None
+    resolve_revision(repo, revision)  # RevisionNotFound for a pull request that does not exist
     num = revision[len("refs/pr/") :]
     thread = _thread(repo, num)
     if not thread.is_pull_request:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, HfFileSystem, hf_hub_download
-from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from beam_pusher.localhub import HubUser, LocalHub
 
@@ -178,6 +178,9 @@ def test_pull_requests_from_others_follow_the_hubs_rules(hub):
     with pytest.raises(HfHubHTTPError) as err:
         bob.merge_pull_request(repo_id, 1, repo_type="space")
     assert _status(err) == 403
+    with pytest.raises(RevisionNotFoundError):
+        bob.create_commit(repo_id, [CommitOperationAdd("c.txt", b"c")], commit_message="c", repo_type="space",
+                          revision="refs/pr/7")  # fmt: skip
     alice.merge_pull_request(repo_id, 1, repo_type="space")
     assert hub.read_file(repo_id, "w.bin") == weights and hub.read_file(repo_id, "b.txt") == b"b\n"
     with pytest.raises(HfHubHTTPError) as err:
