@@ -11,6 +11,10 @@ importing huggingface_hub so large files use classic LFS)::
         api.create_repo(f"{hub.username}/demo", repo_type="space", space_sdk="gradio")
         print(hub.list_files(f"{hub.username}/demo"))
 
+Repositories are real git repositories (``git clone ENDPOINT/spaces/user/demo`` works). Pull requests
+(``create_commit(create_pr=True)``, ``refs/pr/N``) and discussions work as on the Hub, and merging one is a real git
+merge; preupload follows the repository's ``.gitattributes`` and ``.gitignore``.
+
 In pytest, add ``pytest_plugins = ["beam_pusher.testing.pytest_plugin"]`` and use the ``local_hub`` fixture. From
 the command line: ``python -m beam_pusher.localhub.serve --port 0`` prints the endpoint, then serves.
 

@@ -13,6 +13,8 @@ import dataclasses
 import secrets
 from collections.abc import Iterable
 
+from beam_pusher.localhub.names import check_name
+
 __all__ = ["Accounts", "HubUser", "Identity", "InvalidToken"]
 
 
@@ -21,7 +23,7 @@ class HubUser:
     """A user of the local Hub.
 
     Args:
-        name: the user's namespace (``user`` in ``user/my-space``).
+        name: the user's namespace (``user`` in ``user/my-space``); the Hub's name rule applies (``_`` may start it).
         token: the user's write token.
         orgs: organisations the user belongs to (with write access to their namespaces).
         read_tokens: extra tokens of this user that can read but not write.
@@ -37,8 +39,9 @@ class HubUser:
     read_tokens: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.name or "/" in self.name:
-            raise ValueError(f"HubUser name {self.name!r} is not a namespace: use letters, digits, '-' and '_'")
+        check_name(self.name, "user name")
+        for org in self.orgs:
+            check_name(org, "organisation")
         if not self.token:
             raise ValueError(f"HubUser {self.name!r} needs a non-empty write token")
         object.__setattr__(self, "orgs", tuple(self.orgs))

@@ -1,18 +1,20 @@
-"""The two commit endpoints: ``preupload`` (regular or LFS, and the remote oid) and ``commit`` (ndjson)."""
+"""The two commit endpoints: ``preupload`` (regular or LFS, ignored or not, and the remote oid) and ``commit``."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from typing import Any
 
-from beam_pusher.localhub import spaces
+from beam_pusher.localhub import discussion_api, spaces
+from beam_pusher.localhub.gitpatterns import GitAttributes, GitIgnore
 from beam_pusher.localhub.lfs import is_oid, pointer_file
-from beam_pusher.localhub.protocol import HubError, Request, Response, find_repo, json_response, repo_url, resolve_revision
-from beam_pusher.localhub.repo_api import author_of
-from beam_pusher.localhub.runtime import start_build
-from beam_pusher.localhub.storage import AddFile, DeletePath, Repository, StorageError, validate_path
+from beam_pusher.localhub.names import PathError, validate_path
+from beam_pusher.localhub.protocol import HubError, Request, Response, json_response, repo_url, resolve_revision
+from beam_pusher.localhub.repo_api import author_of, note_new_head
+from beam_pusher.localhub.storage import AddFile, DeletePath, Repository, Snapshot, StorageError
 
 __all__ = ["commit", "preupload"]
 
@@ -29,27 +31,31 @@ def is_binary(sample: bytes) -> bool:
 
 
 def preupload(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:
-    repo = find_repo(request, repo_type, repo_id, write=True)
+    """``uploadMode`` and ``shouldIgnore`` per file, as the Hub decides them at the target revision.
+
+    A file is ``lfs`` when it is larger than the threshold, binary (a NUL in its sample), or marked ``filter=lfs`` by
+    the revision's ``.gitattributes``; empty files are always regular. ``shouldIgnore`` follows the ``gitIgnore``
+    text of the request (the client sends it when the commit adds a ``.gitignore``), else the revision's own.
+    """
+    repo, _ = discussion_api.commit_target(request, repo_type, repo_id, revision, request.flag("create_pr"))
     sha = resolve_revision(repo, _branch(revision))
     snapshot = repo.snapshot(sha)
-    files = request.json_object().get("files")
+    body = request.json_object()
+    files = body.get("files")
     if not isinstance(files, list):
         raise HubError(400, "preupload expects a JSON body {'files': [{'path', 'sample', 'size'}, ...]}")
+    gitignore = body.get("gitIgnore")
+    if gitignore is not None and not isinstance(gitignore, str):
+        raise HubError(400, f"preupload 'gitIgnore' must be the text of a .gitignore file, got {gitignore!r}")
+    attributes = _attributes(_root_text(repo, snapshot, ".gitattributes"))
+    ignore = _ignore_rules(gitignore if gitignore is not None else _root_text(repo, snapshot, ".gitignore"))
     threshold = request.state.config.lfs_threshold
     answers = []
     for item in files:
-        if not isinstance(item, dict):
-            raise HubError(400, f"preupload file entries must be objects, got {item!r}")
-        path = _path(item.get("path"))
-        size = item.get("size")
-        if not isinstance(size, int) or size < 0:
-            raise HubError(400, f"preupload entry {path!r} needs a non-negative integer 'size', got {size!r}")
-        try:
-            sample = base64.b64decode(item.get("sample") or "", validate=True)
-        except (binascii.Error, ValueError):
-            raise HubError(400, f"preupload entry {path!r}: 'sample' must be base64") from None
-        mode = "lfs" if size > threshold or is_binary(sample) else "regular"
-        answer: dict[str, Any] = {"path": path, "uploadMode": mode, "shouldIgnore": False}
+        path, size, sample = _preupload_entry(item)
+        lfs = size > 0 and (size > threshold or is_binary(sample) or attributes.is_lfs(path))
+        answer: dict[str, Any] = {"path": path, "uploadMode": "lfs" if lfs else "regular",
+                                  "shouldIgnore": ignore.ignores(path)}  # fmt: skip
         blob = snapshot.files.get(path)
         if blob is not None:
             info = repo.file_info(path, blob)
@@ -58,57 +64,88 @@ def preupload(request: Request, repo_type: str, repo_id: str, revision: str) -> 
     return json_response({"files": answers, "commit": sha})
 
 
+def _preupload_entry(item: Any) -> tuple[str, int, bytes]:
+    if not isinstance(item, dict):
+        raise HubError(400, f"preupload file entries must be objects, got {item!r}")
+    path = _path(item.get("path"))
+    size = item.get("size")
+    if not isinstance(size, int) or size < 0:
+        raise HubError(400, f"preupload entry {path!r} needs a non-negative integer 'size', got {size!r}")
+    try:
+        sample = base64.b64decode(item.get("sample") or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise HubError(400, f"preupload entry {path!r}: 'sample' must be base64") from None
+    return path, size, sample
+
+
+def _root_text(repo: Repository, snapshot: Snapshot, name: str) -> str:
+    blob = snapshot.files.get(name)
+    return "" if blob is None else repo.read_blob(blob).decode("utf-8", "replace")
+
+
+# A repository's few pattern files are parsed once, not on every preupload batch.
+_attributes = functools.lru_cache(maxsize=256)(GitAttributes.parse)
+_ignore_rules = functools.lru_cache(maxsize=256)(GitIgnore.parse)
+
+
 def _path(value: Any) -> str:
     try:
         return validate_path(value)
-    except StorageError as err:
-        raise HubError.from_storage(err) from None
+    except PathError as err:
+        raise HubError(err.status, str(err)) from None
 
 
 def commit(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:
-    """Reads the ndjson body line by line: file contents are written as git blobs as they arrive.
+    """Commits to a branch, opens a pull request (``?create_pr=1``) or adds a commit to one (``refs/pr/N``).
 
-    With a commit quota, a commit to a repository whose quota is used up is answered 429 before its body is read;
-    a commit that fails afterwards (bad body, stale parent) gives its count back.
+    The ndjson body is read line by line: file contents are written as git blobs as they arrive. With a commit
+    quota, a commit to a repository whose quota is used up is answered 429 before its body is read; a commit that
+    fails afterwards (bad body, stale parent) gives its count back.
     """
-    repo = find_repo(request, repo_type, repo_id, write=True)
-    if request.flag("create_pr"):
-        raise HubError(400, "Pull requests are not supported by the local Hub: commit to a branch (create_pr=False)")
+    create_pr = request.flag("create_pr")
+    repo, pull_request = discussion_api.commit_target(request, repo_type, repo_id, revision, create_pr)
     branch = _branch(revision)
-    if repo.branch_head(branch) is None:
+    if pull_request is None and repo.branch_head(branch) is None:
         if repo.resolve(revision) is not None:
             raise HubError(400, f"Cannot commit to {revision!r}: it is a tag or a commit, commit to a branch instead")
         resolve_revision(repo, revision)  # raises RevisionNotFound
-    quota, quota_key = request.state.commit_quota, f"{repo_type}/{repo_id}"
+    quota, quota_key = request.state.commit_quota, f"{repo_type}/{repo.repo_id}"
     if quota is not None:
         refusal = quota.take(quota_key)
         if refusal is not None:
             raise HubError(429, quota.message(refusal), headers={"Retry-After": str(refusal.reset_in)})
     try:
-        header, operations = _read_operations(request, repo, repo_type)
-        message = header["summary"].strip() or "Update files"
-        if header.get("description"):
-            message += "\n\n" + str(header["description"]).strip()
-        try:
-            sha = repo.commit(branch, operations, message, author_of(request), header.get("parentCommit"))
-        except StorageError as err:
-            raise HubError.from_storage(err) from None
+        sha, pull_request = _commit_body(request, repo, branch, pull_request, create_pr)
     except BaseException:
         if quota is not None:
             quota.give_back(quota_key)
         raise
-    if repo_type == "space" and branch == "main":
-        with repo.lock:
-            start_build(repo.settings)
-            repo.save_settings()
-    commit_url = f"{repo_url(request.base_url, repo_type, repo_id)}/commit/{sha}"
-    return json_response({"success": True, "commitOid": sha, "commitUrl": commit_url, "hookOutput": "",
-                          "pullRequestUrl": None})  # fmt: skip
+    base = repo_url(request.base_url, repo_type, repo.repo_id)
+    pr_url = f"{base}/discussions/{pull_request.num}" if pull_request is not None else None
+    return json_response({"success": True, "commitOid": sha, "commitUrl": f"{base}/commit/{sha}", "hookOutput": "",
+                          "pullRequestUrl": pr_url})
 
 
-def _read_operations(request: Request, repo: Repository,
-                     repo_type: str) -> tuple[dict[str, Any], list[AddFile | DeletePath]]:  # fmt: skip
-    """The commit header and operations of the ndjson body; a README.md must have valid front matter."""
+def _commit_body(request: Request, repo: Repository, branch: str, pull_request: Any, create_pr: bool) -> tuple[str, Any]:
+    """Reads the operations and makes the commit, or the pull request; returns the commit id and the pull request."""
+    header, operations = _read_operations(request, repo)
+    message = header["summary"].strip() or "Update files"
+    if header.get("description"):
+        message += "\n\n" + str(header["description"]).strip()
+    if create_pr:
+        return discussion_api.open_pull_request(request, repo, branch, operations, header, message)
+    try:
+        sha = repo.commit(branch, operations, message, author_of(request), header.get("parentCommit"))
+    except StorageError as err:
+        raise HubError.from_storage(err) from None
+    if pull_request is not None:
+        discussion_api.record_commit(repo, pull_request, sha, message, request.require_identity().name)
+    note_new_head(repo, branch)
+    return sha, pull_request
+
+
+def _read_operations(request: Request, repo: Repository) -> tuple[dict[str, Any], list[AddFile | DeletePath]]:
+    """The header and the operations of an ndjson commit body, checked (README.md metadata included)."""
     header: dict[str, Any] | None = None
     operations: list[AddFile | DeletePath] = []
     readme: bytes | None = None
@@ -137,7 +174,7 @@ def _read_operations(request: Request, repo: Repository,
     if not isinstance(header, dict) or not isinstance(header.get("summary"), str):
         raise HubError(400, "The commit body must start with {'key': 'header', 'value': {'summary': ...}}")
     if readme is not None:
-        errors = spaces.validate_front_matter(readme.decode("utf-8", "replace"), repo_type)
+        errors = spaces.validate_front_matter(readme.decode("utf-8", "replace"), repo.repo_type)
         if errors:
             raise HubError(400, "Invalid metadata in README.md: " + "; ".join(errors))
     return header, operations

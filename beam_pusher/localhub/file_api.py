@@ -76,7 +76,10 @@ def lfs_batch(request: Request, repo_type: str, repo_id: str) -> Response:
     operation = body.get("operation")
     if operation not in ("upload", "download"):
         raise HubError(400, f"Invalid LFS operation {operation!r}: use 'upload' or 'download'")
-    find_repo(request, repo_type, repo_id, write=operation == "upload")
+    if operation == "upload":
+        _upload_target(request, repo_type, repo_id)
+    else:
+        find_repo(request, repo_type, repo_id)
     objects = body.get("objects")
     if not isinstance(objects, list):
         raise HubError(400, "LFS batch expects 'objects': [{'oid', 'size'}, ...]")
@@ -133,8 +136,20 @@ def lfs_download(request: Request, oid: str) -> Response:
     return Response(200, content_type="application/octet-stream", stream=stream, length=size)
 
 
+def _upload_target(request: Request, repo_type: str, repo_id: str) -> None:
+    """Who may upload LFS objects: whoever may open a pull request (a write token and sight of the repository).
+
+    An uploaded object joins a repository only through a commit, and commits are checked as the Hub checks them.
+    """
+    identity = request.require_identity()
+    repo = find_repo(request, repo_type, repo_id)
+    if identity.role != "write":
+        raise HubError(403, f"This token of {identity.name!r} has read access only: use a write token to upload to "
+                       f"{repo.repo_id!r}")  # fmt: skip
+
+
 def lfs_verify(request: Request, repo_type: str, repo_id: str) -> Response:
-    find_repo(request, repo_type, repo_id, write=True)
+    _upload_target(request, repo_type, repo_id)
     body = request.json_object()
     oid, size = body.get("oid"), body.get("size")
     stored = request.state.lfs.size(oid) if is_oid(oid) else None

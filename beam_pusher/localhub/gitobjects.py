@@ -23,13 +23,20 @@ import threading
 import zlib
 from pathlib import Path
 
-__all__ = ["Commit", "GitRepo", "Signature", "TreeEntry", "MODE_DIR", "MODE_FILE", "is_sha", "valid_ref_name"]
+__all__ = [
+    "Commit", "GitRepo", "MergeResult", "Signature", "TreeEntry", "MODE_DIR", "MODE_FILE", "is_sha", "is_short_sha",
+    "valid_ref_name",
+]  # fmt: skip
 
 MODE_FILE = "100644"
 MODE_DIR = "40000"
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-# Ref names the local Hub creates: no component starts with "." (git's rule, and temp files start with ".tmp_").
-_REF_NAME = re.compile(r"^refs/(heads|tags)/(?!\.)(?!.*(\.\.|/\.|//|\.lock$))[A-Za-z0-9._/-]+(?<!/)$")
+_SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
+# Ref names the local Hub creates: branches and tags, where no component starts with "." (git's rule, and temp files
+# start with ".tmp_"), and the Hub's pull request refs, refs/pr/1, refs/pr/2, ...
+_REF_NAME = re.compile(
+    r"^(refs/(heads|tags)/(?!\.)(?!.*(\.\.|/\.|//|\.lock$))[A-Za-z0-9._/-]+(?<!/)|refs/pr/[1-9][0-9]*)$"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +65,14 @@ class Signature:
 
 
 @dataclasses.dataclass(frozen=True)
+class MergeResult:
+    """What a three-way merge produced: the merged ``tree`` and the paths in conflict (none: it merged cleanly)."""
+
+    tree: str
+    conflicts: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class Commit:
     """A parsed commit object."""
 
@@ -78,13 +93,18 @@ class Commit:
 
 
 def valid_ref_name(name: str) -> bool:
-    """True if ``name`` (``refs/heads/x`` or ``refs/tags/x``) is a ref the local Hub may create or read."""
+    """True if ``name`` (``refs/heads/x``, ``refs/tags/x`` or ``refs/pr/N``) is a ref the local Hub may create or read."""
     return bool(_REF_NAME.match(name))
 
 
 def is_sha(value: str) -> bool:
     """True if ``value`` is a full lowercase 40-hex object id."""
     return bool(_SHA.match(value))
+
+
+def is_short_sha(value: str) -> bool:
+    """True if ``value`` may be an abbreviated object id (7 to 39 lowercase hex digits, as the Hub accepts)."""
+    return bool(_SHORT_SHA.match(value))
 
 
 def _parse_signature(raw: bytes) -> Signature:
@@ -243,6 +263,48 @@ class GitRepo:
         except KeyError:
             return False
         return True
+
+    def find_commit(self, prefix: str) -> str | None:
+        """The one commit whose id starts with ``prefix`` (7+ hex digits), or None if none or several do."""
+        if not _SHORT_SHA.match(prefix):
+            return None
+        folder = self._objects / prefix[:2]
+        names = os.listdir(folder) if folder.is_dir() else []
+        found = {prefix[:2] + name for name in names if name.startswith(prefix[2:]) and _SHA.match(prefix[:2] + name)}
+        if any((self._objects / "pack").glob("*.pack")):  # objects git itself packed are not loose files
+            found |= set(self._git("rev-parse", "--disambiguate=" + prefix, check=False).split())
+        commits = [sha for sha in found if self.is_commit(sha)]
+        return commits[0] if len(commits) == 1 else None
+
+    def rev_list(self, commit: str) -> list[str]:
+        """Every commit reachable from ``commit`` in ``git log``'s order (for histories with merges)."""
+        return self._git("rev-list", commit).split()
+
+    def merge(self, ours: str, theirs: str) -> MergeResult:
+        """Three-way merge of two commits' trees with ``git merge-tree --write-tree``; nothing is committed.
+
+        The merged tree is written to the object store; ``conflicts`` lists the paths git could not merge.
+        """
+        done = subprocess.run(
+            ["git", "-C", str(self.path), "merge-tree", "--write-tree", "--name-only", "--no-messages", ours, theirs],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode not in (0, 1):
+            raise RuntimeError(f"git merge-tree {ours} {theirs} failed: {done.stderr.strip()}")
+        lines = done.stdout.splitlines()
+        return MergeResult(lines[0], tuple(sorted(set(lines[1:]))) if done.returncode == 1 else ())
+
+    def merge_base(self, first: str, second: str) -> str | None:
+        found = self._git("merge-base", first, second, check=False).strip()
+        return found if _SHA.match(found) else None
+
+    def diff(self, base: str, head: str) -> str:
+        """``git diff`` between two commits, as the Hub shows a pull request's changes."""
+        return self._git("diff", "--no-color", "--no-ext-diff", base, head, check=False)
+
+    def _git(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run(["git", "-C", str(self.path), *args], capture_output=True, check=check)
+        return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else ""
 
     # Refs --------------------------------------------------------------------------------------------------------
 

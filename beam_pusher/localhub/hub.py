@@ -28,7 +28,8 @@ from beam_pusher.localhub.protocol import URL_PREFIXES, HubConfig, HubState
 from beam_pusher.localhub.ratelimit import RateLimit, parse_rate_limit
 from beam_pusher.localhub.runtime import space_runtime, space_timeline
 from beam_pusher.localhub.server import HubHTTPServer
-from beam_pusher.localhub.storage import Repository, RepoStore
+from beam_pusher.localhub.repostore import RepoStore
+from beam_pusher.localhub.storage import Repository
 
 __all__ = ["LocalHub", "SpaceState", "StoredFile"]
 

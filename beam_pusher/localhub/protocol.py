@@ -23,8 +23,10 @@ from typing import Any, BinaryIO
 from beam_pusher.localhub.accounts import Accounts, Identity
 from beam_pusher.localhub.faults import FaultInjector
 from beam_pusher.localhub.lfs import LfsStore
+from beam_pusher.localhub.names import valid_name
 from beam_pusher.localhub.ratelimit import CommitQuota, RateLimit, RequestQuota
-from beam_pusher.localhub.storage import RepoStore, Repository, StorageError, valid_name
+from beam_pusher.localhub.repostore import RepoStore
+from beam_pusher.localhub.storage import Repository, StorageError
 
 __all__ = [
     "HubConfig",
@@ -32,9 +34,11 @@ __all__ = [
     "HubState",
     "Request",
     "Response",
+    "can_see",
     "find_repo",
     "iso_date",
     "json_response",
+    "repo_not_found",
     "repo_url",
     "resolve_revision",
     "valid_name",
@@ -330,16 +334,9 @@ def find_repo(request: Request, repo_type: str, repo_id: str, *, write: bool = F
     if (write or member) and identity is None:
         request.require_identity()
     repo = request.state.store.get(repo_type, repo_id)
-    namespace = repo_id.split("/", 1)[0]
-    visible = repo is not None and (not repo.private or (identity is not None and identity.is_member(namespace)))
-    if not visible:
-        raise HubError(
-            404,
-            f"Repository Not Found: {repo_type} {repo_id!r} does not exist, or it is private and this token cannot "
-            "see it. Check the repo_id and repo_type, or create it first.",
-            "RepoNotFound",
-        )
-    assert repo is not None
+    if repo is None or not can_see(identity, repo):
+        raise repo_not_found(repo_type, repo_id)
+    namespace = repo.namespace  # as spelled on the Hub: repo ids are resolved case-insensitively
     if identity is not None and (write or member) and not identity.is_member(namespace):
         raise HubError(403, f"You don't have the rights to change {repo_type} {repo_id!r}: it is not in your "
                        f"namespace {identity.name!r} or one of your organisations")  # fmt: skip
@@ -349,13 +346,29 @@ def find_repo(request: Request, repo_type: str, repo_id: str, *, write: bool = F
     return repo
 
 
+def can_see(identity: Identity | None, repo: Repository) -> bool:
+    """True if the caller may read ``repo``: it is public, or the caller is a member of its namespace."""
+    return not repo.private or (identity is not None and identity.is_member(repo.namespace))
+
+
+def repo_not_found(repo_type: str, repo_id: str) -> HubError:
+    """The Hub's 404 ``RepoNotFound`` (the client raises RepositoryNotFoundError, ``repo_exists`` says False)."""
+    hint = "" if "/" in repo_id else " Repo ids on this local Hub are 'namespace/name'."
+    return HubError(
+        404,
+        f"Repository Not Found: {repo_type} {repo_id!r} does not exist, or it is private and this token cannot "
+        f"see it. Check the repo_id and repo_type, or create it first.{hint}",
+        "RepoNotFound",
+    )
+
+
 def resolve_revision(repo: Repository, revision: str | None) -> str:
     """Commit SHA of ``revision``; 404 ``RevisionNotFound`` if it is not a branch, tag or commit of ``repo``."""
     sha = repo.resolve(revision)
     if sha is None:
         raise HubError(
             404,
-            f"Invalid rev id: {revision!r} is not a branch, tag or full commit SHA of {repo.repo_id!r}",
+            f"Invalid rev id: {revision!r} is not a branch, tag, pull request ref or commit SHA of {repo.repo_id!r}",
             "RevisionNotFound",
         )
     return sha

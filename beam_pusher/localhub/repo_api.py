@@ -9,24 +9,26 @@ from typing import Any
 
 from beam_pusher.localhub import spaces
 from beam_pusher.localhub.gitobjects import Signature
+from beam_pusher.localhub.names import NAME_RULE, valid_name
 from beam_pusher.localhub.protocol import (
     HubError,
     Request,
     Response,
+    can_see,
     find_repo,
     iso_date,
     json_response,
+    repo_not_found,
     repo_url,
     resolve_revision,
-    valid_name,
 )
-from beam_pusher.localhub.runtime import space_runtime
-from beam_pusher.localhub.storage import GITATTRIBUTES, REPO_TYPES, Repository, Snapshot, StorageError
+from beam_pusher.localhub.runtime import space_runtime, start_build
+from beam_pusher.localhub.storage import REPO_TYPES, Repository, Snapshot, StorageError, default_gitattributes
 
 __all__ = [
-    "agent_harnesses", "create_branch", "create_repo", "create_tag", "delete_branch", "delete_repo", "delete_tag",
-    "list_commits", "list_refs", "list_repos", "list_tree", "paths_info", "repo_info", "update_settings",
-    "validate_yaml", "whoami",
+    "agent_harnesses", "auth_check", "create_branch", "create_repo", "create_tag", "delete_branch", "delete_repo",
+    "delete_tag", "list_commits", "list_refs", "list_repos", "list_tree", "missing_repo", "note_new_head",
+    "paths_info", "repo_info", "update_settings", "validate_yaml", "whoami",
 ]  # fmt: skip
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -36,6 +38,20 @@ def author_of(request: Request) -> Signature:
     """Commit author for the caller: ``NAME <NAME@users.noreply.local>``, dated now."""
     name = request.require_identity().name
     return Signature(name, f"{name}@users.noreply.local", int(time.time()))
+
+
+def note_new_head(repo: Repository, branch: str) -> None:
+    """A new head of a Space's ``main`` (a commit or a merged pull request) starts a new build, as on the Hub."""
+    if repo.repo_type == "space" and branch == "main":
+        with repo.lock:
+            start_build(repo.settings)
+            repo.save_settings()
+
+
+def auth_check(request: Request, repo_type: str, repo_id: str, mode: str = "") -> Response:
+    """200 if the caller may read the repository (``/write``: write to it); else the error ``find_repo`` gives."""
+    find_repo(request, repo_type, repo_id, write=mode == "write")
+    return json_response({})
 
 
 def whoami(request: Request) -> Response:
@@ -53,6 +69,18 @@ def whoami(request: Request) -> Response:
         "orgs": [{"type": "org", "name": org, "fullname": org, "roleInOrg": "write"} for org in user.orgs],
         "auth": {"type": "access_token", "accessToken": {"displayName": f"local-{identity.role}", "role": identity.role}},
     })  # fmt: skip
+
+
+def missing_repo(request: Request, repo_type: str, repo_id: str) -> Response:
+    """A path under a repository that no endpoint answers: ``RepoNotFound`` unless the repository exists.
+
+    The Hub answers a repo id without a namespace (``/api/models/name``), or a repository that does not exist, with
+    ``X-Error-Code: RepoNotFound``, so ``repo_exists``/``file_exists``/``revision_exists`` return False.
+    """
+    repo = request.state.store.get(repo_type, repo_id) if "/" in repo_id else None
+    if repo is None or not can_see(request.identity, repo):
+        raise repo_not_found(repo_type, repo_id)
+    raise HubError(404, f"Not found: {request.method} {request.path}")
 
 
 def agent_harnesses(request: Request) -> Response:
@@ -96,21 +124,22 @@ def create_repo(request: Request) -> Response:
         raise HubError(400, f"Invalid repo type {repo_type!r}: use one of {', '.join(REPO_TYPES)}")
     for label, value in (("name", name), ("organization", namespace)):
         if not valid_name(value):
-            raise HubError(400, f"Invalid {label} {value!r}: use letters, digits, '-', '_' and '.', without '--' or "
-                           "'..', not starting or ending with '-' or '.', at most 96 characters")  # fmt: skip
+            raise HubError(400, f"Invalid {label} {value!r}: {NAME_RULE}")
     if not identity.is_member(namespace):
         raise HubError(403, f"You don't have the rights to create a {repo_type} under the namespace {namespace!r}")
     if not identity.can_write(namespace):
         raise HubError(403, f"This token of {identity.name!r} has read access only: use a write token to create repos")
     repo_id = f"{namespace}/{name}"
     url = repo_url(request.base_url, repo_type, repo_id)
-    if request.state.store.get(repo_type, repo_id) is not None:
-        raise HubError(409, f"You already created this {repo_type} repo: {repo_id}", extra={"url": url})
+    existing = request.state.store.get(repo_type, repo_id)  # in any case of letters, as on the Hub
+    if existing is not None:
+        url = repo_url(request.base_url, repo_type, existing.repo_id)
+        raise HubError(409, f"You already created this {repo_type} repo: {existing.repo_id}", extra={"url": url})
     visibility = body.get("visibility") or ("private" if body.get("private") else "public")
     if visibility not in ("public", "private", "protected"):
         raise HubError(400, f"Invalid visibility {visibility!r}: use public, private or protected")
     settings: dict[str, Any] = {"private": visibility == "private", "visibility": visibility}
-    files = {".gitattributes": GITATTRIBUTES}
+    files = {".gitattributes": default_gitattributes(repo_type)}
     if repo_type == "space":
         settings.update(_space_settings(request, body, namespace, name))
         files["README.md"] = spaces.initial_readme(name, settings["sdk"])
@@ -254,6 +283,17 @@ def _tree_entry(repo: Repository, snapshot: Snapshot, path: str) -> dict[str, An
     return entry
 
 
+def _entries(repo: Repository, snapshot: Snapshot, paths: list[str], expand: bool) -> list[dict[str, Any]]:
+    """Tree entries of ``paths``; with ``expand``, each names its ``lastCommit`` as the Hub's do."""
+    entries = [_tree_entry(repo, snapshot, path) for path in paths]
+    if expand:
+        last = repo.last_commits(snapshot.commit, paths)
+        for entry in entries:
+            commit = repo.git.read_commit(last[entry["path"]])
+            entry["lastCommit"] = {"id": commit.sha, "title": commit.title, "date": iso_date(commit.author.timestamp)}
+    return entries
+
+
 def _git_order(item: tuple[str, bool]) -> list[bytes]:
     # Depth-first, a folder before its content, siblings in git's order (a folder sorts as "name/").
     path, is_dir = item
@@ -287,7 +327,7 @@ def list_tree(request: Request, repo_type: str, repo_id: str, revision: str, pat
                                         "cursor": start + page_size})  # fmt: skip
         next_url = f"{request.base_url}/api/{repo_type}s/{repo_id}/tree/{sha}{quoted}?{query}"
         headers["Link"] = f'<{next_url}>; rel="next"'
-    return json_response([_tree_entry(repo, snapshot, p) for p, _ in page], headers=headers)
+    return json_response(_entries(repo, snapshot, [p for p, _ in page], request.flag("expand")), headers=headers)
 
 
 def paths_info(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:
@@ -295,16 +335,15 @@ def paths_info(request: Request, repo_type: str, repo_id: str, revision: str) ->
     sha = resolve_revision(repo, revision)
     snapshot = repo.snapshot(sha)
     if "json" in (request.headers.get("Content-Type") or ""):
-        paths = request.json_object().get("paths") or []
+        body = request.json_object()
+        paths, expand = body.get("paths") or [], str(body.get("expand", "")).lower() == "true"
     else:
-        paths = request.form().get("paths", [])
+        form = request.form()
+        paths, expand = form.get("paths", []), (form.get("expand") or [""])[-1].lower() == "true"
     paths = [paths] if isinstance(paths, str) else paths
-    found = []
-    for path in paths:
-        path = str(path).strip("/")
-        if path in snapshot.files or path in snapshot.dirs:
-            found.append(_tree_entry(repo, snapshot, path))
-    return json_response(found)
+    found = [str(path).strip("/") for path in paths]
+    found = [path for path in found if path in snapshot.files or path in snapshot.dirs]
+    return json_response(_entries(repo, snapshot, found, expand))
 
 
 def list_commits(request: Request, repo_type: str, repo_id: str, revision: str) -> Response:
@@ -337,8 +376,10 @@ def list_refs(request: Request, repo_type: str, repo_id: str) -> Response:
     def refs(kind: str, found: dict[str, str]) -> list[dict[str, str]]:
         return [{"name": name, "ref": f"refs/{kind}/{name}", "targetCommit": sha} for name, sha in found.items()]
 
+    pull_requests = [{"name": name[len("refs/"):], "ref": name, "targetCommit": sha}
+                     for name, sha in repo.pull_requests().items()] if request.flag("include_prs") else []  # fmt: skip
     return json_response({"branches": refs("heads", repo.branches()), "tags": refs("tags", repo.tags()),
-                          "converts": [], "pullRequests": []})  # fmt: skip
+                          "converts": [], "pullRequests": pull_requests})  # fmt: skip
 
 
 def create_branch(request: Request, repo_type: str, repo_id: str, branch: str) -> Response:

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from beam_pusher.localhub import commit_api, file_api, repo_api, space_api
+from beam_pusher.localhub import commit_api, discussion_api, file_api, repo_api, space_api
 
 __all__ = ["Route", "match"]
 
@@ -23,6 +23,12 @@ _SPACE_SETTINGS = {
     ("hardware", "POST"): space_api.hardware, ("runtime", "GET"): space_api.runtime,
     ("restart", "POST"): space_api.restart, ("pause", "POST"): space_api.pause,
     ("sleeptime", "POST"): space_api.sleep_time,
+}  # fmt: skip
+
+
+_DISCUSSION_CHANGES = {
+    "comment": discussion_api.comment, "title": discussion_api.rename, "status": discussion_api.change_status,
+    "merge": discussion_api.merge,
 }  # fmt: skip
 
 
@@ -56,6 +62,8 @@ def match(method: str, segments: list[str]) -> Route | None:
         repo_type, segments = _PLURALS[segments[0]], segments[1:]
     if len(segments) < 3:
         return None
+    if segments[1] == "resolve" and segments[2] != "resolve" and method in ("GET", "HEAD"):
+        return _route("resolve", repo_api.missing_repo, repo_type, segments[0])  # a repo id without namespace
     namespace, name, tail = segments[0], segments[1], segments[2:]
     if name.endswith(".git"):
         name = name[: -len(".git")]
@@ -73,6 +81,21 @@ def match(method: str, segments: list[str]) -> Route | None:
     return None
 
 
+def _discussion_route(method: str, args: tuple[str, str], more: list[str]) -> Route | None:
+    """``/api/{type}s/{id}/discussions[/N[/comment|title|status|merge|comment/ID/edit|comment/ID/hide]]``."""
+    if not more:
+        function = {"GET": discussion_api.list_discussions, "POST": discussion_api.create_discussion}.get(method)
+        return _route("discussions", function, *args) if function else None
+    if len(more) == 1 and method == "GET":
+        return _route("discussion", discussion_api.discussion_details, *args, more[0])
+    if len(more) == 2 and method == "POST" and more[1] in _DISCUSSION_CHANGES:
+        return _route(f"discussion-{more[1]}", _DISCUSSION_CHANGES[more[1]], *args, more[0])
+    if len(more) == 4 and method == "POST" and more[1] == "comment" and more[3] in ("edit", "hide"):
+        function = discussion_api.edit_comment if more[3] == "edit" else discussion_api.hide_comment
+        return _route(f"discussion-comment-{more[3]}", function, *args, more[0], more[2])
+    return None
+
+
 def _match_api(method: str, rest: list[str]) -> Route | None:
     if rest == ["whoami-v2"] and method == "GET":
         return _route("whoami", repo_api.whoami)
@@ -86,6 +109,8 @@ def _match_api(method: str, rest: list[str]) -> Route | None:
         return _route("delete-repo", repo_api.delete_repo)
     if len(rest) == 1 and rest[0] in _PLURALS and method == "GET":
         return _route("list-repos", repo_api.list_repos, _PLURALS[rest[0]])
+    if len(rest) == 2 and rest[0] in _PLURALS:
+        return _route("repo-info", repo_api.missing_repo, _PLURALS[rest[0]], rest[1])  # a repo id without namespace
     if len(rest) < 3 or rest[0] not in _PLURALS:
         return None
     repo_type, repo_id, tail = _PLURALS[rest[0]], f"{rest[1]}/{rest[2]}", rest[3:]
@@ -113,10 +138,14 @@ def _match_api(method: str, rest: list[str]) -> Route | None:
         return _route("preupload", commit_api.preupload, *args, more[0])
     if head == "commit" and len(more) == 1 and method == "POST":
         return _route("commit", commit_api.commit, *args, more[0])
+    if head == "auth-check" and more in ([], ["write"]) and method == "GET":
+        return _route("auth-check", repo_api.auth_check, *args, *more)
+    if head == "discussions":
+        return _discussion_route(method, args, more) or _route("unknown", repo_api.missing_repo, *args)
     if tail == ["settings"] and method == "PUT":
         return _route("settings", repo_api.update_settings, *args)
     if repo_type == "space" and head == "logs" and more in (["build"], ["run"]) and method == "GET":
         return _route("space-logs", space_api.logs, repo_id, more[0])
     if repo_type == "space" and len(tail) == 1 and (head, method) in _SPACE_SETTINGS:
         return _route(f"space-{head}", _SPACE_SETTINGS[(head, method)], repo_id)
-    return None
+    return _route("unknown", repo_api.missing_repo, *args)  # RepoNotFound unless the repository exists

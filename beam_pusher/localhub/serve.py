@@ -21,6 +21,7 @@ from types import FrameType
 
 from beam_pusher.localhub.accounts import HubUser
 from beam_pusher.localhub.hub import LocalHub
+from beam_pusher.localhub.names import check_name
 from beam_pusher.localhub.ratelimit import RateLimit
 
 __all__ = ["build_parser", "serve_command"]
@@ -68,6 +69,13 @@ def serve_command(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
     if not args.token:
         print("error: no token: pass --token TOKEN (or set HF_TOKEN) to choose the user's write token", file=sys.stderr)
+        return 2
+    try:  # the Hub's name rule, checked before anything starts: a name refused here would be refused on the wire
+        check_name(args.user, "--user")
+        for org in args.org:
+            check_name(org, "--org")
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     try:
         user = HubUser(args.user, args.token, tuple(args.org), tuple(args.read_token))

@@ -7,7 +7,8 @@ Layout of ``data_dir``::
     lfs/<oid[:2]>/<oid[2:4]>/<oid>                          LFS objects, shared by all repositories
 
 Everything is on disk, so re-opening the same ``data_dir`` after a restart serves the same repositories. Commits to
-one repository are serialized by that repository's lock; different repositories never wait for each other.
+one repository are serialized by that repository's lock; different repositories never wait for each other. This
+module is one repository; ``repostore`` finds, creates and deletes them.
 """
 
 from __future__ import annotations
@@ -16,42 +17,51 @@ import collections
 import dataclasses
 import json
 import os
-import re
-import shutil
 import tempfile
 import threading
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from beam_pusher.localhub.gitobjects import MODE_DIR, MODE_FILE, GitRepo, Signature, TreeEntry, is_sha, valid_ref_name
+from beam_pusher.localhub.gitobjects import (
+    MODE_DIR,
+    MODE_FILE,
+    GitRepo,
+    Signature,
+    TreeEntry,
+    is_sha,
+    is_short_sha,
+    valid_ref_name,
+)
 from beam_pusher.localhub.lfs import parse_pointer
 
 __all__ = [
-    "AddFile", "DeletePath", "FileInfo", "RepoStore", "Repository", "Snapshot", "StorageError", "REPO_TYPES",
-    "valid_name", "validate_path",
+    "AddFile", "DeletePath", "FileInfo", "Repository", "Snapshot", "StorageError", "REPO_TYPES",
+    "default_gitattributes",
 ]  # fmt: skip
 
 REPO_TYPES = ("model", "dataset", "space")
 DEFAULT_BRANCH = "main"
-GITATTRIBUTES = "".join(
-    f"{pattern} filter=lfs diff=lfs merge=lfs -text\n"
-    for pattern in (
-        "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*", "*.mlmodel",
-        "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt",
-        "*.pth", "*.rar", "*.safetensors", "saved_model/**/*", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm",
-        "*.xz", "*.zip", "*.zst", "*tfevents*",
-    )
-).encode()  # fmt: skip
+_LFS_PATTERNS = (
+    "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*", "*.mlmodel",
+    "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt",
+    "*.pth", "*.rar", "*.safetensors", "saved_model/**/*", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm",
+    "*.xz", "*.zip", "*.zst", "*tfevents*",
+)  # fmt: skip
+# Datasets get more: the Hub's default for a dataset also stores audio, images and video with LFS.
+_DATASET_LFS_PATTERNS = (
+    "*.lz4", "*.mds", "*.pcm", "*.sam", "*.raw", "*.aac", "*.flac", "*.mp3", "*.ogg", "*.wav", "*.bmp", "*.gif",
+    "*.png", "*.tiff", "*.jpg", "*.jpeg", "*.webp", "*.mp4", "*.webm",
+)  # fmt: skip
+
+
+def default_gitattributes(repo_type: str) -> bytes:
+    """The ``.gitattributes`` of a new repository's initial commit, as the Hub writes it for ``repo_type``."""
+    patterns = _LFS_PATTERNS + (_DATASET_LFS_PATTERNS if repo_type == "dataset" else ())
+    return "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for pattern in patterns).encode()
+
+
+GITATTRIBUTES = default_gitattributes("model")
 _SNAPSHOTS_PER_REPO = 8
-# The Hub's rule for a namespace or a repository name (it also keeps names from escaping the data directory).
-_NAME = re.compile(r"^(?!.*(--|\.\.))[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9_])?$")
-
-
-def valid_name(value: Any) -> bool:
-    """True if ``value`` is a valid namespace or repository name on the Hub."""
-    return isinstance(value, str) and bool(_NAME.match(value))
 
 
 class StorageError(Exception):
@@ -99,20 +109,6 @@ class Snapshot:
     dirs: dict[str, str]
 
 
-def validate_path(path: Any) -> str:
-    """Returns ``path`` if it is a valid file path inside a repository, else raises StorageError(400)."""
-    if not isinstance(path, str) or not path:
-        raise StorageError(400, f"Invalid path {path!r}: expected a non-empty relative path such as 'app.py'")
-    parts = path.split("/")
-    if path.startswith("/") or any(part in ("", ".", "..", ".git") for part in parts) or "\0" in path:
-        raise StorageError(
-            400,
-            f"Invalid path {path!r}: paths are relative, use '/' between non-empty folder names, and contain no "
-            "'.', '..' or '.git' component",
-        )
-    return path
-
-
 class Repository:
     """One repository: its git objects, refs, settings and locks.
 
@@ -155,24 +151,33 @@ class Repository:
         return self.git.read_ref(name) if valid_ref_name(name) else None
 
     def resolve(self, revision: str | None) -> str | None:
-        """Commit SHA of a branch, tag (short or ``refs/...`` name) or full commit SHA; None if unknown."""
+        """Commit SHA of a revision, or None if unknown.
+
+        A revision is a branch or tag (short or ``refs/...`` name), a pull request ref (``refs/pr/N``), a full
+        commit SHA, or an abbreviated one (7+ hex digits, unique in the repository), as the Hub resolves them.
+        """
         revision = revision or DEFAULT_BRANCH
-        if revision.startswith(("refs/heads/", "refs/tags/")):
+        if revision.startswith("refs/"):
             return self.git.read_ref(revision) if valid_ref_name(revision) else None
         for prefix in ("refs/heads/", "refs/tags/"):
             if valid_ref_name(prefix + revision):
                 sha = self.git.read_ref(prefix + revision)
                 if sha is not None:
                     return sha
-        if is_sha(revision) and self.git.is_commit(revision):
-            return revision
-        return None
+        if is_sha(revision):
+            return revision if self.git.is_commit(revision) else None
+        return self.git.find_commit(revision) if is_short_sha(revision) else None
 
     def branches(self) -> dict[str, str]:
         return {name[len("refs/heads/") :]: sha for name, sha in self.git.refs().items() if name.startswith("refs/heads/")}
 
     def tags(self) -> dict[str, str]:
         return {name[len("refs/tags/") :]: sha for name, sha in self.git.refs().items() if name.startswith("refs/tags/")}
+
+    def pull_requests(self) -> dict[str, str]:
+        """``{"refs/pr/1": sha, ...}``, in the order of their numbers."""
+        found = {name: sha for name, sha in self.git.refs().items() if name.startswith("refs/pr/")}
+        return dict(sorted(found.items(), key=lambda item: int(item[0].rsplit("/", 1)[1])))
 
     def create_ref(self, name: str, sha: str) -> None:
         """Creates a branch or tag ref; 409 if it exists, 400 if the name is not a valid ref name."""
@@ -252,32 +257,68 @@ class Repository:
         message: str,
         author: Signature,
         parent_commit: str | None = None,
+        *,
+        new_ref: str | None = None,
     ) -> str:
-        """Applies ``operations`` on top of ``branch`` as one new commit and returns its SHA.
+        """Applies ``operations`` on top of ``branch`` (a branch name or ``refs/pr/N``) as one commit; returns its SHA.
 
+        With ``new_ref`` (a pull request's ``refs/pr/N``) the commit goes to that new ref instead, made on top of
+        ``parent_commit`` when given (full or abbreviated), else on the head of ``branch``; ``branch`` is unchanged.
         A commit whose tree equals the head's is still made, as on the Hub: the client itself leaves out unchanged
         files (preupload returns their remote oid) and sends no commit when nothing is left.
 
         Raises:
-            StorageError: 404 (unknown branch, deleting a missing path), 412 (``parent_commit`` is not the head),
-                400 (a file and a folder with the same path).
+            StorageError: 404 (unknown branch or parent, deleting a missing path), 412 (``parent_commit`` is not the
+                head), 409 (``new_ref`` exists), 400 (a file and a folder with the same path).
+        """
+        ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
+        with self.lock:
+            head = self.git.read_ref(ref) if valid_ref_name(ref) else None
+            if head is None:
+                raise StorageError(404, f"Invalid rev id: {branch!r} is not a branch of {self.repo_id!r}: commit to an "
+                                   "existing branch", "RevisionNotFound")  # fmt: skip
+            base = head
+            if new_ref is not None:
+                base = self.resolve(parent_commit) if parent_commit else head
+                if base is None:
+                    raise StorageError(404, f"Invalid rev id: parent commit {parent_commit!r} is not a commit of "
+                                       f"{self.repo_id!r}", "RevisionNotFound")  # fmt: skip
+                if self.git.read_ref(new_ref) is not None:
+                    raise StorageError(409, f"Reference already exists: {new_ref}")
+            elif parent_commit is not None and not _same_commit(parent_commit, head):
+                raise StorageError(412, "A commit has happened since. Please refresh and try again. (The branch was "
+                                   f"updated since: the parent commit {parent_commit} is not the head of {branch!r}, "
+                                   f"which is {head}.)")  # fmt: skip
+            files = dict(self.snapshot(base).files)
+            for operation in operations:
+                _apply(files, operation)
+            sha = self._write_commit(files, [base], message, author)
+            self.git.write_ref(new_ref or ref, sha)
+            return sha
+
+    def merge(self, branch: str, theirs: str, message: str, author: Signature) -> str:
+        """Merges commit ``theirs`` into ``branch`` with a real three-way git merge; returns the merge commit's SHA.
+
+        Raises:
+            StorageError: 404 (unknown branch), 409 (the merge has conflicts; the paths are named).
         """
         with self.lock:
             head = self.branch_head(branch)
             if head is None:
-                raise StorageError(404, f"Branch {branch!r} not found: commit to an existing branch", "RevisionNotFound")
-            if parent_commit is not None and parent_commit != head:
-                raise StorageError(
-                    412,
-                    "The branch was updated since you opened this page: the parent commit "
-                    f"{parent_commit} is not the head of {branch!r} ({head}). Refresh and try again.",
-                )
-            files = dict(self.snapshot(head).files)
-            for operation in operations:
-                _apply(files, operation)
-            sha = self._write_commit(files, [head], message, author)
+                raise StorageError(404, f"Invalid rev id: {branch!r} is not a branch of {self.repo_id!r}",
+                                   "RevisionNotFound")  # fmt: skip
+            result = self.git.merge(head, theirs)
+            if result.conflicts:
+                raise StorageError(409, f"Merge conflict in {', '.join(result.conflicts)}: the pull request changes "
+                                   f"files that changed on {branch!r} since; update the pull request and merge again")
+            sha = self.git.write_commit(result.tree, [head, theirs], author, message)
             self.git.write_ref(f"refs/heads/{branch}", sha)
             return sha
+
+    def conflicts(self, branch: str, theirs: str) -> tuple[str, ...]:
+        """Paths that would conflict if ``theirs`` were merged into ``branch`` now."""
+        head = self.branch_head(branch)
+        return () if head is None else self.git.merge(head, theirs).conflicts
 
     def write_initial_commit(self, files: dict[str, bytes], author: Signature) -> str:
         """Creates the first commit of ``main`` (``.gitattributes``, and README.md for a Space)."""
@@ -311,14 +352,39 @@ class Repository:
         return sha
 
     def history(self, commit: str) -> list[str]:
-        """Commit SHAs reachable from ``commit``, newest first (first parents: histories here are linear)."""
+        """Commit SHAs reachable from ``commit``, newest first, in ``git log``'s order.
+
+        A linear history is walked here; one with a merge (a merged pull request) is listed by ``git rev-list``.
+        """
         shas = []
         current: str | None = commit
         while current is not None:
-            shas.append(current)
             parents = self.git.read_commit(current).parents
+            if len(parents) > 1:
+                return self.git.rev_list(commit)
+            shas.append(current)
             current = parents[0] if parents else None
         return shas
+
+    def last_commits(self, commit: str, paths: list[str]) -> dict[str, str]:
+        """For each path at ``commit``, the newest commit in its history that changed it (``expand=True``)."""
+        pending, found = set(paths), {}
+        for sha in self.history(commit):
+            if not pending:
+                break
+            snap, parents = self.snapshot(sha), self.git.read_commit(sha).parents
+            before = self.snapshot(parents[0]) if parents else None
+            for path in list(pending):
+                oid = snap.files.get(path) or snap.dirs.get(path)
+                if before is None or oid != (before.files.get(path) or before.dirs.get(path)):
+                    found[path] = sha
+                    pending.discard(path)
+        return found
+
+
+def _same_commit(given: str, head: str) -> bool:
+    """True if ``given`` names ``head``: in full, or abbreviated to 7+ hex digits as the client allows."""
+    return given == head or (is_short_sha(given) and head.startswith(given))
 
 
 def _apply(files: dict[str, str], operation: AddFile | DeletePath) -> None:
@@ -341,87 +407,9 @@ def _apply(files: dict[str, str], operation: AddFile | DeletePath) -> None:
             raise StorageError(404, f"A folder with this name doesn't exist: {operation.path!r}", "EntryNotFound")
         for path in doomed:
             del files[path]
-    else:
-        if operation.path not in files:
-            raise StorageError(404, f"A file with this name doesn't exist: {operation.path!r}", "EntryNotFound")
+    elif operation.path in files:
         del files[operation.path]
-
-
-class RepoStore:
-    """Every repository of one local Hub.
-
-    Args:
-        data_dir: root directory; repositories found there are served again (data survives a restart).
-    """
-
-    def __init__(self, data_dir: str | os.PathLike):
-        self.root = Path(data_dir) / "repos"
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._repos: dict[tuple[str, str], Repository] = {}
-        self._lock = threading.Lock()  # guards the registry only, never held during git work
-
-    def _paths(self, repo_type: str, repo_id: str) -> tuple[Path, Path]:
-        namespace, name = repo_id.split("/", 1)
-        folder = self.root / f"{repo_type}s" / namespace
-        return folder / f"{name}.git", folder / f"{name}.json"
-
-    def get(self, repo_type: str, repo_id: str) -> Repository | None:
-        """The repository, or None when it does not exist."""
-        key = (repo_type, repo_id)
-        repo = self._repos.get(key)
-        if repo is not None or repo_type not in REPO_TYPES or repo_id.count("/") != 1:
-            return repo
-        if not all(valid_name(part) for part in repo_id.split("/")):
-            return None
-        git_path, settings_path = self._paths(repo_type, repo_id)
-        if not settings_path.exists() or not git_path.exists():
-            return None
-        with self._lock:
-            repo = self._repos.get(key)
-            if repo is None:
-                repo = Repository(repo_type, repo_id, git_path, settings_path)
-                self._repos[key] = repo
-            return repo
-
-    def create(
-        self, repo_type: str, repo_id: str, settings: dict[str, Any], initial_files: dict[str, bytes], author: Signature
-    ) -> Repository:
-        """Creates a repository with its initial commit; StorageError(409) if it exists."""
-        if repo_type not in REPO_TYPES or repo_id.count("/") != 1 or not all(map(valid_name, repo_id.split("/"))):
-            raise StorageError(400, f"Invalid repo {repo_type} {repo_id!r}: expected 'namespace/name' of a model, "
-                               "dataset or space")  # fmt: skip
-        git_path, settings_path = self._paths(repo_type, repo_id)
-        with self._lock:
-            if (repo_type, repo_id) in self._repos or settings_path.exists():
-                raise StorageError(409, f"You already created this {repo_type} repo")
-            if git_path.exists():  # left over by an interrupted create
-                shutil.rmtree(git_path)
-            GitRepo.init(git_path)
-            settings = {"id": uuid.uuid4().hex[:24], "created_at": time.time(), **settings}
-            settings_path.write_text(json.dumps(settings, indent=1, sort_keys=True))
-            repo = Repository(repo_type, repo_id, git_path, settings_path)
-            self._repos[(repo_type, repo_id)] = repo
-        repo.write_initial_commit(initial_files, author)
-        return repo
-
-    def delete(self, repo_type: str, repo_id: str) -> None:
-        git_path, settings_path = self._paths(repo_type, repo_id)
-        with self._lock:
-            self._repos.pop((repo_type, repo_id), None)
-            trash = self.root / ".trash" / uuid.uuid4().hex
-            trash.mkdir(parents=True)
-            if settings_path.exists():
-                os.replace(settings_path, trash / "settings.json")
-            if git_path.exists():
-                os.replace(git_path, trash / "repo.git")
-        shutil.rmtree(trash, ignore_errors=True)
-
-    def all(self, repo_type: str) -> list[Repository]:
-        """Every repository of a type (for listings), sorted by id."""
-        folder = self.root / f"{repo_type}s"
-        found = []
-        for settings_path in sorted(folder.glob("*/*.json")):
-            repo = self.get(repo_type, f"{settings_path.parent.name}/{settings_path.stem}")
-            if repo is not None:
-                found.append(repo)
-        return found
+    elif any(path.startswith(operation.path + "/") for path in files):
+        _apply(files, DeletePath(operation.path, folder=True))  # a folder named without its trailing "/", as the Hub
+    else:
+        raise StorageError(404, f"A file with this name doesn't exist: {operation.path!r}", "EntryNotFound")
