@@ -312,7 +312,8 @@ def _cmd_rollback(args: argparse.Namespace, extra: Sequence[str]) -> int:
     """Plans the tree at ``--to`` against the head, downloads only the files that differ, commits once."""
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
-    from beam_pusher.hub import HubSettings, SpacePusher, plan_changes, remote_tree
+    from beam_pusher.commit import plan_changes, remote_tree
+    from beam_pusher.hub import HubSettings, SpacePusher
     from beam_pusher.spec import AppFile, validate_repo_id
 
     repo_id, repo_type = validate_repo_id(args.repo_id), args.repo_type
@@ -346,8 +347,8 @@ def _cmd_rollback(args: argparse.Namespace, extra: Sequence[str]) -> int:
             if change.action != "delete":  # streamed to disk, LFS files included
                 api.hf_hub_download(repo_id, change.path, repo_type=repo_type, revision=target, local_dir=tmp)
         try:
-            outcome = pusher.commit_files(repo_id, files, repo_type=repo_type,
-                                          commit_message=args.message or f"Roll back to {target[:7]}")  # fmt: skip
+            outcome = pusher.committer.commit(repo_id, files, repo_type=repo_type,
+                                              commit_message=args.message or f"Roll back to {target[:7]}")  # fmt: skip
         except BeamPusherError as exc:
             print(f"{marks['fail']} {repo_id}  rollback failed: {exc}")
             return EXIT_FAILED
