@@ -1,13 +1,19 @@
-"""SpacePusher against the local Hub server: retried commits and clear errors.
+"""SpacePusher against the local Hub server: retried commits, clear errors, and the Hub side of rollback and status.
 
 Planning, 412 re-plans and the retry policy themselves are tested in test_commit.py.
 """
 
 from __future__ import annotations
 
+import pytest
+from huggingface_hub import CommitOperationAdd
+
 from beam_pusher import AppFile, SpaceSpec
+from beam_pusher.commit import Committer
+from beam_pusher.errors import SpecError
 from beam_pusher.hashing import hash_bytes
-from beam_pusher.hub import HubSettings, SpacePusher
+from beam_pusher.hub import HubSettings, SpacePusher, rollback, space_status
+from beam_pusher.spec import ChangeAction
 from beam_pusher.testing.pytest_plugin import LOCAL_HUB_TOKEN_ENV as TOKEN_ENV
 
 
@@ -64,3 +70,51 @@ def test_the_free_account_policy_402_is_explained(tmp_path, monkeypatch):
         result = pusher(hub).push(spec, [content_file(spec.repo_id, "app.py", b"x")])
     assert not result.pushed and "402" in result.error and "static" in result.error
 
+
+# -- rollback and status: the Hub side of the CLI commands -------------------------------------------------------
+
+
+def test_rollback_plans_the_old_tree_and_commits_only_the_difference(hub, api):
+    repo_id = f"{hub.username}/rolled"
+    api.create_repo(repo_id, repo_type="space", space_sdk="static")
+    v1 = api.create_commit(repo_id, [CommitOperationAdd("app.py", b"v1\n"), CommitOperationAdd("same.txt", b"s\n")],
+                           commit_message="v1", repo_type="space").oid  # fmt: skip
+    v2 = api.create_commit(repo_id, [CommitOperationAdd("app.py", b"v2\n"), CommitOperationAdd("new.txt", b"n\n")],
+                           commit_message="v2", repo_type="space").oid  # fmt: skip
+    committer = Committer.connect(HubSettings(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}"))
+
+    planned = rollback(committer, repo_id, v1, dry_run=True)
+    assert planned.dry_run and planned.target == v1 and planned.commit.head == v2 and not planned.commit.committed
+    assert [(c.action, c.path) for c in planned.commit.changes] == [("update", "app.py"), ("delete", "new.txt")]
+    assert hub.head(repo_id) == v2
+
+    done = rollback(committer, repo_id, v1, message="back to v1")
+    assert done.commit.committed and done.commit.head == hub.head(repo_id) != v2
+    assert (done.commit.count(ChangeAction.UPDATE), done.commit.count(ChangeAction.DELETE)) == (1, 1)
+    assert hub.read_file(repo_id, "app.py") == b"v1\n" and "new.txt" not in hub.list_files(repo_id)
+    assert api.list_repo_commits(repo_id, repo_type="space")[0].title == "back to v1"
+    assert rollback(committer, repo_id, v1).commit.changes == ()  # already there: nothing to commit
+
+    with pytest.raises(SpecError, match=f"no commit '{'0' * 40}'"):
+        rollback(committer, repo_id, "0" * 40)
+    with pytest.raises(SpecError, match="no such model"):
+        rollback(committer, repo_id, v1, repo_type="model")
+    with pytest.raises(SpecError, match="is not a Hub repository id"):
+        rollback(committer, "no-namespace", v1)
+
+
+def test_space_status_reads_each_stage_and_keeps_going_past_a_missing_space(hub, api):
+    running, broken, missing = f"{hub.username}/up", f"{hub.username}/no-readme", f"{hub.username}/never-deployed"
+    readme = b"---\nsdk: static\n---\n"
+    pusher(hub).push(SpaceSpec(repo_id=running, app_path="unused", space_sdk="static"),
+                     [content_file(running, "README.md", readme), content_file(running, "index.html", b"<p>up</p>\n")])
+    pusher(hub).push(SpaceSpec(repo_id=broken, app_path="unused", space_sdk="static"),
+                     [content_file(broken, "index.html", b"<p>no card</p>\n")])  # fmt: skip
+
+    up, bad, gone = space_status(api, [running, broken, missing])
+    assert (up.repo_id, up.stage, up.found, up.error, up.failed) == (running, "RUNNING", True, None, False)
+    assert up.url == f"{hub.endpoint}/spaces/{running}" and up.hardware
+    assert (bad.repo_id, bad.stage, bad.found, bad.error, bad.failed) == (broken, "CONFIG_ERROR", True, None, True)
+    assert (gone.repo_id, gone.stage, gone.found, gone.failed) == (missing, None, False, True)
+    assert "does not exist" in gone.error
+    assert space_status(api, []) == []
