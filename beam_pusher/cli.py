@@ -19,7 +19,6 @@ import contextlib
 import logging
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 
@@ -269,91 +268,52 @@ def _cmd_validate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return EXIT_OK
 
 
-_FAILED_STAGES = {"BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR", "NO_APP_FILE", "NOT FOUND", "ERROR"}
-
-
 def _cmd_status(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from huggingface_hub.errors import RepositoryNotFoundError
+    from beam_pusher.hub import space_status
 
     config = _load(args.config, args.only, check_secrets=False)
     api = _api(_endpoint(args, config.endpoint), _token(args, config.token))
-
-    def stage_of(spec: SpaceSpec) -> tuple[str, str, str]:
-        try:
-            runtime = api.get_space_runtime(spec.repo_id)
-        except RepositoryNotFoundError:
-            return "NOT FOUND", "-", "the Space does not exist (deploy it first)"
-        except Exception as exc:  # noqa: BLE001 - one unreachable Space does not hide the others
-            return "ERROR", "-", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        stage = str(getattr(runtime.stage, "value", runtime.stage))
-        hardware = runtime.hardware or runtime.requested_hardware or "-"
-        return stage, str(getattr(hardware, "value", hardware)), ""
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        stages = list(pool.map(stage_of, config.specs))
-    rows = [(spec.repo_id, stage, hardware, f"{api.endpoint}/spaces/{spec.repo_id}")
-            for spec, (stage, hardware, _) in zip(config.specs, stages)]  # fmt: skip
+    statuses = space_status(api, [spec.repo_id for spec in config.specs])
+    # "NOT FOUND" and "ERROR" are not runtime stages, only what this table shows when there is none.
+    rows = [(s.repo_id, s.stage or ("ERROR" if s.found else "NOT FOUND"), s.hardware or "-", s.url) for s in statuses]
     header = ("Space", "Stage", "Hardware", "URL")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
     print("  ".join(c.ljust(w) for c, w in zip(header, widths)) + "  URL")
-    for row, (_, _, note) in zip(rows, stages):
+    for row, status in zip(rows, statuses):
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[3])
-        if note:
-            print(f"  {symbols_for(sys.stdout)['why']} {note}")
-    bad = [row[0] for row in rows if row[1] in _FAILED_STAGES]
+        if status.error:
+            print(f"  {symbols_for(sys.stdout)['why']} {status.error}")
+    bad = [s.repo_id for s in statuses if s.failed]
     noun = "Space" if len(rows) == 1 else "Spaces"
     print(f"{len(rows)} {noun}, {len(bad)} not running" + (f": {', '.join(bad)}" if bad else ""))
     return EXIT_FAILED if bad else EXIT_OK
 
 
 def _cmd_rollback(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    """Plans the tree at ``--to`` against the head, downloads only the files that differ, commits once."""
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+    """Restores the files of ``--to`` in one new commit (``hub.rollback``) and says what changed."""
+    from beam_pusher.commit import Committer
+    from beam_pusher.errors import PushError
+    from beam_pusher.hub import HubSettings, rollback
+    from beam_pusher.spec import ChangeAction
 
-    from beam_pusher.hub import HubSettings, SpacePusher, plan_changes, remote_tree
-    from beam_pusher.spec import AppFile, validate_repo_id
-
-    repo_id, repo_type = validate_repo_id(args.repo_id), args.repo_type
-    pusher = SpacePusher(HubSettings(endpoint=_endpoint(args), token=_token(args)))
-    api = pusher.api
+    repo_id, marks = args.repo_id, symbols_for(sys.stdout)
+    committer = Committer.connect(HubSettings(endpoint=_endpoint(args), token=_token(args)))
     try:
-        target = api.repo_info(repo_id, repo_type=repo_type, revision=args.to).sha
-        head = api.repo_info(repo_id, repo_type=repo_type).sha
-    except RepositoryNotFoundError:
-        raise SpecError(f"{repo_id}: no such {repo_type} on {api.endpoint} (or the token cannot see it); "
-                        "check REPO_ID and --repo-type.") from None  # fmt: skip
-    except RevisionNotFoundError:
-        raise SpecError(f"{repo_id}: no commit {args.to!r}; list the commits with "
-                        "HfApi().list_repo_commits() or on the repository's history page.") from None  # fmt: skip
-    old = remote_tree(api, repo_id, repo_type=repo_type, revision=target)
-    current = remote_tree(api, repo_id, repo_type=repo_type, revision=head)
-    marks = symbols_for(sys.stdout)
-    with tempfile.TemporaryDirectory(prefix="beam-pusher-rollback-") as tmp:
-        files = [AppFile(repo_id, f.path, f.size, source=os.path.join(tmp, f.path), sha256=f.sha256,
-                         git_sha1=f.git_sha1) for f in old.values()]  # fmt: skip
-        changes, _ = plan_changes(files, current)
-        if not changes:
-            print(f"{repo_id}: already has the files of {target[:7]}; no commit needed.")
-            return EXIT_OK
-        if args.dry_run:
-            print(f"{repo_id}: rolling back to {target[:7]} would make these changes (dry run, nothing written):")
-            for c in changes:
-                print(f"    {dict(add='+', update='~', delete='-')[c.action]} {c.path}")
-            return EXIT_OK
-        for change in changes:
-            if change.action != "delete":  # streamed to disk, LFS files included
-                api.hf_hub_download(repo_id, change.path, repo_type=repo_type, revision=target, local_dir=tmp)
-        try:
-            outcome = pusher.commit_files(repo_id, files, repo_type=repo_type,
-                                          commit_message=args.message or f"Roll back to {target[:7]}")  # fmt: skip
-        except BeamPusherError as exc:
-            print(f"{marks['fail']} {repo_id}  rollback failed: {exc}")
-            return EXIT_FAILED
-    counts = {a: sum(1 for c in outcome.changes if c.action == a) for a in ("add", "update", "delete")}
-    print(f"{marks['ok']} {repo_id}  rolled back to {target[:7]} with commit {(outcome.head or '-')[:7]}  "
-          f"+{counts['add']} ~{counts['update']} -{counts['delete']}")  # fmt: skip
+        done = rollback(committer, repo_id, args.to, repo_type=args.repo_type, message=args.message,
+                        dry_run=args.dry_run)  # fmt: skip
+    except PushError as exc:
+        print(f"{marks['fail']} {repo_id}  rollback failed: {exc}")
+        return EXIT_FAILED
+    target, outcome = done.target[:7], done.commit
+    if not outcome.changes:
+        print(f"{repo_id}: already has the files of {target}; no commit needed.")
+    elif done.dry_run:
+        print(f"{repo_id}: rolling back to {target} would make these changes (dry run, nothing written):")
+        for c in outcome.changes:
+            print(f"    {c.action.mark} {c.path}")
+    else:
+        counts = " ".join(f"{a.mark}{outcome.count(a)}" for a in ChangeAction)
+        print(f"{marks['ok']} {repo_id}  rolled back to {target} with commit {(outcome.head or '-')[:7]}  {counts}")
     return EXIT_OK
 
 

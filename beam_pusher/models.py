@@ -1,8 +1,8 @@
 """Pushes model directories to Hub model repositories, each version on its own branch.
 
-This is the engine of the TFX ``HFModelPusher``; it reuses ``SpacePusher.commit_files`` (plan against the remote
-tree, one atomic commit with ``parent_commit``, re-plan on 412, back off on transient errors), so a model push has
-the same guarantees as a Space push:
+This is the engine of the TFX ``HFModelPusher``; its commit goes through ``beam_pusher.commit.Committer`` (plan
+against the remote tree, one atomic commit with ``parent_commit``, re-plan on 412, back off on transient errors), so
+a model push has the same guarantees as a Space push:
 
 1. list and hash the model's files (streamed, so a worker never holds a whole model);
 2. create the repository and the version branch when missing;
@@ -22,10 +22,10 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from beam_pusher import sources
-from beam_pusher.auth import check_token_reference, resolve_token, scrub
+from beam_pusher.auth import check_token_reference
+from beam_pusher.commit import Committer, HubSettings, push_result
 from beam_pusher.errors import BeamPusherError, SpecError
 from beam_pusher.hashing import hash_stream
-from beam_pusher.hub import HubSettings
 from beam_pusher.rules import check_branch_name, validate_repo_id
 from beam_pusher.spec import AppFile, PushResult
 
@@ -89,70 +89,38 @@ class ModelRepoPusher:
     """Pushes model versions. Build one per worker: it holds a resolved token and is not picklable."""
 
     def __init__(self, settings: HubSettings):
-        from beam_pusher.hub import SpacePusher
-
-        self._settings = settings
-        self._pusher = SpacePusher(settings)
-        self._token = resolve_token(settings.token)  # only to scrub it from error messages
-        self.api = self._pusher.api
+        self.committer = Committer.connect(settings)  # resolves the token, here on the worker
+        self.api = self.committer.api
 
     def __getstate__(self):
         raise TypeError("ModelRepoPusher holds a resolved token and must not be pickled; pickle HubSettings instead.")
 
     def push(self, spec: ModelRepoSpec) -> PushResult:
         """Pushes ``spec`` and reports what happened; Hub and file problems are reported, never raised."""
-        repo_url = f"{self.api.endpoint}/{spec.repo_id}"
+        repo_id, version, call = spec.repo_id, spec.version, self.committer.call
+        repo_url = f"{self.api.endpoint}/{repo_id}"
         try:
             files = list_model_files(spec)
-            self._pusher.call_with_retries(  # the engine's transient-error policy, shared with Space pushes
-                spec.repo_id,
-                "create the model repository",
-                lambda: self.api.create_repo(spec.repo_id, repo_type="model", private=spec.private, exist_ok=True),
-            )
-            self._pusher.call_with_retries(
-                spec.repo_id,
-                f"create the branch {spec.version}",
-                lambda: self.api.create_branch(spec.repo_id, branch=spec.version, repo_type="model", exist_ok=True),
-            )
-            outcome = self._pusher.commit_files(
-                spec.repo_id,
+            call(repo_id, "create the model repository",
+                 lambda: self.api.create_repo(repo_id, repo_type="model", private=spec.private, exist_ok=True))
+            call(repo_id, f"create the branch {version}",
+                 lambda: self.api.create_branch(repo_id, branch=version, repo_type="model", exist_ok=True))
+            outcome = self.committer.commit(
+                repo_id,
                 files,
                 repo_type="model",
-                revision=spec.version,
-                commit_message=spec.commit_message or f"Push model version {spec.version} with beam_pusher",
+                revision=version,
+                commit_message=spec.commit_message or f"Push model version {version} with beam_pusher",
             )
         except BeamPusherError as exc:
             return self._failed(spec, repo_url, str(exc))
         except Exception as exc:  # noqa: BLE001 - reported in the result like every other push failure
-            return self._failed(spec, repo_url, f"{spec.repo_id}: {type(exc).__name__}: {exc}")
-        counts = {a: sum(1 for c in outcome.changes if c.action == a) for a in ("add", "update", "delete")}
-        logger.info(
-            "%s@%s: %s at %s (+%d ~%d -%d =%d)",
-            spec.repo_id,
-            spec.version,
-            "committed" if outcome.committed else "unchanged",
-            outcome.head,
-            counts["add"],
-            counts["update"],
-            counts["delete"],
-            outcome.unchanged,
-        )
-        return PushResult(
-            repo_id=spec.repo_id,
-            pushed=True,
-            commit_id=outcome.head,
-            repo_url=repo_url,
-            pushed_version=spec.version,
-            committed=outcome.committed,
-            files_added=counts["add"],
-            files_updated=counts["update"],
-            files_deleted=counts["delete"],
-            files_unchanged=outcome.unchanged,
-            bytes_uploaded=sum(c.size for c in outcome.changes if c.action != "delete"),
-        )
+            return self._failed(spec, repo_url, f"{repo_id}: {type(exc).__name__}: {exc}")
+        return push_result(outcome, repo_id=repo_id, repo_url=repo_url, pushed_version=version,
+                           label=f"{repo_id}@{version}")  # fmt: skip
 
     def _failed(self, spec: ModelRepoSpec, repo_url: str, message: str) -> PushResult:
-        message = scrub(message, self._token)
+        message = self.committer.scrub(message)
         logger.warning("%s@%s: not pushed: %s", spec.repo_id, spec.version, message)
         return PushResult(repo_id=spec.repo_id, pushed=False, repo_url=repo_url, pushed_version=spec.version,
                           error=message)

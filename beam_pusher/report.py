@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from beam_pusher.spec import PushResult
+from beam_pusher.spec import ChangeAction, PushResult
 
 __all__ = ["ConsoleReport", "format_size", "symbols_for", "write_report"]
 
@@ -205,10 +205,9 @@ class ConsoleReport:
                 return [head + f"up to date at {_short(r.commit_id)}: no commit ({r.files_unchanged} files unchanged)"]
             base = f"on {_short(r.commit_id)}" if r.commit_id else "new Space"
             lines = [head + f"would commit {_counts(r)} ({base}, {r.files_unchanged} files unchanged)"]
-            marks = {"add": "+", "update": "~", "delete": "-"}
             for change in r.planned:
-                size = f"  ({format_size(change.size)})" if change.action != "delete" else ""
-                lines.append(f"    {marks.get(change.action, '?')} {change.path}{size}")
+                size = f"  ({format_size(change.size)})" if change.action is not ChangeAction.DELETE else ""
+                lines.append(f"    {change.action.mark} {change.path}{size}")
             return lines
         stage = f"  {r.runtime_stage}" if r.runtime_stage else ""
         if r.committed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import enum
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +20,7 @@ from beam_pusher.rules import SDKS, check_env_name, check_space_sdk, validate_re
 
 __all__ = [
     "AppFile",
+    "ChangeAction",
     "PlannedChange",
     "PushResult",
     "SDKS",
@@ -195,13 +197,44 @@ class SpaceFiles:
             )
 
 
+class ChangeAction(str, enum.Enum):
+    """What a commit does to one file. The values are the strings JSON reports hold ("add", "update", "delete")."""
+
+    ADD = "add"
+    UPDATE = "update"
+    DELETE = "delete"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def mark(self) -> str:
+        """The one-character mark listings show: ``+`` add, ``~`` update, ``-`` delete."""
+        return _MARKS[self]
+
+
+_MARKS = {ChangeAction.ADD: "+", ChangeAction.UPDATE: "~", ChangeAction.DELETE: "-"}
+
+
 @dataclasses.dataclass(frozen=True)
 class PlannedChange:
-    """One file change a push makes (or, in a dry run, would make)."""
+    """One file change a push makes (or, in a dry run, would make).
 
-    action: str  # "add", "update" or "delete"
+    ``action`` accepts the enum or its string value (as a JSON report holds it) and is stored as a ``ChangeAction``.
+    """
+
+    action: ChangeAction
     path: str
     size: int = 0
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "action", ChangeAction(self.action))
+        except ValueError:
+            allowed = ", ".join(repr(a.value) for a in ChangeAction)
+            raise SpecError(
+                f"PlannedChange {self.path!r}: action={self.action!r} is not a file change; use one of {allowed}."
+            ) from None
 
 
 @dataclasses.dataclass(frozen=True)

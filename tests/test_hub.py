@@ -1,12 +1,19 @@
-"""SpacePusher against the local Hub server: planning, conflicts, retries and clear errors."""
+"""SpacePusher against the local Hub server: retried commits, clear errors, and the Hub side of rollback and status.
+
+Planning, 412 re-plans and the retry policy themselves are tested in test_commit.py.
+"""
 
 from __future__ import annotations
 
-from huggingface_hub import CommitOperationAdd, HfApi
+import pytest
+from huggingface_hub import CommitOperationAdd
 
 from beam_pusher import AppFile, SpaceSpec
-from beam_pusher.hashing import GIT_BLOB_LIMIT, hash_bytes
-from beam_pusher.hub import HubSettings, RemoteFile, SpacePusher, plan_changes, remote_tree
+from beam_pusher.commit import Committer
+from beam_pusher.errors import SpecError
+from beam_pusher.hashing import hash_bytes
+from beam_pusher.hub import HubSettings, SpacePusher, rollback, space_status
+from beam_pusher.spec import ChangeAction
 from beam_pusher.testing.pytest_plugin import LOCAL_HUB_TOKEN_ENV as TOKEN_ENV
 
 
@@ -18,62 +25,6 @@ def content_file(repo_id, path, data: bytes) -> AppFile:
 def pusher(hub, **kwargs) -> SpacePusher:
     kwargs.setdefault("backoff_seconds", 0.01)
     return SpacePusher(HubSettings(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}", **kwargs))
-
-
-def test_plan_compares_git_sha1_for_regular_and_sha256_for_lfs_files():
-    same, changed, lfs = b"same", b"new", b"big"
-    local = [content_file("a/b", p, d) for p, d in [("same.txt", same), ("changed.txt", changed), ("lfs.bin", lfs),
-                                                    ("new.txt", b"n")]]
-    remote = {
-        "same.txt": RemoteFile("same.txt", 4, hash_bytes(same).git_sha1),
-        "changed.txt": RemoteFile("changed.txt", 3, hash_bytes(b"old").git_sha1),
-        "lfs.bin": RemoteFile("lfs.bin", 3, "pointer-sha1", hash_bytes(lfs).sha256),
-        "gone.txt": RemoteFile("gone.txt", 1, "x"),
-        ".gitattributes": RemoteFile(".gitattributes", 1, "y"),
-        "data/kept.csv": RemoteFile("data/kept.csv", 1, "z"),
-    }
-    changes, unchanged = plan_changes(local, remote, keep=["data/*"])
-    assert unchanged == 2
-    assert [(c.action, c.path) for c in changes] == [("update", "changed.txt"), ("add", "new.txt"),
-                                                     ("delete", "gone.txt")]
-    changes, _ = plan_changes(local, remote, mirror=False)
-    assert "delete" not in {c.action for c in changes}
-
-
-def test_a_file_too_large_for_a_git_blob_is_never_counted_unchanged_by_sha1():
-    large = AppFile("a/b", "model.bin", GIT_BLOB_LIMIT + 1, source="file:///m", sha256="0" * 64, git_sha1=None)
-    remote = {"model.bin": RemoteFile("model.bin", GIT_BLOB_LIMIT + 1, "a-regular-blob")}  # not allowed on the Hub
-    changes, unchanged = plan_changes([large], remote)
-    assert unchanged == 0 and [(c.action, c.path) for c in changes] == [("update", "model.bin")]
-
-
-def test_a_concurrent_commit_between_plan_and_push_is_replanned(hub):
-    repo_id = f"{hub.username}/race"
-    other = HfApi(endpoint=hub.endpoint, token=hub.token)
-    p = pusher(hub)
-    spec = SpaceSpec(repo_id=repo_id, app_path="unused", keep=("by-other/*",))
-    p.push(spec, [content_file(repo_id, "app.py", b"v1\n")])
-    original = p._remote_state
-    raced = []
-
-    def plan_then_race(*args, **kwargs):
-        state = original(*args, **kwargs)
-        if not raced:  # another writer commits right after our plan, before our commit
-            raced.append(other.create_commit(repo_id, [CommitOperationAdd("by-other/x.txt", b"x")],
-                                             commit_message="concurrent", repo_type="space").oid)
-        return state
-
-    p._remote_state = plan_then_race
-    before = hub.commit_count(repo_id)
-    result = p.push(spec, [content_file(repo_id, "app.py", b"v2\n")])
-
-    assert result.error is None and result.committed
-    assert hub.commit_count(repo_id) == before + 2
-    tree = remote_tree(other, repo_id)
-    assert hub.read_file(repo_id, "app.py") == b"v2\n"
-    assert "by-other/x.txt" in tree  # the other writer's file is kept: no lost update
-    commits = other.list_repo_commits(repo_id, repo_type="space")
-    assert commits[0].commit_id == result.commit_id and commits[1].commit_id == raced[0]
 
 
 def test_commit_failures_are_retried_and_then_reported(hub):
@@ -118,3 +69,52 @@ def test_the_free_account_policy_402_is_explained(tmp_path, monkeypatch):
         spec = SpaceSpec(repo_id=f"{hub.username}/paid", app_path="unused", hardware="t4-small")
         result = pusher(hub).push(spec, [content_file(spec.repo_id, "app.py", b"x")])
     assert not result.pushed and "402" in result.error and "static" in result.error
+
+
+# -- rollback and status: the Hub side of the CLI commands -------------------------------------------------------
+
+
+def test_rollback_plans_the_old_tree_and_commits_only_the_difference(hub, api):
+    repo_id = f"{hub.username}/rolled"
+    api.create_repo(repo_id, repo_type="space", space_sdk="static")
+    v1 = api.create_commit(repo_id, [CommitOperationAdd("app.py", b"v1\n"), CommitOperationAdd("same.txt", b"s\n")],
+                           commit_message="v1", repo_type="space").oid  # fmt: skip
+    v2 = api.create_commit(repo_id, [CommitOperationAdd("app.py", b"v2\n"), CommitOperationAdd("new.txt", b"n\n")],
+                           commit_message="v2", repo_type="space").oid  # fmt: skip
+    committer = Committer.connect(HubSettings(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}"))
+
+    planned = rollback(committer, repo_id, v1, dry_run=True)
+    assert planned.dry_run and planned.target == v1 and planned.commit.head == v2 and not planned.commit.committed
+    assert [(c.action, c.path) for c in planned.commit.changes] == [("update", "app.py"), ("delete", "new.txt")]
+    assert hub.head(repo_id) == v2
+
+    done = rollback(committer, repo_id, v1, message="back to v1")
+    assert done.commit.committed and done.commit.head == hub.head(repo_id) != v2
+    assert (done.commit.count(ChangeAction.UPDATE), done.commit.count(ChangeAction.DELETE)) == (1, 1)
+    assert hub.read_file(repo_id, "app.py") == b"v1\n" and "new.txt" not in hub.list_files(repo_id)
+    assert api.list_repo_commits(repo_id, repo_type="space")[0].title == "back to v1"
+    assert rollback(committer, repo_id, v1).commit.changes == ()  # already there: nothing to commit
+
+    with pytest.raises(SpecError, match=f"no commit '{'0' * 40}'"):
+        rollback(committer, repo_id, "0" * 40)
+    with pytest.raises(SpecError, match="no such model"):
+        rollback(committer, repo_id, v1, repo_type="model")
+    with pytest.raises(SpecError, match="is not a Hub repository id"):
+        rollback(committer, "no-namespace", v1)
+
+
+def test_space_status_reads_each_stage_and_keeps_going_past_a_missing_space(hub, api):
+    running, broken, missing = f"{hub.username}/up", f"{hub.username}/no-readme", f"{hub.username}/never-deployed"
+    readme = b"---\nsdk: static\n---\n"
+    pusher(hub).push(SpaceSpec(repo_id=running, app_path="unused", space_sdk="static"),
+                     [content_file(running, "README.md", readme), content_file(running, "index.html", b"<p>up</p>\n")])
+    pusher(hub).push(SpaceSpec(repo_id=broken, app_path="unused", space_sdk="static"),
+                     [content_file(broken, "index.html", b"<p>no card</p>\n")])  # fmt: skip
+
+    up, bad, gone = space_status(api, [running, broken, missing])
+    assert (up.repo_id, up.stage, up.found, up.error, up.failed) == (running, "RUNNING", True, None, False)
+    assert up.url == f"{hub.endpoint}/spaces/{running}" and up.hardware
+    assert (bad.repo_id, bad.stage, bad.found, bad.error, bad.failed) == (broken, "CONFIG_ERROR", True, None, True)
+    assert (gone.repo_id, gone.stage, gone.found, gone.failed) == (missing, None, False, True)
+    assert "does not exist" in gone.error
+    assert space_status(api, []) == []

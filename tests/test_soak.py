@@ -230,7 +230,7 @@ def test_two_deploys_racing_on_one_space_lose_no_update(local_hub, monkeypatch, 
         barrier.wait()
         results[name] = pusher.push(spec, _content_files(repo_id, configs[name]))
 
-    caplog.set_level(logging.INFO, logger="beam_pusher.hub")
+    caplog.set_level(logging.INFO, logger="beam_pusher.commit")
     threads = [threading.Thread(target=deploy, args=(name,)) for name in configs]
     for thread in threads:
         thread.start()

@@ -15,8 +15,8 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_pusher import AppFile, SpaceFiles, SpaceSpec
+from beam_pusher.commit import remote_tree
 from beam_pusher.errors import SpecError
-from beam_pusher.hub import remote_tree
 from beam_pusher.runner import run_deploy
 from beam_pusher.testing.pytest_plugin import LOCAL_HUB_TOKEN_ENV as TOKEN_ENV
 from beam_pusher.transforms import DeploySpaces, PushToSpace, ReadAppFiles, RenderPlaceholders
