@@ -118,6 +118,7 @@ class SettingAction(str, enum.Enum):
 
 
 _KEYED = (SettingKind.SECRET, SettingKind.VARIABLE)
+_REMOVED = "removed from the config"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,9 +147,9 @@ class SettingChange:
             object.__setattr__(self, "kind", SettingKind(self.kind))
             object.__setattr__(self, "action", SettingAction(self.action))
         except ValueError as err:
+            kinds, actions = ", ".join(k.value for k in SettingKind), ", ".join(a.value for a in SettingAction)
             raise SpecError(
-                f"SettingChange({self.kind!r}, {self.action!r}): {err}; kinds: {', '.join(k.value for k in SettingKind)}"
-                f", actions: {', '.join(a.value for a in SettingAction)}."
+                f"SettingChange({self.kind!r}, {self.action!r}): {err}; kinds: {kinds}; actions: {actions}."
             ) from None
         if (self.key is not None) != (self.kind in _KEYED):
             raise SpecError(f"SettingChange {self.kind.value}: a key is given exactly for secrets and variables.")
@@ -271,7 +272,7 @@ def _plan_secrets(declared: Mapping[str, str], current: Mapping[str, str | None]
         description = current.get(key)
         if key not in declared:
             if is_managed(description):  # one set by hand and not named by the config is not ours to touch
-                changes.append(SettingChange(SettingKind.SECRET, SettingAction.DELETE, key, "removed from the config"))
+                changes.append(SettingChange(SettingKind.SECRET, SettingAction.DELETE, key, _REMOVED))
             continue
         if key not in current:
             detail = "new"
@@ -292,7 +293,7 @@ def _plan_variables(declared: Mapping[str, str], current: Mapping[str, tuple[str
         value, description = current.get(key, (None, None))
         if key not in declared:
             if is_managed(description):
-                changes.append(SettingChange(SettingKind.VARIABLE, SettingAction.DELETE, key, "removed from the config"))
+                changes.append(SettingChange(SettingKind.VARIABLE, SettingAction.DELETE, key, _REMOVED))
             continue
         if key not in current:
             changes.append(SettingChange(SettingKind.VARIABLE, SettingAction.SET, key, "new"))
