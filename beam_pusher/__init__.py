@@ -9,6 +9,7 @@ from beam_pusher.errors import (
     TemplateError,
     TokenError,
 )
+from beam_pusher.settings import SettingChange
 from beam_pusher.spec import AppFile, PlannedChange, PushResult, SpaceFiles, SpaceSpec
 
 __version__ = "0.1.0"
@@ -47,6 +48,7 @@ __all__ = [
     "PushToSpace",
     "ReadAppFiles",
     "RenderPlaceholders",
+    "SettingChange",
     "SpaceFiles",
     "SpaceSpec",
     "SpecError",

@@ -111,13 +111,18 @@ def resolve_token(reference: str | None) -> str | None:
 
 
 def resolve_secret(name: str, reference: str) -> str:
-    """Resolves a Space secret reference (``env:NAME``) on the worker."""
+    """Resolves a Space secret reference (``env:NAME``) on the worker; an empty value is refused, never deployed."""
     variable = check_secret_reference(name, reference)
     value = os.environ.get(variable)
     if value is None:
         raise TokenError(
             f"secret {name!r}: the environment variable {variable} is not set on this worker; "
             f"export {variable}=... where the pipeline runs."
+        )
+    if not value:
+        raise TokenError(
+            f"secret {name!r}: the environment variable {variable} is empty on this worker, which would wipe the "
+            f"Space's secret; export {variable}=<the value>, or remove {name} from the config."
         )
     return value
 

@@ -224,7 +224,7 @@ def _cmd_push(args: argparse.Namespace, extra: Sequence[str]) -> int:
     spec = SpaceSpec(
         repo_id=f"{username}/{args.repo_name}", app_path=args.app_path, space_sdk=args.space_sdk,
         model_path=args.model_path, model_hub_repo_id=args.model_hub_repo_id,
-        model_hub_repo_branch=args.model_hub_repo_branch, placeholders=placeholders, private=args.private,
+        model_hub_repo_branch=args.model_hub_repo_branch, placeholders=placeholders, private=args.private or None,
         hardware=args.hardware, commit_message=args.commit_message,
     )
     return _run_specs(args, extra, [spec], endpoint=endpoint, token=token, dry_run=False, base_dir=os.getcwd())

@@ -182,7 +182,7 @@ def _check_space_parameters(parameters: Mapping[str, Any]) -> None:
         model_hub_repo_id=parameters[MODEL_HUB_REPO_ID_KEY],
         model_hub_repo_branch=parameters[MODEL_HUB_REPO_BRANCH_KEY],
         placeholders=parameters[OPTIONS_KEY] or {},
-        private=bool(parameters[PRIVATE_KEY]),
+        private=None if parameters[PRIVATE_KEY] is None else bool(parameters[PRIVATE_KEY]),
         hardware=parameters[HARDWARE_KEY],
         secrets=parameters[SPACE_SECRETS_KEY] or {},
         variables=parameters[SPACE_VARIABLES_KEY] or {},
@@ -235,10 +235,11 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
       model: A ``Model`` channel (Trainer's output).
       model_blessing: A ``ModelBlessing`` channel (Evaluator's output).
       pushed_model: A ``PushedModel`` channel from ``HFModelPusher``; supplies the model repo id and version.
-      private: Whether a newly created Space is private (default False).
-      hardware: Space hardware to request (``cpu-basic``, ``t4-small``, ...).
+      private: Whether the Space is private; unset leaves an existing Space's visibility as it is (new: public).
+      hardware: Space hardware (``cpu-basic``, ``t4-small``, ...); unset leaves it as it is.
       space_secrets: Space secret name -> ``env:NAME`` reference, resolved where the push runs; never values.
-      space_variables: Space variable name -> value.
+        Declared state: a secret an earlier push set that is no longer listed is deleted.
+      space_variables: Space variable name -> value; declared state like ``space_secrets``.
       endpoint: Hub URL (default: ``HF_ENDPOINT`` or huggingface.co, where the push runs).
     """
 

@@ -249,10 +249,18 @@ class _Parser(NodeReader):
         return value
 
     def _check_variable_set(self, line: int, key: str, name: str) -> None:
-        """Records a problem when secrets are checked and the environment variable ``name`` is not set."""
-        if self.check_secrets and name not in self.environ:
+        """Records a problem when secrets are checked and the environment variable ``name`` is not set or empty.
+
+        An empty value is a mistake, never a secret: deployed, it would wipe the Space's secret.
+        """
+        if not self.check_secrets:
+            return
+        if name not in self.environ:
             self.problem(line, key, f"refers to the environment variable {name}, which is not set; set {name} in "
                          "the environment that runs the deploy, or validate without checking secrets.")
+        elif not self.environ[name]:
+            self.problem(line, key, f"refers to the environment variable {name}, which is empty; set {name} to the "
+                         "value, or remove the entry (a deploy then deletes the secret it set).")
 
     def _defaults(self, entry: tuple[yaml.Node, yaml.Node] | None) -> tuple[dict[str, Any] | None, set[str]]:
         """The defaults' fields (None when they have problems) and the keys they name, good or bad.

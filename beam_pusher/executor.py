@@ -222,7 +222,7 @@ class Executor(_HubPushExecutor):
             model_hub_repo_id=hub_repo_id,
             model_hub_repo_branch=hub_branch,
             placeholders=_mapping(exec_properties.get(OPTIONS_KEY), OPTIONS_KEY),
-            private=bool(exec_properties.get(PRIVATE_KEY)),
+            private=None if exec_properties.get(PRIVATE_KEY) is None else bool(exec_properties[PRIVATE_KEY]),
             hardware=exec_properties.get(HARDWARE_KEY) or None,
             secrets=_mapping(exec_properties.get(SPACE_SECRETS_KEY), SPACE_SECRETS_KEY),
             variables=_mapping(exec_properties.get(SPACE_VARIABLES_KEY), SPACE_VARIABLES_KEY),

@@ -4,9 +4,12 @@ The commit itself (plan against the remote tree, one ``create_commit`` with ``pa
 retries) is ``beam_pusher.commit.Committer``; this module adds what is particular to Spaces. One ``SpacePusher``
 lives in one worker (built in ``DoFn.setup``, where the token is resolved). A push is:
 
-1. validate and resolve everything local first (secret references), so a bad Space fails before any network call;
-2. one commit through the committer, which creates the Space first when it is missing;
-3. Space settings (secrets, variables, hardware), then optionally wait for the Space to run.
+1. every check before the first write: secret references resolved and non-empty, write access to the namespace
+   (``whoami``, asked once per worker), the Space's current settings read and planned against the declared ones
+   (``beam_pusher.settings.plan_settings``); a Space that fails any of them is left exactly as it was;
+2. one commit through the committer, which creates the Space first when it is missing (with all its settings);
+3. only the settings that differ are written (a no-op deploy writes none, so the Space does not restart), then
+   optionally wait for the Space to run. A write refused here is reported with what was and was not applied.
 
 ``rollback`` and ``space_status`` are the Hub side of the CLI's ``rollback`` and ``status`` commands: they return
 data and print nothing.
@@ -19,18 +22,27 @@ import functools
 import logging
 import os
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from beam_pusher.auth import resolve_secret, scrub
-from beam_pusher.commit import CommitOutcome, Committer, HubSettings, RemoteFile, plan_changes, push_result
+from beam_pusher.commit import (
+    CommitOutcome, Committer, HubSettings, RemoteFile, http_status, plan_changes, push_result,
+)  # fmt: skip
 from beam_pusher.errors import BeamPusherError, PushError, SpecError
 from beam_pusher.rules import FAILED_STAGES, validate_repo_id
+from beam_pusher.settings import (
+    MANAGED_MARKER, CurrentSettings, SettingAction, SettingChange, SettingKind, plan_settings, secret_description,
+)  # fmt: skip
 from beam_pusher.spec import AppFile, ChangeAction, PushResult, SpaceSpec
 
-__all__ = ["HubSettings", "RollbackOutcome", "SpacePusher", "SpaceStatus", "rollback", "space_status"]
+__all__ = [
+    "HubSettings", "RollbackOutcome", "SpacePusher", "SpaceStatus", "may_write", "rollback", "space_status",
+    "writable_namespaces",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +54,8 @@ class SpacePusher:
         self._settings = settings
         self.committer = Committer.connect(settings)  # resolves the token, here on the worker
         self.api = self.committer.api
+        self._identity: Mapping[str, Any] | None = None  # whoami, asked once per worker (the Hub rate-limits it)
+        self._identity_lock = threading.Lock()
 
     def __getstate__(self):
         raise TypeError("SpacePusher holds a resolved token and must not be pickled; pickle HubSettings instead.")
@@ -49,12 +63,22 @@ class SpacePusher:
     # -- one Space ------------------------------------------------------------------------------------------------
 
     def push(self, spec: SpaceSpec, files: Sequence[AppFile], *, pushed_version: str | None = None) -> PushResult:
-        """Deploys ``files`` to ``spec.repo_id``; never raises for Hub problems, reports them in the result."""
+        """Deploys ``files`` and the settings of ``spec`` to ``spec.repo_id``; never raises for Hub problems.
+
+        Every check comes before the first write (secret references, hardware, write access, the settings plan);
+        a Space that fails one is left exactly as it was. What fails after the commit is reported in the result:
+        ``settings_applied``, ``settings_failed`` and ``error``.
+        """
         s = self._settings
         repo_url = f"{self.api.endpoint}/spaces/{spec.repo_id}"
         version = pushed_version or spec.model_hub_repo_branch or str(int(time.time()))
+        secrets: dict[str, str] = {}
+        changes: tuple[SettingChange, ...] = ()
+        created: list[bool] = []  # the Space was created by this push, with its settings
         try:
             secrets = {name: resolve_secret(name, ref) for name, ref in spec.secrets.items()}
+            self._check_write_access(spec.repo_id)
+            changes = plan_settings(spec, self._current_settings(spec), secrets)
             outcome = self.committer.commit(
                 spec.repo_id,
                 files,
@@ -62,27 +86,38 @@ class SpacePusher:
                 commit_message=spec.commit_message or f"Deploy {spec.name} with beam_pusher",
                 keep=spec.keep,
                 dry_run=s.dry_run,
-                create_repo=lambda: self._create_space(spec),
+                create_repo=lambda: self._create_space(spec, secrets, created),
             )
-            stage = None
-            if not s.dry_run:
-                self._apply_settings(spec, secrets)
-                if s.wait:
-                    stage = self._wait_until_running(spec.repo_id)
-        except BeamPusherError as exc:
-            return self._failed(spec, repo_url, str(exc))
         except Exception as exc:  # noqa: BLE001 - a failed Space must never stop the others
-            return self._failed(spec, repo_url, self.committer.describe(exc, spec.repo_id))
-        error = None
+            message = str(exc) if isinstance(exc, BeamPusherError) else self.committer.describe(exc, spec.repo_id)
+            return self._failed(spec, repo_url, message, secrets, applied=changes if created else ())
+        if s.dry_run:
+            result = push_result(outcome, repo_id=spec.repo_id, repo_url=repo_url, pushed_version=version, dry_run=True)
+            return dataclasses.replace(result, settings_planned=changes)
+        applied, failed, error = (changes, (), None) if created else self._apply_settings(spec, secrets, changes)
+        stage = None
+        if error is None and s.wait:
+            try:
+                stage = self._wait_until_running(spec.repo_id)
+            except BeamPusherError as exc:
+                error = str(exc)
         if stage in FAILED_STAGES:
             error = f"{spec.repo_id}: the Space was pushed but does not run (stage {stage}); see its logs on the Hub."
-        return push_result(outcome, repo_id=spec.repo_id, repo_url=repo_url, pushed_version=version,
-                           dry_run=s.dry_run, runtime_stage=stage, error=error)  # fmt: skip
+        if error is not None:
+            error = self.committer.scrub(error, *secrets.values())
+            logger.warning("%s: %s", spec.repo_id, error)
+        result = push_result(outcome, repo_id=spec.repo_id, repo_url=repo_url, pushed_version=version,
+                             runtime_stage=stage, error=error)  # fmt: skip
+        if applied:
+            logger.info("%s: settings written: %s", spec.repo_id, "; ".join(map(str, applied)))
+        return dataclasses.replace(result, settings_applied=tuple(applied), settings_failed=tuple(failed))
 
-    def _failed(self, spec: SpaceSpec, repo_url: str, message: str) -> PushResult:
-        message = self.committer.scrub(message, *self._secret_values(spec))
+    def _failed(self, spec: SpaceSpec, repo_url: str, message: str, secrets: Mapping[str, str],
+                applied: Sequence[SettingChange] = ()) -> PushResult:  # fmt: skip
+        message = self.committer.scrub(message, *secrets.values(), *self._secret_values(spec))
         logger.warning("%s: not pushed: %s", spec.repo_id, message)
-        return PushResult(repo_id=spec.repo_id, pushed=False, repo_url=repo_url, error=message)
+        return PushResult(repo_id=spec.repo_id, pushed=False, repo_url=repo_url, error=message,
+                          settings_applied=tuple(applied))  # fmt: skip
 
     @staticmethod
     def _secret_values(spec: SpaceSpec) -> list[str]:
@@ -94,24 +129,113 @@ class SpacePusher:
                 pass
         return values
 
-    def _create_space(self, spec: SpaceSpec) -> None:
-        create = functools.partial(self.api.create_repo, spec.repo_id, repo_type="space", space_sdk=spec.space_sdk,
-                                   private=spec.private, space_hardware=spec.hardware, exist_ok=True)  # fmt: skip
+    # -- checks before the first write ----------------------------------------------------------------------------
+
+    def _check_write_access(self, repo_id: str) -> None:
+        """Fails the Space before any write when the token may not write in its namespace (whoami says so)."""
+        with self._identity_lock:
+            if self._identity is None:
+                self._identity = self.committer.call(repo_id, "ask the Hub whom the token belongs to", self.api.whoami)
+            identity = self._identity
+        namespace = repo_id.split("/", 1)[0]
+        if may_write(identity, namespace) is False:
+            own = writable_namespaces(identity)
+            where = f"; it may write in: {', '.join(own)}" if own else "; it may write nowhere (a read token)"
+            raise PushError(
+                f"{repo_id}: the token of {identity.get('name')!r} has no write access to the namespace "
+                f"{namespace!r}{where}, so the Hub would refuse every write (HTTP 403). Use a write token of a "
+                "member of that namespace, or a repo_id in a namespace the token may write."
+            )
+
+    def _current_settings(self, spec: SpaceSpec) -> CurrentSettings | None:
+        """What the Space has now of the settings ``spec`` manages; None when the Space does not exist yet."""
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        rid, api = spec.repo_id, self.api
+
+        def read() -> CurrentSettings | None:
+            try:
+                secrets = api.get_space_secrets(rid)
+            except RepositoryNotFoundError:
+                return None
+            variables = api.get_space_variables(rid)
+            hardware = sleep_time = private = None
+            if spec.hardware is not None or spec.sleep_time is not None:
+                runtime = api.get_space_runtime(rid)
+                flavor = runtime.requested_hardware or runtime.hardware
+                hardware = str(getattr(flavor, "value", flavor)) if flavor else None
+                sleep_time = runtime.sleep_time
+            if spec.private is not None:
+                private = bool(api.space_info(rid).private)
+            return CurrentSettings(
+                secrets={key: secret.description for key, secret in secrets.items()},
+                variables={key: (var.value, var.description) for key, var in variables.items()},
+                hardware=hardware,
+                sleep_time=sleep_time,
+                private=private,
+            )
+
+        return self.committer.call(rid, "read the Space's settings", read)
+
+    # -- writes ---------------------------------------------------------------------------------------------------
+
+    def _create_space(self, spec: SpaceSpec, secrets: Mapping[str, str], created: list[bool]) -> None:
+        """Creates the Space with all its settings in one request, so it never runs without them."""
+        from huggingface_hub.errors import HfHubHTTPError
+
+        def create() -> None:
+            try:
+                self.api.create_repo(
+                    spec.repo_id, repo_type="space", space_sdk=spec.space_sdk, private=spec.private,
+                    space_hardware=spec.hardware, space_sleep_time=spec.sleep_time,
+                    space_secrets=[{"key": k, "value": v, "description": secret_description(v)}
+                                   for k, v in secrets.items()] or None,
+                    space_variables=[{"key": k, "value": v, "description": MANAGED_MARKER}
+                                     for k, v in spec.variables.items()] or None,
+                )  # fmt: skip
+            except HfHubHTTPError as exc:
+                if http_status(exc) != 409:
+                    raise
+                return  # created meanwhile by someone else: the settings are written after the commit
+            created.append(True)
+
         self.committer.call(spec.repo_id, "create the Space", create)
 
-    def _apply_settings(self, spec: SpaceSpec, secrets: dict[str, str]) -> None:
-        rid, api, call = spec.repo_id, self.api, self.committer.call
-        for key, value in secrets.items():
-            call(rid, f"set the secret {key}", functools.partial(api.add_space_secret, rid, key, value))
-        if spec.variables:
-            current = call(rid, "read the variables", functools.partial(api.get_space_variables, rid))
-            for key, value in spec.variables.items():
-                if key not in current or current[key].value != value:
-                    call(rid, f"set the variable {key}", functools.partial(api.add_space_variable, rid, key, value))
-        if spec.hardware:
-            runtime = call(rid, "read the runtime", functools.partial(api.get_space_runtime, rid))
-            if spec.hardware not in (runtime.requested_hardware, runtime.hardware):
-                call(rid, "request hardware", functools.partial(api.request_space_hardware, rid, spec.hardware))
+    def _apply_settings(self, spec: SpaceSpec, secrets: Mapping[str, str], changes: Sequence[SettingChange]
+                        ) -> tuple[tuple[SettingChange, ...], tuple[SettingChange, ...], str | None]:  # fmt: skip
+        """Writes ``changes`` in order; stops at the first refusal. Returns (applied, not applied, error)."""
+        changes = tuple(changes)
+        for done, change in enumerate(changes):
+            try:
+                self.committer.call(spec.repo_id, f"apply '{change}'", self._writer(spec, secrets, change))
+            except PushError as exc:
+                applied, failed = changes[:done], changes[done:]
+                error = (
+                    f"{spec.repo_id}: the files were pushed, but not every setting: {exc}. Applied: "
+                    f"{'; '.join(map(str, applied)) or 'nothing'}. Not applied: {'; '.join(map(str, failed))}. "
+                    "Fix the cause and deploy again: only what is still different is written."
+                )
+                return applied, failed, error
+        return changes, (), None
+
+    def _writer(self, spec: SpaceSpec, secrets: Mapping[str, str], change: SettingChange) -> Callable[[], Any]:
+        """The client call that makes one settings change."""
+        api, rid, key = self.api, spec.repo_id, change.key
+        delete = change.action is SettingAction.DELETE
+        if change.kind is SettingKind.SECRET:
+            if delete:
+                return functools.partial(api.delete_space_secret, rid, key)
+            value = secrets[key]
+            return lambda: api.add_space_secret(rid, key, value, description=secret_description(value))
+        if change.kind is SettingKind.VARIABLE:
+            if delete:
+                return functools.partial(api.delete_space_variable, rid, key)
+            return functools.partial(api.add_space_variable, rid, key, spec.variables[key], description=MANAGED_MARKER)
+        if change.kind is SettingKind.HARDWARE:
+            return functools.partial(api.request_space_hardware, rid, spec.hardware)
+        if change.kind is SettingKind.SLEEP_TIME:
+            return functools.partial(api.set_space_sleep_time, rid, spec.sleep_time)
+        return functools.partial(api.update_repo_settings, rid, repo_type="space", private=spec.private)
 
     def _wait_until_running(self, repo_id: str) -> str:
         deadline = time.monotonic() + self._settings.wait_timeout
@@ -129,6 +253,31 @@ class SpacePusher:
                 )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+def writable_namespaces(identity: Mapping[str, Any]) -> list[str]:
+    """The namespaces a token may write in, from ``HfApi.whoami()``: its user's and its organisations'.
+
+    Empty for a read token. Fine-grained and OAuth tokens are not described here (see ``may_write``).
+    """
+    access = (identity.get("auth") or {}).get("accessToken") or {}
+    if access.get("role") != "write":
+        return []
+    orgs = [org.get("name") for org in identity.get("orgs") or () if org.get("roleInOrg") != "read"]
+    return [name for name in [identity.get("name"), *orgs] if name]
+
+
+def may_write(identity: Mapping[str, Any], namespace: str) -> bool | None:
+    """Whether the token that ``HfApi.whoami()`` described may write in ``namespace``.
+
+    None when whoami does not tell (a fine-grained or OAuth token, whose scopes the Hub checks on each write).
+    """
+    role = ((identity.get("auth") or {}).get("accessToken") or {}).get("role")
+    if role == "read":
+        return False
+    if role != "write":
+        return None
+    return namespace.casefold() in {name.casefold() for name in writable_namespaces(identity)}
 
 
 # -- rollback --------------------------------------------------------------------------------------------------------

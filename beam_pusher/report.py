@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from beam_pusher.settings import SettingChange
 from beam_pusher.spec import ChangeAction, PushResult
 
 __all__ = ["ConsoleReport", "format_size", "symbols_for", "write_report"]
@@ -64,8 +65,22 @@ def _outcome(r: PushResult) -> str:
     if r.error:
         return "failed"
     if r.dry_run:
-        return "would commit" if r.planned else "up to date"
+        return "would commit" if r.planned else "would set" if r.settings_planned else "up to date"
     return "committed" if r.committed else "unchanged"
+
+
+def _settings(r: PushResult) -> str:
+    """The table's Settings cell: how many settings writes were planned, made, or made of those planned."""
+    if r.dry_run:
+        return f"{len(r.settings_planned)} planned" if r.settings_planned else "-"
+    if r.settings_failed:
+        return f"{len(r.settings_applied)}/{len(r.settings_applied) + len(r.settings_failed)} applied"
+    return f"{len(r.settings_applied)} applied" if r.settings_applied else "-"
+
+
+def _setting_lines(changes: Sequence[SettingChange], prefix: str = "") -> list[str]:
+    # A SettingChange never holds a secret's value, only its name and why it is written.
+    return [f"    {c.mark} {prefix}{c}" for c in changes]
 
 
 def _reason(r: PushResult) -> str:
@@ -195,25 +210,39 @@ class ConsoleReport:
             self.stream.flush()
 
     def lines(self, r: PushResult) -> list[str]:
-        """The line(s) for one Space: outcome, commit and file counts; a dry run also lists each planned change."""
+        """The line(s) for one Space: outcome, commit and file counts, then its settings changes.
+
+        A dry run lists each planned file and settings change; a deploy the settings it wrote; a failed Space what
+        was applied and what was not.
+        """
         s = self.symbols
         if r.error:
-            return [f"{s['fail']} {r.repo_id}  failed: {_reason(r)}"]
+            failed = [f"{s['fail']} {r.repo_id}  failed: {_reason(r)}"]
+            return failed + _setting_lines(r.settings_applied, "applied: ") + _setting_lines(
+                r.settings_failed, "not applied: ")  # fmt: skip
         if r.dry_run:
-            head = f"{s['plan']} {r.repo_id}  "
-            if not r.planned:
-                return [head + f"up to date at {_short(r.commit_id)}: no commit ({r.files_unchanged} files unchanged)"]
-            base = f"on {_short(r.commit_id)}" if r.commit_id else "new Space"
-            lines = [head + f"would commit {_counts(r)} ({base}, {r.files_unchanged} files unchanged)"]
-            for change in r.planned:
-                size = f"  ({format_size(change.size)})" if change.action is not ChangeAction.DELETE else ""
-                lines.append(f"    {change.action.mark} {change.path}{size}")
-            return lines
+            return self._plan_lines(r)
         stage = f"  {r.runtime_stage}" if r.runtime_stage else ""
+        settings = f"  {len(r.settings_applied)} settings written" if r.settings_applied else ""
+        what, uploaded = "unchanged", "nothing uploaded"
         if r.committed:
-            uploaded = f"{format_size(r.bytes_uploaded)} uploaded"
-            return [f"{s['ok']} {r.repo_id}  committed {_short(r.commit_id)}  {_counts(r)}  ({uploaded}){stage}"]
-        return [f"{s['ok']} {r.repo_id}  unchanged {_short(r.commit_id)}  {_counts(r)}  (nothing uploaded){stage}"]
+            what, uploaded = "committed", f"{format_size(r.bytes_uploaded)} uploaded"
+        line = f"{s['ok']} {r.repo_id}  {what} {_short(r.commit_id)}  {_counts(r)}  ({uploaded}){settings}{stage}"
+        return [line, *_setting_lines(r.settings_applied)]
+
+    def _plan_lines(self, r: PushResult) -> list[str]:
+        head = f"{self.symbols['plan']} {r.repo_id}  "
+        settings = f"; would write {len(r.settings_planned)} settings" if r.settings_planned else ""
+        if not r.planned:
+            lines = [head + f"up to date at {_short(r.commit_id)}: no commit ({r.files_unchanged} files unchanged)"
+                     f"{settings}"]  # fmt: skip
+        else:
+            base = f"on {_short(r.commit_id)}" if r.commit_id else "new Space"
+            lines = [head + f"would commit {_counts(r)} ({base}, {r.files_unchanged} files unchanged){settings}"]
+        for change in r.planned:
+            size = f"  ({format_size(change.size)})" if change.action is not ChangeAction.DELETE else ""
+            lines.append(f"    {change.action.mark} {change.path}{size}")
+        return lines + _setting_lines(r.settings_planned)
 
     # -- at the end ---------------------------------------------------------------------------------------------
 
@@ -240,14 +269,15 @@ class ConsoleReport:
         return results
 
     def table(self, results: Sequence[PushResult]) -> list[str]:
-        """The final table: Space, result, commit, files changed, URL; a failed Space's reason under its row."""
-        header = ("Space", "Result", "Commit", "Files", "URL")
+        """The final table: Space, result, commit, files and settings changed, URL; a failed Space's reason under it."""
+        header = ("Space", "Result", "Commit", "Files", "Settings", "URL")
         rows = [
             (
                 r.repo_id,
                 _outcome(r),
                 _short(r.commit_id),
-                "-" if r.error else _counts(r),
+                "-" if r.error and not r.committed else _counts(r),
+                _settings(r),
                 r.repo_url or f"{self.endpoint}/spaces/{r.repo_id}",
             )
             for r in results
@@ -272,9 +302,11 @@ class ConsoleReport:
         noun = "Space" if len(results) == 1 else "Spaces"
         if self.dry_run:
             would = sum(1 for r in results if not r.error and r.planned)
+            settings = sum(1 for r in results if not r.error and not r.planned and r.settings_planned)
+            only = f"{settings} would only write settings, " if settings else ""
             parts = [
-                f"{len(results)} {noun} planned: {would} would commit, "
-                f"{len(results) - would - failed} up to date, {failed} failed",
+                f"{len(results)} {noun} planned: {would} would commit, {only}"
+                f"{len(results) - would - settings - failed} up to date, {failed} failed",
                 "nothing was written",
             ]
         else:
@@ -285,5 +317,6 @@ class ConsoleReport:
                 f"{len(results)} {noun}: {committed} committed, {len(results) - committed - failed} unchanged, "
                 f"{failed} failed",
                 f"{files} files uploaded ({format_size(uploaded)})",
+                f"{sum(len(r.settings_applied) for r in results)} settings written",
             ]
         return sep.join([*parts, f"{elapsed:.1f} s"])

@@ -10,13 +10,13 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from beam_pusher.auth import check_secret_reference
 from beam_pusher.errors import SpecError
 from beam_pusher.rules import SDKS, check_env_name, check_space_sdk, validate_repo_id
+from beam_pusher.settings import SettingChange, check_hardware, check_sleep_time
 
 __all__ = [
     "AppFile",
@@ -24,13 +24,11 @@ __all__ = [
     "PlannedChange",
     "PushResult",
     "SDKS",
+    "SettingChange",
     "SpaceFiles",
     "SpaceSpec",
     "validate_repo_id",
 ]
-
-_HARDWARE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-
 
 def _check_mapping(name: str, value: Any, what: str) -> dict[str, str]:
     """A mapping of ``NAME`` keys (placeholders, secrets, variables) with scalar values, as strings."""
@@ -64,10 +62,16 @@ class SpaceSpec:
       model_hub_repo_id: A model repository the app loads from instead (fills ``$MODEL_REPO_ID``).
       model_hub_repo_branch: The model's branch or tag (fills ``$MODEL_VERSION``).
       placeholders: More ``$NAME`` -> value replacements for the template's text files.
-      private: Whether a newly created Space is private.
-      hardware: Space hardware flavor to request (``cpu-basic``, ``t4-small``, ...).
-      secrets: Space secret name -> reference such as ``env:NAME``, resolved on the worker; never a value.
-      variables: Space variable name -> value.
+      private: Whether the Space is private (True) or public (False); None leaves an existing Space's visibility
+        as it is (a new Space is public).
+      hardware: Space hardware flavor (``cpu-basic``, ``t4-small``, ...; ``huggingface_hub.SpaceHardware``); None
+        leaves it as it is.
+      sleep_time: Seconds without visitors before the Space sleeps, -1 for never (upgraded hardware only); None
+        leaves it as it is.
+      secrets: Space secret name -> reference such as ``env:NAME``, resolved on the worker; never a value. The
+        Space's secrets are declared state: one this tool set that is not listed here is deleted; one set by hand
+        (in the Hub's UI) is left alone unless listed, and then overwritten.
+      variables: Space variable name -> value, declared state like ``secrets``.
       keep: Glob patterns of Space files a deploy never deletes.
       commit_message: Summary of the deploy's commit.
       strict_placeholders: Fail when a ``$MODEL_*`` placeholder is left without a value.
@@ -86,8 +90,9 @@ class SpaceSpec:
     model_hub_repo_id: str | None = None
     model_hub_repo_branch: str | None = None
     placeholders: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    private: bool = False
+    private: bool | None = None
     hardware: str | None = None
+    sleep_time: int | None = None
     secrets: Mapping[str, str] = dataclasses.field(default_factory=dict)
     variables: Mapping[str, str] = dataclasses.field(default_factory=dict)
     keep: tuple[str, ...] = ()
@@ -108,10 +113,10 @@ class SpaceSpec:
         if self.model_hub_repo_id is not None:
             validate_repo_id(self.model_hub_repo_id, field="model_hub_repo_id")
         _check_text("model_hub_repo_branch", self.model_hub_repo_branch)
-        if self.hardware is not None and (not isinstance(self.hardware, str) or not _HARDWARE.match(self.hardware)):
-            raise SpecError(
-                f"hardware={self.hardware!r} is not a hardware flavor name: use e.g. 'cpu-basic' or 't4-small'."
-            )
+        if self.hardware is not None:
+            check_hardware(self.hardware)
+        if self.sleep_time is not None:
+            check_sleep_time(self.sleep_time, self.hardware)
         object.__setattr__(self, "placeholders", _check_mapping("placeholders", self.placeholders, "name -> value"))
         secrets = _check_mapping("secrets", self.secrets, "name -> reference")
         for key, ref in secrets.items():
@@ -122,9 +127,10 @@ class SpaceSpec:
         if not isinstance(keep, (list, tuple)) or not all(isinstance(k, str) and k for k in keep):
             raise SpecError(f"keep={self.keep!r} must be a list of glob patterns such as 'data/*'.")
         object.__setattr__(self, "keep", tuple(keep))
-        for name in ("private", "strict_placeholders"):
-            if not isinstance(getattr(self, name), bool):
-                raise SpecError(f"{name}={getattr(self, name)!r} must be true or false.")
+        if self.private is not None and not isinstance(self.private, bool):
+            raise SpecError(f"private={self.private!r} must be true or false.")
+        if not isinstance(self.strict_placeholders, bool):
+            raise SpecError(f"strict_placeholders={self.strict_placeholders!r} must be true or false.")
         _check_text("commit_message", self.commit_message)
         _check_text("title", self.title)
 
@@ -239,7 +245,13 @@ class PlannedChange:
 
 @dataclasses.dataclass(frozen=True)
 class PushResult:
-    """The outcome of deploying one Space. ``error`` is None on success."""
+    """The outcome of deploying one Space. ``error`` is None on success.
+
+    Files: ``planned`` lists the file changes of a dry run; the counts say what a deploy committed. Settings:
+    ``settings_planned`` lists the settings writes of a dry run; a deploy lists what it wrote in
+    ``settings_applied`` and, when a write was refused after the commit, that write and every one not attempted
+    after it in ``settings_failed`` (``error`` says why). None of them holds a secret's value.
+    """
 
     repo_id: str
     pushed: bool
@@ -256,6 +268,9 @@ class PushResult:
     dry_run: bool = False
     planned: tuple[PlannedChange, ...] = ()
     runtime_stage: str | None = None
+    settings_planned: tuple[SettingChange, ...] = ()
+    settings_applied: tuple[SettingChange, ...] = ()
+    settings_failed: tuple[SettingChange, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for reports and TFX artifact properties)."""
@@ -266,4 +281,6 @@ class PushResult:
         """The inverse of ``to_dict``."""
         fields = dict(data)
         fields["planned"] = tuple(PlannedChange(**c) for c in fields.get("planned", ()))
+        for name in ("settings_planned", "settings_applied", "settings_failed"):
+            fields[name] = tuple(SettingChange(**c) for c in fields.get(name, ()))
         return cls(**fields)

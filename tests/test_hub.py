@@ -118,3 +118,265 @@ def test_space_status_reads_each_stage_and_keeps_going_past_a_missing_space(hub,
     assert (gone.repo_id, gone.stage, gone.found, gone.failed) == (missing, None, False, True)
     assert "does not exist" in gone.error
     assert space_status(api, []) == []
+
+
+# -- Space settings: declared state, planned, only differences written, nothing half-done ------------------------
+
+README = b"---\nsdk: static\n---\n"
+WRITE_ROUTES = ("create-repo", "preupload", "commit", "space-hardware", "space-sleeptime", "settings", "space-restart")
+
+
+def static_space(repo_id, body: bytes = b"<p>hi</p>\n") -> list[AppFile]:
+    """The files of a static Space that builds and runs on the local Hub."""
+    return [content_file(repo_id, "README.md", README), content_file(repo_id, "index.html", body)]
+
+
+def settings_seen(api, repo_id) -> tuple[dict, dict]:
+    """What the Hub shows of a Space's secrets and variables: descriptions, values and update times."""
+    secrets = {k: (s.description, s.updated_at) for k, s in api.get_space_secrets(repo_id).items()}
+    variables = {k: (v.value, v.description, v.updated_at) for k, v in api.get_space_variables(repo_id).items()}
+    return secrets, variables
+
+
+def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {route: after.get(route, 0) - before.get(route, 0) for route in set(after) | set(before)
+            if after.get(route, 0) != before.get(route, 0)}  # fmt: skip
+
+
+@pytest.mark.local_hub(runtime_delay=1.0)
+def test_a_redeploy_that_changes_nothing_writes_no_setting_and_restarts_nothing(hub, api, monkeypatch):
+    """Defect 2: every deploy set every secret again, so every Space with a secret rebuilt on every deploy."""
+    monkeypatch.setenv("D2_SECRET", "s3cr3t-d2-value")
+    repo_id = f"{hub.username}/no-restart"
+    spec = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", secrets={"API_KEY": "env:D2_SECRET"},
+                     variables={"THEME": "dark"})  # fmt: skip
+    first = pusher(hub, wait=True).push(spec, static_space(repo_id))
+    assert first.error is None and first.runtime_stage == "RUNNING"
+    assert hub.space_state(repo_id).secrets == {"API_KEY": "s3cr3t-d2-value"}
+    seen, counts = settings_seen(api, repo_id), hub.request_counts()
+
+    again = pusher(hub).push(spec, static_space(repo_id))
+    changed = delta(hub.request_counts(), counts)
+    assert again.error is None and not again.committed
+    assert api.get_space_runtime(repo_id).stage == "RUNNING"  # any settings write would have started a build
+    assert settings_seen(api, repo_id) == seen
+    assert changed.get("space-secrets") == 1 and changed.get("space-variables") == 1  # one read each, no write
+    assert not any(changed.get(route) for route in WRITE_ROUTES), changed
+    assert again.settings_applied == ()
+    assert [str(c) for c in first.settings_applied] == ["secret API_KEY: set (new)", "variable THEME: set (new)"]
+    description = api.get_space_secrets(repo_id)["API_KEY"].description
+    assert description.startswith("managed by beam-pusher; v1$") and "s3cr3t" not in description
+
+    monkeypatch.setenv("D2_SECRET", "rotated-value")  # a new value is written, and the Space rebuilds
+    rotated = pusher(hub).push(spec, static_space(repo_id))
+    assert [str(c) for c in rotated.settings_applied] == ["secret API_KEY: set (changed)"]
+    assert api.get_space_runtime(repo_id).stage == "BUILDING"
+    assert hub.space_state(repo_id).secrets == {"API_KEY": "rotated-value"}
+
+
+def test_secrets_and_variables_dropped_from_the_config_are_deleted_and_hand_set_ones_stay(hub, api, monkeypatch):
+    """Defect 3: a secret or variable removed from the config (or set to null) stayed on the Space."""
+    from beam_pusher.config import parse_config
+
+    monkeypatch.setenv("D3_A", "value-a")
+    monkeypatch.setenv("D3_B", "value-b")
+    repo_id = f"{hub.username}/dropped"
+    both = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static",
+                     secrets={"A": "env:D3_A", "B": "env:D3_B"}, variables={"X": "1", "Y": "2"})  # fmt: skip
+    assert pusher(hub).push(both, static_space(repo_id)).error is None
+    api.add_space_secret(repo_id, "HAND", "typed-in-the-ui")
+    api.add_space_variable(repo_id, "HAND_VAR", "h")
+
+    fewer = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", secrets={"A": "env:D3_A"},
+                      variables={"X": "1"})  # fmt: skip
+    result = pusher(hub).push(fewer, static_space(repo_id))
+    assert result.error is None and not result.committed
+    state = hub.space_state(repo_id)
+    assert state.secrets == {"A": "value-a", "HAND": "typed-in-the-ui"}
+    assert state.variables == {"X": "1", "HAND_VAR": "h"}
+    assert [str(c) for c in result.settings_applied] == ["secret B: delete (removed from the config)",
+                                                         "variable Y: delete (removed from the config)"]
+
+    # A null entry in a Space drops the defaults' secret: the one the deploy set is deleted.
+    config = parse_config(f"""
+defaults: {{app_path: /, space_sdk: static, secrets: {{A: env:D3_A}}, variables: {{X: "1"}}}}
+spaces:
+  - repo_id: {repo_id}
+    secrets: {{A: null}}
+    variables: {{X: null}}
+""", environ={"D3_A": "value-a"})  # fmt: skip
+    nulled = pusher(hub).push(config.specs[0], static_space(repo_id))
+    assert [str(c) for c in nulled.settings_applied] == ["secret A: delete (removed from the config)",
+                                                         "variable X: delete (removed from the config)"]
+    state = hub.space_state(repo_id)
+    assert (state.secrets, state.variables) == ({"HAND": "typed-in-the-ui"}, {"HAND_VAR": "h"})
+
+    named = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", secrets={"HAND": "env:D3_B"})
+    assert [str(c) for c in pusher(hub).push(named, static_space(repo_id)).settings_applied] == [
+        "secret HAND: set (set by hand)"]  # named by the config: overwritten, and managed from now on
+    assert hub.space_state(repo_id).secrets == {"HAND": "value-b"}
+
+
+def test_an_empty_secret_variable_fails_validate_and_the_push_before_any_write(hub, api, monkeypatch):
+    """Defect 4: ``MY_API_KEY= beam-pusher deploy`` reported "unchanged" and wiped the Space's secret."""
+    from beam_pusher.config import parse_config
+    from beam_pusher.errors import ConfigError
+
+    monkeypatch.setenv("D4_KEY", "the-real-key")
+    repo_id = f"{hub.username}/empty-secret"
+    spec = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", secrets={"API_KEY": "env:D4_KEY"},
+                     variables={"X": "1"})  # fmt: skip
+    assert pusher(hub).push(spec, static_space(repo_id)).error is None
+    commits, counts = hub.commit_count(repo_id), hub.request_counts()
+
+    monkeypatch.setenv("D4_KEY", "")
+    changed = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", secrets={"API_KEY": "env:D4_KEY"},
+                        variables={"X": "2"})  # fmt: skip
+    result = pusher(hub).push(changed, static_space(repo_id, b"<p>v2</p>\n"))
+    assert not result.pushed and "D4_KEY" in result.error and "empty" in result.error
+    assert result.settings_applied == ()
+    state = hub.space_state(repo_id)
+    assert (state.secrets, state.variables) == ({"API_KEY": "the-real-key"}, {"X": "1"})
+    assert hub.commit_count(repo_id) == commits and not delta(hub.request_counts(), counts)  # not even a read
+
+    text = f"spaces:\n  - {{repo_id: {repo_id}, app_path: /, secrets: {{API_KEY: env:D4_KEY}}}}\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, environ={"D4_KEY": ""})
+    assert "spaces[0].secrets.API_KEY: refers to the environment variable D4_KEY, which is empty" in str(info.value)
+
+
+def test_an_unknown_hardware_fails_validate_and_plan_and_nothing_is_written(hub, api, tmp_path, monkeypatch, capsys):
+    """Defect 5: hardware ``super-gpu-9000`` failed with HTTP 400 after the variables and secrets were set."""
+    from beam_pusher import cli
+
+    monkeypatch.setenv("D5_KEY", "key-1")
+    repo_id = f"{hub.username}/super-gpu"
+    spec = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", variables={"THEME": "dark"})
+    assert pusher(hub).push(spec, static_space(repo_id)).error is None
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "index.html").write_text("<p>new</p>\n")
+    config = tmp_path / "spaces.yaml"
+    config.write_text(f"spaces:\n  - repo_id: {repo_id}\n    app_path: app\n    space_sdk: static\n"
+                      "    hardware: super-gpu-9000\n    variables: {THEME: light}\n"
+                      "    secrets: {API_KEY: env:D5_KEY}\n")  # fmt: skip
+    seen, commits, counts = settings_seen(api, repo_id), hub.commit_count(repo_id), hub.request_counts()
+    for command in ("validate", "plan", "deploy"):
+        assert cli.main([command, str(config), *(["--endpoint", hub.endpoint, "--token-env", TOKEN_ENV]
+                                                 if command != "validate" else [])]) == 2  # fmt: skip
+        err = capsys.readouterr().err
+        assert "spaces[0].hardware: hardware='super-gpu-9000' is not a hardware flavor of the Hub" in err
+        assert "cpu-basic" in err and "t4-small" in err
+    assert not delta(hub.request_counts(), counts)  # nothing read, nothing written
+    assert settings_seen(api, repo_id) == seen and hub.commit_count(repo_id) == commits
+
+
+def test_plan_and_deploy_fail_a_namespace_the_token_cannot_write_before_any_write(tmp_path, monkeypatch, capsys):
+    """Defect 8: ``plan`` said "would commit" for a namespace the token cannot write; deploy then failed with 403."""
+    from huggingface_hub import HfApi
+
+    from beam_pusher import cli
+    from beam_pusher.localhub import HubUser, LocalHub
+
+    users = [HubUser("alice", "hf_alice_write_token", orgs=("acme",), read_tokens=("hf_alice_read_token",)),
+             HubUser("bob", "hf_bob_write_token")]  # fmt: skip
+    with LocalHub(tmp_path / "hub", users=users) as hub:
+        HfApi(endpoint=hub.endpoint, token="hf_bob_write_token").create_repo("bob/demo", repo_type="space",
+                                                                             space_sdk="static")  # fmt: skip
+        monkeypatch.setenv(TOKEN_ENV, "hf_alice_write_token")
+        counts = hub.request_counts()
+        for dry_run in (True, False):
+            result = pusher(hub, dry_run=dry_run).push(
+                SpaceSpec(repo_id="bob/demo", app_path="unused", space_sdk="static", variables={"X": "1"}),
+                static_space("bob/demo"))  # fmt: skip
+            assert not result.pushed and result.planned == () and result.settings_planned == ()
+            assert "no write access to the namespace 'bob'" in result.error and "403" in result.error
+            assert "it may write in: alice, acme" in result.error
+        assert not any(delta(hub.request_counts(), counts).get(route) for route in WRITE_ROUTES)
+        assert hub.commit_count("bob/demo") == 1 and hub.space_state("bob/demo").variables == {}
+
+        org = pusher(hub, dry_run=True).push(SpaceSpec(repo_id="ACME/demo", app_path="unused", space_sdk="static"),
+                                             static_space("ACME/demo"))  # fmt: skip
+        assert org.error is None and org.planned  # an organisation of the user: writable, in any case of letters
+
+        monkeypatch.setenv(TOKEN_ENV, "hf_alice_read_token")
+        read_only = pusher(hub, dry_run=True).push(SpaceSpec(repo_id="alice/demo", app_path="unused"),
+                                                   static_space("alice/demo"))  # fmt: skip
+        assert "no write access to the namespace 'alice'; it may write nowhere" in read_only.error
+
+        (tmp_path / "app").mkdir()
+        (tmp_path / "app" / "index.html").write_text("<p>x</p>\n")
+        config = tmp_path / "spaces.yaml"
+        config.write_text("defaults: {app_path: app, space_sdk: static}\nspaces:\n  - repo_id: bob/demo\n"
+                          "  - repo_id: alice/mine\n")  # fmt: skip
+        monkeypatch.setenv(TOKEN_ENV, "hf_alice_write_token")
+        assert cli.main(["plan", str(config), "--endpoint", hub.endpoint, "--token-env", TOKEN_ENV]) == 1
+        out = capsys.readouterr().out
+        assert "✗ bob/demo  failed: the token of 'alice' has no write access to the namespace 'bob'" in out
+        assert "· alice/mine  would commit" in out
+        assert "2 Spaces planned: 1 would commit, 0 up to date, 1 failed" in out
+        assert not hub.repo_exists("alice/mine")
+
+
+def test_a_settings_write_refused_after_the_commit_reports_what_was_and_was_not_applied(hub, api, tmp_path):
+    import io
+    import json
+
+    from beam_pusher.report import ConsoleReport, write_report
+
+    repo_id = f"{hub.username}/half"
+    spec = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", variables={"X": "1"})
+    assert pusher(hub).push(spec, static_space(repo_id)).error is None
+    bigger = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", variables={"X": "2"},
+                       hardware="t4-small", sleep_time=600)  # fmt: skip
+    hub.faults.fail_next("space-sleeptime", 1, status=400)
+    result = pusher(hub).push(bigger, static_space(repo_id, b"<p>v2</p>\n"))
+    assert result.committed and result.commit_id == hub.head(repo_id) and result.files_updated == 1
+    assert [str(c) for c in result.settings_applied] == ["hardware: cpu-basic -> t4-small"]
+    assert [str(c) for c in result.settings_failed] == ["sleep_time: 172800 -> 600", "variable X: set (changed)"]
+    assert "HTTP 400" in result.error and "Applied: hardware: cpu-basic -> t4-small." in result.error
+    assert "Not applied: sleep_time: 172800 -> 600; variable X: set (changed)." in result.error
+    state = hub.space_state(repo_id)
+    assert (state.hardware, state.sleep_time, state.variables) == ("t4-small", None, {"X": "1"})
+
+    stream = io.StringIO()
+    ConsoleReport(total=1, stream=stream).finish([result], [repo_id])
+    out = stream.getvalue()
+    assert "    ~ applied: hardware: cpu-basic -> t4-small" in out
+    assert "    ~ not applied: variable X: set (changed)" in out
+    row = next(line for line in out.splitlines() if line.startswith(repo_id) and " failed " in line)
+    assert "+0 ~1 -0" in row and "1/3 applied" in row
+    write_report(tmp_path / "report.json", [result])
+    reported = json.loads((tmp_path / "report.json").read_text())[0]
+    assert [c["kind"] for c in reported["settings_failed"]] == ["sleep_time", "variable"]
+
+    again = pusher(hub).push(bigger, static_space(repo_id, b"<p>v2</p>\n"))  # only what is still different
+    assert again.error is None and not again.committed
+    assert [str(c) for c in again.settings_applied] == ["sleep_time: 172800 -> 600", "variable X: set (changed)"]
+    state = hub.space_state(repo_id)
+    assert (state.hardware, state.sleep_time, state.variables) == ("t4-small", 600, {"X": "2"})
+
+
+def test_plan_lists_settings_changes_next_to_file_changes_without_secret_values(hub, api, monkeypatch):
+    monkeypatch.setenv("PLAN_KEY", "plan-secret-value")
+    repo_id = f"{hub.username}/planned"
+    spec = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", variables={"OLD": "1"})
+    pusher(hub).push(spec, static_space(repo_id))
+    counts = hub.request_counts()
+    changed = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", hardware="t4-small", private=True,
+                        secrets={"API_KEY": "env:PLAN_KEY"}, variables={"NEW": "2"})  # fmt: skip
+    planned = pusher(hub, dry_run=True).push(changed, static_space(repo_id, b"<p>v2</p>\n"))
+    assert [str(c) for c in planned.settings_planned] == [
+        "hardware: cpu-basic -> t4-small", "visibility: public -> private", "secret API_KEY: set (new)",
+        "variable NEW: set (new)", "variable OLD: delete (removed from the config)"]  # fmt: skip
+    assert not any(delta(hub.request_counts(), counts).get(route) for route in WRITE_ROUTES)
+    assert hub.space_state(repo_id).variables == {"OLD": "1"}
+
+    from beam_pusher.report import ConsoleReport
+
+    lines = ConsoleReport(total=1, dry_run=True).lines(planned)
+    assert lines[0].endswith("would commit +0 ~1 -0 (on " + planned.commit_id[:7] + ", 1 files unchanged); "
+                             "would write 5 settings")  # fmt: skip
+    assert lines[1:] == ["    ~ index.html  (10 B)", "    ~ hardware: cpu-basic -> t4-small",
+                         "    ~ visibility: public -> private", "    + secret API_KEY: set (new)",
+                         "    + variable NEW: set (new)", "    - variable OLD: delete (removed from the config)"]
+    assert "plan-secret-value" not in repr(planned) + "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import io
 import logging
 import os
 import pickle
@@ -178,17 +179,21 @@ def test_keep_patterns_and_gitattributes_survive_the_mirror(hub, api, tmp_path):
     assert "data/user.csv" in remote and "stray.txt" not in remote
 
 
-def test_the_token_is_never_pickled_into_the_pipeline(hub, tmp_path):
+def test_the_token_is_never_pickled_into_the_pipeline(hub, tmp_path, monkeypatch):
+    monkeypatch.setenv("PICKLE_SECRET_VALUE", "pickled-secret-value-42")
     transform = DeploySpaces(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")
     push = PushToSpace(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")
+    spec = spec_for(hub, "pickle", tmp_path, secrets={"API_KEY": "env:PICKLE_SECRET_VALUE"})
     with BeamTestPipeline() as p:
-        specs = p | beam.Create([spec_for(hub, "pickle", tmp_path)])
+        specs = p | beam.Create([spec])
         _ = specs | transform
         _ = specs | "Composed" >> (ReadAppFiles() | RenderPlaceholders() | push)
         graph = p.to_runner_api(use_fake_coders=True).SerializeToString()
     assert hub.token.encode() not in pickle.dumps(transform)
     assert hub.token.encode() not in pickle.dumps(push)
     assert hub.token.encode() not in graph
+    for secret in (b"pickled-secret-value-42", hub.token.encode()):  # secrets travel as references only
+        assert secret not in graph and secret not in pickle.dumps(spec)
     for make in (DeploySpaces, PushToSpace):
         with pytest.raises(SpecError) as error:
             make(token=hub.token)
@@ -252,17 +257,39 @@ def test_strict_placeholders_fail_the_space_with_file_and_line(hub, tmp_path):
     assert hub.head(spec.repo_id) is None
 
 
-def test_secrets_and_variables_are_applied_without_leaking(hub, api, tmp_path, monkeypatch):
+def test_secrets_and_variables_are_applied_without_leaking(hub, api, tmp_path, monkeypatch, caplog):
+    from beam_pusher.report import ConsoleReport, write_report
+
     monkeypatch.setenv("DEMO_SECRET_VALUE", "s3cr3t-value-123")
     (tmp_path / "tpl").mkdir()
     (tmp_path / "tpl" / "app.py").write_text("app\n")
     spec = spec_for(hub, "settings", tmp_path / "tpl", secrets={"API_KEY": "env:DEMO_SECRET_VALUE"},
                     variables={"THEME": "dark"})
-    result = deploy(hub, [spec])[0]
-    assert result.error is None
-    assert api.get_space_variables(spec.repo_id)["THEME"].value == "dark"
-    assert "s3cr3t-value-123" not in repr(result)
-    assert os.environ["DEMO_SECRET_VALUE"] == "s3cr3t-value-123"
+    with caplog.at_level(logging.DEBUG):
+        result = deploy(hub, [spec])[0]
+        assert result.error is None
+        assert api.get_space_variables(spec.repo_id)["THEME"].value == "dark"
+        assert "s3cr3t-value-123" not in repr(result)
+        assert os.environ["DEMO_SECRET_VALUE"] == "s3cr3t-value-123"
+
+        # A changed value, then a settings write the Hub refuses: the value is in no result, error, log or report.
+        monkeypatch.setenv("DEMO_SECRET_VALUE", "s3cr3t-value-456")
+        hub.faults.fail_next("space-hardware", 1, status=400)
+        refused = deploy(hub, [spec_for(hub, "settings", tmp_path / "tpl", secrets={"API_KEY": "env:DEMO_SECRET_VALUE"},
+                                        hardware="t4-small")])[0]  # fmt: skip
+        assert refused.error and "HTTP 400" in refused.error
+        assert [str(c) for c in refused.settings_failed] == ["hardware: cpu-basic -> t4-small",
+                                                             "secret API_KEY: set (changed)",
+                                                             "variable THEME: delete (removed from the config)"]
+    write_report(tmp_path / "report.json", [result, refused])
+    console = ConsoleReport(total=2, stream=io.StringIO())
+    console.finish([result, refused], [spec.repo_id])
+    for value in ("s3cr3t-value-123", "s3cr3t-value-456"):
+        for text in (repr([result, refused]), refused.error, caplog.text, (tmp_path / "report.json").read_text(),
+                     console.stream.getvalue(), str(api.get_space_secrets(spec.repo_id))):
+            assert value not in text
+        assert value.encode() not in pickle.dumps([result, refused])
+    assert hub.space_state(spec.repo_id).secrets == {"API_KEY": "s3cr3t-value-123"}  # not applied: left as it was
 
 
 def test_embedded_model_loads_from_the_downloaded_space(hub, tmp_path, monkeypatch):
@@ -410,3 +437,68 @@ def test_push_to_space_and_deploy_spaces_take_the_same_keywords():
         assert (deploy_[name].default, deploy_[name].annotation) == (parameter.default, parameter.annotation), name
     with pytest.raises(SpecError, match=r"parallel_pushes=0 .* at least 1"):
         PushToSpace(parallel_pushes=0)
+
+
+@pytest.mark.local_hub(runtime_delay=10.0)  # long enough to see a build that a write started
+def test_a_fleet_redeployed_unchanged_makes_no_commit_and_no_settings_write_and_keeps_running(hub, api, tmp_path,
+                                                                                            monkeypatch):
+    """10 Spaces with secrets, variables and hardware: a second deploy of the same config writes nothing at all."""
+    import time
+
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "index.html").write_text("<p>$MODEL_VERSION</p>\n")
+
+    def fleet(theme_of_1="dark", hardware_of_2="t4-small"):
+        specs = []
+        for i in range(10):
+            hardware = hardware_of_2 if i == 2 else ("cpu-upgrade" if i % 2 else "t4-small")
+            specs.append(spec_for(hub, f"fleet-{i}", tmp_path / "tpl", space_sdk="static",
+                                  secrets={"API_KEY": f"env:FLEET_KEY_{i}", "SHARED": "env:FLEET_SHARED"},
+                                  variables={"INDEX": str(i), "THEME": theme_of_1 if i == 1 else "dark"},
+                                  hardware=hardware, sleep_time=3600 if i % 3 == 0 else None))  # fmt: skip
+        return specs
+
+    monkeypatch.setenv("FLEET_SHARED", "shared-fleet-value")
+    for i in range(10):
+        monkeypatch.setenv(f"FLEET_KEY_{i}", f"fleet-key-value-{i}")
+    repo_ids = [s.repo_id for s in fleet()]
+
+    first = deploy(hub, fleet(), wait=True)
+    assert [(r.error, r.committed, r.runtime_stage) for r in first] == [(None, True, "RUNNING")] * 10
+    assert [len(r.settings_applied) for r in first] == [5 + (i % 3 == 0) for i in range(10)]  # hardware, 2+2, sleep
+    assert {hub.space_state(rid).hardware for rid in repo_ids} == {"t4-small", "cpu-upgrade"}
+    commits = {rid: hub.commit_count(rid) for rid in repo_ids}
+    seen = {rid: (api.get_space_secrets(rid), api.get_space_variables(rid)) for rid in repo_ids}
+    seen = {rid: ({k: (v.description, v.updated_at) for k, v in s.items()},
+                  {k: (v.value, v.description, v.updated_at) for k, v in var.items()})
+            for rid, (s, var) in seen.items()}  # fmt: skip
+    counts = hub.request_counts()
+
+    again = deploy(hub, fleet())
+    after = hub.request_counts()
+    stages = {rid: api.get_space_runtime(rid).stage for rid in repo_ids}
+    assert [(r.error, r.committed, r.settings_applied) for r in again] == [(None, False, ())] * 10
+    assert stages == {rid: "RUNNING" for rid in repo_ids}  # nothing restarted
+    writes = {route: after.get(route, 0) - counts.get(route, 0) for route in
+              ("create-repo", "preupload", "commit", "space-hardware", "space-sleeptime", "settings", "space-restart")}
+    assert writes == dict.fromkeys(writes, 0)
+    # Secrets and variables share a route with their reads: one read of each per Space, and nothing more.
+    assert [after.get(r, 0) - counts.get(r, 0) for r in ("space-secrets", "space-variables")] == [10, 10]
+    assert {rid: hub.commit_count(rid) for rid in repo_ids} == commits
+    for rid in repo_ids:
+        secrets, variables = api.get_space_secrets(rid), api.get_space_variables(rid)
+        assert {k: (v.description, v.updated_at) for k, v in secrets.items()} == seen[rid][0]
+        assert {k: (v.value, v.description, v.updated_at) for k, v in variables.items()} == seen[rid][1]
+
+    # A changed secret, variable or hardware is written to that Space alone, which builds again: observably.
+    monkeypatch.setenv("FLEET_KEY_0", "rotated-fleet-key")
+    started = time.monotonic()
+    changed = {r.repo_id: [str(c) for c in r.settings_applied]
+               for r in deploy(hub, fleet(theme_of_1="light", hardware_of_2="a10g-small"))}  # fmt: skip
+    stages = {rid: api.get_space_runtime(rid).stage for rid in repo_ids}
+    assert time.monotonic() - started < 10.0, "too slow to see the builds within the runtime delay"
+    assert changed == {rid: [] for rid in repo_ids} | {
+        repo_ids[0]: ["secret API_KEY: set (changed)"], repo_ids[1]: ["variable THEME: set (changed)"],
+        repo_ids[2]: ["hardware: t4-small -> a10g-small"]}  # fmt: skip
+    assert stages == {rid: "BUILDING" if rid in repo_ids[:3] else "RUNNING" for rid in repo_ids}
+    assert hub.space_state(repo_ids[0]).secrets["API_KEY"] == "rotated-fleet-key"
