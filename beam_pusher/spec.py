@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import enum
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +20,7 @@ from beam_pusher.rules import SDKS, check_env_name, check_space_sdk, validate_re
 
 __all__ = [
     "AppFile",
+    "Outcome",
     "PlannedChange",
     "PushResult",
     "SDKS",
@@ -204,9 +206,25 @@ class PlannedChange:
     size: int = 0
 
 
+class Outcome(str, enum.Enum):
+    """What happened to one Space in a deploy (or a plan), as reports and tables name it."""
+
+    COMMITTED = "committed"
+    UNCHANGED = "unchanged"
+    WOULD_COMMIT = "would commit"
+    UP_TO_DATE = "up to date"
+    FAILED = "failed"
+    NOT_ATTEMPTED = "not attempted"
+    """The run was stopped before this Space's commit was sent: nothing was committed to it."""
+
+
 @dataclasses.dataclass(frozen=True)
 class PushResult:
-    """The outcome of deploying one Space. ``error`` is None on success."""
+    """The outcome of deploying one Space. ``error`` is None on success.
+
+    ``skipped`` says why a Space's push was not attempted (``"interrupted"``: the run was stopped before its commit
+    was sent), so a stopped run still gives every Space a state; ``outcome`` names that state.
+    """
 
     repo_id: str
     pushed: bool
@@ -223,6 +241,18 @@ class PushResult:
     dry_run: bool = False
     planned: tuple[PlannedChange, ...] = ()
     runtime_stage: str | None = None
+    skipped: str | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        """Committed, unchanged, failed, not attempted; or, in a dry run, would commit / up to date."""
+        if self.error:
+            return Outcome.FAILED
+        if self.skipped:
+            return Outcome.NOT_ATTEMPTED
+        if self.dry_run:
+            return Outcome.WOULD_COMMIT if self.planned else Outcome.UP_TO_DATE
+        return Outcome.COMMITTED if self.committed else Outcome.UNCHANGED
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for reports and TFX artifact properties)."""
@@ -230,7 +260,7 @@ class PushResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PushResult:
-        """The inverse of ``to_dict``."""
-        fields = dict(data)
+        """The inverse of ``to_dict``; an ``outcome`` key (as reports add it) is derived, so it is not read."""
+        fields = {key: value for key, value in data.items() if key != "outcome"}
         fields["planned"] = tuple(PlannedChange(**c) for c in fields.get("planned", ()))
         return cls(**fields)
