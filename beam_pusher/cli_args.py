@@ -50,7 +50,9 @@ _MAIN_EPILOG = """examples:
 Run 'beam-pusher COMMAND --help' for a command's options."""
 _DEPLOY_EPILOG = """Any other --flag goes to Beam's PipelineOptions (put them after CONFIG, or write --flag=value).
 Without --runner the pipeline runs in this process on FnApiRunner (DirectRunner's batch engine, in_memory),
-pushing up to 16 Spaces at once.
+pushing up to 16 Spaces at once. Ctrl-C (or SIGTERM) starts no new push, lets the commits already sent finish,
+prints every Space's state, writes --report and exits 130; a second one stops at once. With workers in other
+processes (multi_processing, Dataflow) the job is stopped and a Space without a result may or may not be committed.
 
 examples:
   beam-pusher deploy configs/spaces.yaml
