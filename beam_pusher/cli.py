@@ -1,6 +1,8 @@
 """``beam-pusher`` (``python -m beam_pusher``): deploy many Spaces from one config file, and the tools around it.
 
-Exit status: 0 when every Space is fine, 1 when some Space failed, 2 for bad usage or a bad config.
+Exit status: 0 when every Space is fine, 1 when some Space failed, 2 for bad usage or a bad config, 130 when a deploy
+was stopped by SIGINT (Ctrl-C) or SIGTERM: the first signal lets the commits already sent finish and still prints the
+summary and writes the report, with every Space's state; a second one stops at once (``runner.stop_on_signals``).
 
 Endpoint and token follow huggingface_hub: ``HF_ENDPOINT``, ``HF_TOKEN`` or the cached login; a config's
 ``endpoint``/``token`` keys come next, and ``--endpoint`` / ``--token-env NAME`` override both. The token stays a
@@ -18,11 +20,14 @@ import argparse
 import contextlib
 import logging
 import os
+import re
+import shlex
 import sys
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 
-from beam_pusher import rules
+from beam_pusher import rules, runner
 from beam_pusher.cli_args import (
     BEAM_COMMANDS,
     PASS_THROUGH_COMMANDS,
@@ -31,17 +36,38 @@ from beam_pusher.cli_args import (
     declared_flags,
     hub_serve_parser,
     pipeline_options,
+    verbosity,
 )
 from beam_pusher.errors import BeamPusherError, ConfigError, SpecError
-from beam_pusher.report import ConsoleReport, symbols_for, write_report
-from beam_pusher.runner import describe_runner, run_deploy, runner_flag, runner_kind
+from beam_pusher.report import ConsoleReport, check_report_path, symbols_for, write_report
+from beam_pusher.runner import (
+    describe_runner,
+    options_kind,
+    run_deploy,
+    runner_flag,
+    runner_kind,
+    stop_on_signals,
+)
 from beam_pusher.spec import PushResult, SpaceSpec
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "pipeline_options"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "pipeline_options"]
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Libraries log at WARNING unless -vv: at INFO, Beam prints screens of type hints and the HTTP client a line a request.
+_LIBRARY_LOGGERS = ("apache_beam", "fsspec", "httpcore", "httpx", "httpx2", "huggingface_hub", "urllib3")
+# Logged on every run by some installs (Beam without its optional Dataflow client, Python 3.12+), and nothing the
+# user can act on; shown with -vv.
+_NOISE = ("apitools not found",)
+
+
+class _DropNoise(logging.Filter):
+    """Drops the library messages of ``_NOISE``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(_NOISE)
 
 
 @contextlib.contextmanager
@@ -53,21 +79,58 @@ def _logging(verbosity: int) -> Iterator[None]:
     if verbosity <= 0:
         # A failed Space is explained in the table; the per-Space warning logged on the worker would say it twice.
         levels.update({"beam_pusher.hub": logging.ERROR, "beam_pusher.transforms": logging.ERROR})
+    levels.update({name: logging.WARNING if verbosity < 2 else logging.INFO for name in _LIBRARY_LOGGERS})
     previous = {name: logging.getLogger(name).level for name in levels}
     for name, value in levels.items():
         logging.getLogger(name).setLevel(value)
+    noise = _DropNoise()
+    if verbosity < 2:
+        logging.getLogger().addFilter(noise)  # that message is logged on the root logger itself
     try:
         with warnings.catch_warnings():
             # Google client libraries warn about the Python version at import; not the user's concern here.
             warnings.filterwarnings("ignore", message=".*non-supported Python version.*", category=FutureWarning)
             yield
     finally:
+        logging.getLogger().removeFilter(noise)
         for name, value in previous.items():
             logging.getLogger(name).setLevel(value)
 
 
+@contextlib.contextmanager
+def _without_hub_progress_bars() -> Iterator[None]:
+    """huggingface_hub's progress bars off while a pipeline runs: the report is the one progress display.
+
+    Its bars (one per uploaded file, from many Spaces at once) tangle on stderr, and on a terminal leave blank lines
+    behind. Off in this process and, through the environment, in the workers a local runner starts; a user's own
+    ``HF_HUB_DISABLE_PROGRESS_BARS`` is left as it is.
+    """
+    if "HF_HUB_DISABLE_PROGRESS_BARS" in os.environ:
+        yield
+        return
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    were_disabled = are_progress_bars_disabled()
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        os.environ.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
+        if not were_disabled:
+            enable_progress_bars()
+
+
+def _details_hint(args: argparse.Namespace) -> str:
+    """Where to add -vv: the command as given, run again (``beam-pusher -vv deploy configs/spaces.yaml ...``)."""
+    rest = [a for a in args.argv if not re.fullmatch(r"-v+|--verbose", a)]
+    return f"for details, run it again with -vv: {shlex.join(['beam-pusher', '-vv', *rest])}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs a command; returns the exit status (0 all fine, 1 some Space failed, 2 bad usage or config)."""
+    """Runs a command; returns the exit status (0 all fine, 1 some Space failed, 2 bad usage or config, 130 a deploy
+    stopped by a signal)."""
+    started = time.monotonic()  # the summary shows the run's wall time, Beam's start-up included
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["hub", "serve"]:
         return _hub_serve(argv[2:])
@@ -78,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if extra and args.command not in PASS_THROUGH_COMMANDS:
         return _usage(f"{args.command}: unknown arguments {' '.join(extra)}; see 'beam-pusher {args.command} --help'.")
-    with _logging(args.verbose):
+    args.argv, args.started = argv, started
+    with _logging(verbosity(args)):
         return _dispatch(args, extra, commands)
 
 
@@ -87,6 +151,8 @@ def _dispatch(args: argparse.Namespace, extra: list[str], commands: dict[str, ar
         if args.command in BEAM_COMMANDS:
             # Checked before anything is loaded: a mistyped --only must not reach Beam and deploy every Space.
             pipeline_options(extra, command=args.command, own_flags=declared_flags(commands[args.command]))
+        if getattr(args, "report", None):
+            check_report_path(args.report)  # before anything is written to the Hub
         return _COMMANDS[args.command](args, extra)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
@@ -95,12 +161,12 @@ def _dispatch(args: argparse.Namespace, extra: list[str], commands: dict[str, ar
         return _usage(str(exc))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - e.g. the Hub unreachable: one line, the traceback with -vv
         logger.debug("%s failed", args.command, exc_info=True)
         first = (str(exc).splitlines() or [""])[0]
-        message = f"beam-pusher: {args.command} failed: {type(exc).__name__}: {first} (run with -vv for details)"
-        print(message, file=sys.stderr)
+        print(f"beam-pusher: {args.command} failed: {type(exc).__name__}: {first}; {_details_hint(args)}",
+              file=sys.stderr)  # fmt: skip
         return EXIT_FAILED
 
 
@@ -175,26 +241,72 @@ def _load(path: str, only: Sequence[str] = (), *, check_secrets: bool = True):
 def _run_specs(args: argparse.Namespace, extra: Sequence[str], specs, *, endpoint, token, dry_run, base_dir) -> int:
     options = pipeline_options(extra, command=args.command)
     logger.info("Beam pipeline options: %s", options.get_all_options(drop_default=True, retain_unknown_options=True))
-    report = ConsoleReport(total=len(specs), endpoint=endpoint, dry_run=dry_run)
-    report.start(runner=describe_runner(options))
-    wait, wait_timeout = getattr(args, "wait", False), getattr(args, "wait_timeout", 600.0)
-    try:
-        with contextlib.closing(report):  # the progress bar stops however the run ends
-            results = run_deploy(
-                specs, pipeline_args=options, on_result=report.add, endpoint=endpoint, token=token, dry_run=dry_run,
-                wait=wait, wait_timeout=wait_timeout, base_dir=base_dir,
-            )
-    except BeamPusherError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the runner's failure, shown as one line instead of a traceback
-        logger.debug("pipeline failure", exc_info=True)
-        print(f"beam-pusher: the pipeline failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    results = report.finish(results, [s.repo_id for s in specs])  # a Space the pipeline lost counts as failed
+    expected = [s.repo_id for s in specs]
+    report = ConsoleReport(total=len(specs), endpoint=endpoint, dry_run=dry_run, started=args.started)
+    arrived: dict[str, PushResult] = {}  # what is known, should the run be given up before it ends
+
+    def on_result(result: PushResult) -> None:
+        arrived[result.repo_id] = result
+        report.add(result)
+
+    def give_up(reason: str) -> None:
+        print(f"beam-pusher: {reason}; not waiting for the pipeline.", file=sys.stderr)
+        _finish(args, report, list(arrived.values()), expected, missing=_STATE_UNKNOWN)
+
+    with stop_on_signals(options_kind(options), on_signal=_say_stopping, on_give_up=give_up) as interruption:
+        report.start(runner=describe_runner(options))
+        try:
+            with contextlib.closing(report), _without_hub_progress_bars():  # the progress bar stops however it ends
+                results = run_deploy(
+                    specs, pipeline_args=options, on_result=on_result, endpoint=endpoint, token=token, dry_run=dry_run,
+                    wait=getattr(args, "wait", False), wait_timeout=getattr(args, "wait_timeout", 600.0),
+                    base_dir=base_dir,
+                )
+        except BeamPusherError:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - one line instead of the runner's traceback
+            if interruption.signal_name is None:
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                logger.debug("pipeline failure", exc_info=True)
+                print(f"beam-pusher: the pipeline failed: {type(exc).__name__}: {exc}; {_details_hint(args)}",
+                      file=sys.stderr)  # fmt: skip
+                return EXIT_FAILED
+            results = list(arrived.values())  # a runner elsewhere was stopped: what came back is all that is known
+    if interruption.signal_name is None:
+        return _exit_status(_finish(args, report, results, expected))
+    unknown = len(set(expected) - {r.repo_id for r in results})
+    results = _finish(args, report, results, expected, missing=_STATE_UNKNOWN)
+    left = unknown + sum(1 for r in results if r.skipped)
+    print(f"beam-pusher: stopped by {interruption.signal_name}"
+          + (f"; {left} of {len(results)} Spaces not done: deploy again to finish them." if left else "."),
+          file=sys.stderr)  # fmt: skip
+    return EXIT_INTERRUPTED
+
+
+_STATE_UNKNOWN = (
+    "state unknown: the run was stopped before its result came back, so its commit (all or nothing) may or may not "
+    "have been made; deploy again to converge."
+)
+
+
+def _say_stopping(signal_name: str, waits: bool) -> None:
+    if waits:
+        text = (f"{signal_name}: starting no new pushes; waiting up to {runner.STOP_GRACE_SECONDS:g} s for the commits "
+                "already sent (send it again to stop at once)")  # fmt: skip
+    else:
+        text = (f"{signal_name}: stopping the pipeline; its workers run in other processes, so a Space whose result "
+                "has not come back may or may not be committed")  # fmt: skip
+    print(f"\nbeam-pusher: {text}.", file=sys.stderr)  # on a line of its own, not after the ^C the terminal echoed
+
+
+def _finish(args, report: ConsoleReport, results, expected, *, missing: str | None = None) -> list[PushResult]:
+    """Prints the table and the summary, writes ``--report``; returns one result per Space of ``expected``."""
+    results = report.finish(results, expected, missing=missing)
     if args.report:
         write_report(args.report, results)
         print(f"Report: {args.report}")
-    return _exit_status(results)
+    return results
 
 
 def _cmd_deploy(args: argparse.Namespace, extra: Sequence[str], *, dry_run: bool = False) -> int:

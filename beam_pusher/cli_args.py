@@ -29,6 +29,7 @@ __all__ = [
     "declared_flags",
     "hub_serve_parser",
     "pipeline_options",
+    "verbosity",
 ]
 
 BEAM_COMMANDS = ("deploy", "plan", "push")
@@ -40,6 +41,7 @@ _RAW = argparse.RawDescriptionHelpFormatter
 
 _MAIN_EPILOG = """examples:
   beam-pusher validate configs/spaces.yaml
+  beam-pusher -v deploy configs/spaces.yaml
   beam-pusher plan configs/spaces.yaml --only 'penguin-*'
   beam-pusher deploy configs/spaces.yaml --report deploy.json
   beam-pusher deploy configs/spaces.yaml --runner DataflowRunner --project P --region R --temp_location gs://b/tmp
@@ -48,7 +50,9 @@ _MAIN_EPILOG = """examples:
 Run 'beam-pusher COMMAND --help' for a command's options."""
 _DEPLOY_EPILOG = """Any other --flag goes to Beam's PipelineOptions (put them after CONFIG, or write --flag=value).
 Without --runner the pipeline runs in this process on FnApiRunner (DirectRunner's batch engine, in_memory),
-pushing up to 16 Spaces at once.
+pushing up to 16 Spaces at once. Ctrl-C (or SIGTERM) starts no new push, lets the commits already sent finish,
+prints every Space's state, writes --report and exits 130; a second one stops at once. With workers in other
+processes (multi_processing, Dataflow) the job is stopped and a Space without a result may or may not be committed.
 
 examples:
   beam-pusher deploy configs/spaces.yaml
@@ -166,6 +170,10 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
         formatter_class=_RAW, allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # Also before the command (beam-pusher -v deploy ...); its own dest, as a command's parser would reset "verbose".
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, dest="verbose_before", help="log more (-vv: debug)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = _subparser(sub, "deploy", "deploy the Spaces of a config file", _DEPLOY_EPILOG, common)
@@ -195,6 +203,11 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
 
     _subparser(sub, "demo", "deploy the demo config to an embedded local Hub, twice", _DEMO_EPILOG, common)
     return parser, dict(sub.choices)
+
+
+def verbosity(args: argparse.Namespace) -> int:
+    """How many ``-v`` were given, before the command and after it (``beam-pusher -v deploy c.yaml -v`` is 2)."""
+    return getattr(args, "verbose_before", 0) + getattr(args, "verbose", 0)
 
 
 def build_parser() -> argparse.ArgumentParser:

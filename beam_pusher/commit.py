@@ -321,6 +321,8 @@ class Committer:
     Args:
       api: A ``huggingface_hub.HfApi``; its token (if any) is scrubbed from every error message.
       retry: The policy for transient errors; ``max_attempts`` also bounds re-plans after a 412.
+      before_commit: Called with the repo id right before a commit is sent; it may raise to send none (a stopped
+        run). An exception that is not an ``Exception`` passes through the retry loop unchanged.
 
     Example::
 
@@ -328,9 +330,11 @@ class Committer:
         outcome = committer.commit("alice/penguins", files, commit_message="Deploy penguins")
     """
 
-    def __init__(self, api: Any, retry: RetryPolicy | None = None):
+    def __init__(self, api: Any, retry: RetryPolicy | None = None,
+                 before_commit: Callable[[str], None] | None = None):
         self.api = api
         self.retry = retry or RetryPolicy()
+        self.before_commit = before_commit
         self._token = api.token if isinstance(getattr(api, "token", None), str) else None
 
     @classmethod
@@ -403,6 +407,8 @@ class Committer:
                 changes, unchanged = plan_changes(files, remote, keep=keep, mirror=mirror)
                 if dry_run or not changes:
                     return CommitOutcome(head, False, tuple(changes), unchanged)
+                if self.before_commit is not None:
+                    self.before_commit(repo_id)
                 oid = self._create_commit(repo_id, files, changes, repo_type, revision, commit_message, head)
                 return CommitOutcome(oid, True, tuple(changes), unchanged)
             except Exception as exc:  # noqa: BLE001 - sorted into re-plan / retry / give up below

@@ -11,6 +11,8 @@ the lines are printed then, so the output is the same, only later.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import logging
 import os
@@ -20,10 +22,11 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from beam_pusher.errors import SpecError
 from beam_pusher.settings import SettingChange
-from beam_pusher.spec import ChangeAction, PushResult
+from beam_pusher.spec import ChangeAction, Outcome, PushResult
 
-__all__ = ["ConsoleReport", "format_size", "symbols_for", "write_report"]
+__all__ = ["ConsoleReport", "check_report_path", "format_size", "symbols_for", "write_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +35,45 @@ _ASCII = {"ok": "ok", "fail": "x", "plan": "-", "why": "->", "done": "#", "todo"
 _BAR_WIDTH = 24
 
 
-def write_report(path: str | os.PathLike, results: Sequence[PushResult]) -> None:
-    """Writes every result as JSON (a list of ``PushResult.to_dict()``, sorted by repo id), atomically."""
+def check_report_path(path: str | os.PathLike) -> None:
+    """Checks that a report can be written to ``path``, before a run writes anything anywhere.
+
+    Raises:
+      SpecError: ``path`` is a directory, its folder does not exist, or either cannot be written.
+    """
     path = os.fspath(path)
-    data = [r.to_dict() for r in sorted(results, key=lambda r: r.repo_id)]
+    folder = os.path.dirname(os.path.abspath(path))
+    if not path:
+        problem = "is empty"
+    elif os.path.isdir(path):
+        problem = "is a directory"
+    elif not os.path.isdir(folder):
+        problem = f"is in a folder that does not exist ({folder})"
+    elif not os.access(folder, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        problem = "cannot be written (no write permission)"
+    else:
+        return
+    raise SpecError(
+        f"--report {path}: the path {problem}; give a file in a folder you can write to, such as "
+        f"{os.path.join(path if os.path.isdir(path) else '.', 'report.json')}."
+    )
+
+
+def write_report(path: str | os.PathLike, results: Sequence[PushResult]) -> None:
+    """Writes every result as JSON, atomically: a list of ``PushResult.to_dict()`` with its ``outcome`` (committed,
+    unchanged, failed, not attempted, ...), sorted by repo id."""
+    path = os.fspath(path)
+    data = [{**r.to_dict(), "outcome": r.outcome.value} for r in sorted(results, key=lambda r: r.repo_id)]
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def format_size(size: int) -> str:
@@ -61,12 +94,8 @@ def _counts(r: PushResult) -> str:
     return f"+{r.files_added} ~{r.files_updated} -{r.files_deleted}"
 
 
-def _outcome(r: PushResult) -> str:
-    if r.error:
-        return "failed"
-    if r.dry_run:
-        return "would commit" if r.planned else "would set" if r.settings_planned else "up to date"
-    return "committed" if r.committed else "unchanged"
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _settings(r: PushResult) -> str:
@@ -110,6 +139,7 @@ class ConsoleReport:
       progress: Show a progress bar; default: when ``stream`` is a terminal.
       endpoint: Hub URL, used for the URL of a Space whose result has none.
       dry_run: The run only plans; the summary then counts what would be committed.
+      started: When the run started, a ``time.monotonic()`` value, for the wall time in the summary (default: now).
 
     Example::
 
@@ -128,6 +158,7 @@ class ConsoleReport:
         progress: bool | None = None,
         endpoint: str | None = None,
         dry_run: bool = False,
+        started: float | None = None,
     ):
         self.total = total
         self.dry_run = dry_run
@@ -138,7 +169,7 @@ class ConsoleReport:
         self.symbols = symbols_for(self.stream)
         self._lock = threading.Lock()
         self._seen: set[str] = set()
-        self._started = time.monotonic()
+        self._started = time.monotonic() if started is None else started
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._bar_shown = False
@@ -146,7 +177,7 @@ class ConsoleReport:
     # -- while running ------------------------------------------------------------------------------------------
 
     def start(self, *, runner: str | None = None) -> None:
-        """Starts the clock, and the progress bar when enabled (redrawn twice a second until ``finish``).
+        """Starts the progress bar when enabled (redrawn twice a second until ``finish``).
 
         Args:
           runner: How the pipeline runs, for people (``runner.describe_runner(options)``); when given, a first line
@@ -156,7 +187,6 @@ class ConsoleReport:
             with self._lock:
                 self.stream.write(f"{self.heading()} with {runner}\n")
                 self.stream.flush()
-        self._started = time.monotonic()
         if self.progress and self._ticker is None:
             self._ticker = threading.Thread(target=self._tick, name="beam-pusher-progress", daemon=True)
             self._ticker.start()
@@ -218,8 +248,10 @@ class ConsoleReport:
         s = self.symbols
         if r.error:
             failed = [f"{s['fail']} {r.repo_id}  failed: {_reason(r)}"]
-            return failed + _setting_lines(r.settings_applied, "applied: ") + _setting_lines(
-                r.settings_failed, "not applied: ")  # fmt: skip
+            applied = _setting_lines(r.settings_applied, "applied: ")
+            return failed + applied + _setting_lines(r.settings_failed, "not applied: ")
+        if r.skipped:
+            return [f"{s['plan']} {r.repo_id}  not attempted: the run was stopped before its commit was sent"]
         if r.dry_run:
             return self._plan_lines(r)
         stage = f"  {r.runtime_stage}" if r.runtime_stage else ""
@@ -232,13 +264,13 @@ class ConsoleReport:
 
     def _plan_lines(self, r: PushResult) -> list[str]:
         head = f"{self.symbols['plan']} {r.repo_id}  "
-        settings = f"; would write {len(r.settings_planned)} settings" if r.settings_planned else ""
+        settings = f"; would write {_plural(len(r.settings_planned), 'setting')}" if r.settings_planned else ""
+        unchanged = _plural(r.files_unchanged, "file") + " unchanged"
         if not r.planned:
-            lines = [head + f"up to date at {_short(r.commit_id)}: no commit ({r.files_unchanged} files unchanged)"
-                     f"{settings}"]  # fmt: skip
+            lines = [head + f"up to date at {_short(r.commit_id)}: no commit ({unchanged}){settings}"]
         else:
             base = f"on {_short(r.commit_id)}" if r.commit_id else "new Space"
-            lines = [head + f"would commit {_counts(r)} ({base}, {r.files_unchanged} files unchanged){settings}"]
+            lines = [head + f"would commit {_counts(r)} ({base}, {unchanged}){settings}"]
         for change in r.planned:
             size = f"  ({format_size(change.size)})" if change.action is not ChangeAction.DELETE else ""
             lines.append(f"    {change.action.mark} {change.path}{size}")
@@ -246,20 +278,19 @@ class ConsoleReport:
 
     # -- at the end ---------------------------------------------------------------------------------------------
 
-    def finish(self, results: Sequence[PushResult], expected: Sequence[str] = ()) -> list[PushResult]:
+    def finish(
+        self, results: Sequence[PushResult], expected: Sequence[str] = (), *, missing: str | None = None
+    ) -> list[PushResult]:
         """Prints what was not printed yet, the table and the summary line; returns the results, one per Space.
 
-        A Space of ``expected`` without a result (the pipeline lost it) is reported as failed, so it cannot pass
-        for a success.
+        A Space of ``expected`` without a result is reported as failed, so it cannot pass for a success; ``missing``
+        says why it has none (default: the pipeline lost it).
         """
         self.close()
         results = list(results)
         found = {r.repo_id for r in results}
-        results += [
-            PushResult(repo_id=rid, pushed=False, error=f"{rid}: the pipeline returned no result for this Space.")
-            for rid in expected
-            if rid not in found
-        ]
+        why = missing or "the pipeline returned no result for this Space."
+        results += [PushResult(rid, pushed=False, error=f"{rid}: {why}") for rid in expected if rid not in found]
         for r in results:
             self.add(r)
         with self._lock:
@@ -274,9 +305,9 @@ class ConsoleReport:
         rows = [
             (
                 r.repo_id,
-                _outcome(r),
+                r.outcome.value,
                 _short(r.commit_id),
-                "-" if r.error and not r.committed else _counts(r),
+                "-" if (r.error and not r.committed) or r.skipped else _counts(r),
                 _settings(r),
                 r.repo_url or f"{self.endpoint}/spaces/{r.repo_id}",
             )
@@ -295,28 +326,27 @@ class ConsoleReport:
         return out
 
     def summary(self, results: Sequence[PushResult]) -> str:
-        """One line: how many Spaces did what, how much was uploaded, how long it took."""
+        """One line: how many Spaces did what, how much was uploaded, and the run's wall time."""
         elapsed = time.monotonic() - self._started
-        failed = sum(1 for r in results if r.error)
+        n = collections.Counter(r.outcome for r in results)
         sep = f" {self.symbols['sep']} "
-        noun = "Space" if len(results) == 1 else "Spaces"
+        stopped = f", {n[Outcome.NOT_ATTEMPTED]} not attempted" if n[Outcome.NOT_ATTEMPTED] else ""
         if self.dry_run:
-            would = sum(1 for r in results if not r.error and r.planned)
-            settings = sum(1 for r in results if not r.error and not r.planned and r.settings_planned)
-            only = f"{settings} would only write settings, " if settings else ""
             parts = [
-                f"{len(results)} {noun} planned: {would} would commit, {only}"
-                f"{len(results) - would - settings - failed} up to date, {failed} failed",
+                f"{_plural(len(results), 'Space')} planned: {n[Outcome.WOULD_COMMIT]} would commit, "
+                + (f"{n[Outcome.WOULD_SET]} would only write settings, " if n[Outcome.WOULD_SET] else "")
+                + f"{n[Outcome.UP_TO_DATE]} up to date, {n[Outcome.FAILED]} failed{stopped}",
                 "nothing was written",
             ]
         else:
-            committed = sum(1 for r in results if not r.error and r.committed)
             files = sum(r.files_added + r.files_updated for r in results if not r.error)
             uploaded = sum(r.bytes_uploaded for r in results if not r.error)
             parts = [
-                f"{len(results)} {noun}: {committed} committed, {len(results) - committed - failed} unchanged, "
-                f"{failed} failed",
-                f"{files} files uploaded ({format_size(uploaded)})",
-                f"{sum(len(r.settings_applied) for r in results)} settings written",
+                f"{_plural(len(results), 'Space')}: {n[Outcome.COMMITTED]} committed, "
+                f"{n[Outcome.UNCHANGED]} unchanged, {n[Outcome.FAILED]} failed{stopped}",
+                f"{_plural(files, 'file')} uploaded ({format_size(uploaded)})",
             ]
+            written = sum(len(r.settings_applied) for r in results)
+            if written:
+                parts.append(f"{_plural(written, 'setting')} written")
         return sep.join([*parts, f"{elapsed:.1f} s"])

@@ -21,6 +21,7 @@ from beam_pusher.settings import SettingChange, check_hardware, check_sleep_time
 __all__ = [
     "AppFile",
     "ChangeAction",
+    "Outcome",
     "PlannedChange",
     "PushResult",
     "SDKS",
@@ -243,6 +244,20 @@ class PlannedChange:
             ) from None
 
 
+class Outcome(str, enum.Enum):
+    """What happened to one Space in a deploy (or a plan), as reports and tables name it."""
+
+    COMMITTED = "committed"
+    UNCHANGED = "unchanged"
+    WOULD_COMMIT = "would commit"
+    WOULD_SET = "would set"
+    """A plan with no file change but settings to write."""
+    UP_TO_DATE = "up to date"
+    FAILED = "failed"
+    NOT_ATTEMPTED = "not attempted"
+    """The run was stopped before this Space's commit was sent: nothing was committed to it."""
+
+
 @dataclasses.dataclass(frozen=True)
 class PushResult:
     """The outcome of deploying one Space. ``error`` is None on success.
@@ -251,6 +266,9 @@ class PushResult:
     ``settings_planned`` lists the settings writes of a dry run; a deploy lists what it wrote in
     ``settings_applied`` and, when a write was refused after the commit, that write and every one not attempted
     after it in ``settings_failed`` (``error`` says why). None of them holds a secret's value.
+
+    ``skipped`` says why a Space's push was not attempted (``"interrupted"``: the run was stopped before its commit
+    was sent), so a stopped run still gives every Space a state; ``outcome`` names that state.
     """
 
     repo_id: str
@@ -271,6 +289,20 @@ class PushResult:
     settings_planned: tuple[SettingChange, ...] = ()
     settings_applied: tuple[SettingChange, ...] = ()
     settings_failed: tuple[SettingChange, ...] = ()
+    skipped: str | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        """Committed, unchanged, failed, not attempted; or, in a dry run, would commit / up to date."""
+        if self.error:
+            return Outcome.FAILED
+        if self.skipped:
+            return Outcome.NOT_ATTEMPTED
+        if self.dry_run:
+            if self.planned:
+                return Outcome.WOULD_COMMIT
+            return Outcome.WOULD_SET if self.settings_planned else Outcome.UP_TO_DATE
+        return Outcome.COMMITTED if self.committed else Outcome.UNCHANGED
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for reports and TFX artifact properties)."""
@@ -278,8 +310,8 @@ class PushResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PushResult:
-        """The inverse of ``to_dict``."""
-        fields = dict(data)
+        """The inverse of ``to_dict``; an ``outcome`` key (as reports add it) is derived, so it is not read."""
+        fields = {key: value for key, value in data.items() if key != "outcome"}
         fields["planned"] = tuple(PlannedChange(**c) for c in fields.get("planned", ()))
         for name in ("settings_planned", "settings_applied", "settings_failed"):
             fields[name] = tuple(SettingChange(**c) for c in fields.get(name, ()))

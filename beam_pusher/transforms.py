@@ -36,6 +36,7 @@ from beam_pusher.auth import check_token_reference
 from beam_pusher.errors import BeamPusherError, SpecError
 from beam_pusher.hashing import hash_bytes, hash_stream
 from beam_pusher.hub import HubSettings
+from beam_pusher.runner import stop_requested
 from beam_pusher.spec import AppFile, PushResult, SpaceFiles, SpaceSpec
 
 __all__ = ["DeploySpaces", "PushToSpace", "ReadAppFiles", "RenderPlaceholders"]
@@ -202,7 +203,8 @@ class _CollectSpaceFn(beam.DoFn):
         repo_id, groups = element
         listings = list(groups[_LISTING])
         if not listings:
-            return  # files always travel with their listing; without one there is no Space to report them against
+            # Files always travel with their listing; without one there is no Space to report them against.
+            return
         spec = listings[0].spec
         problems = [s.error for s in listings if s.error] + sorted(groups[_FAILED])
         if len(listings) > 1:
@@ -258,11 +260,24 @@ class RenderPlaceholders(beam.PTransform):
         )
 
 
+class _StopAsked(BaseException):
+    """Raised instead of sending a commit once a stop was asked for. A ``BaseException``, as ``KeyboardInterrupt``
+    is, so that the push's retry loop, which retries or reports every ``Exception``, lets it through to ``_push``."""
+
+
+def _raise_if_stopped(repo_id: str) -> None:
+    """The committer's ``before_commit`` hook: no commit is sent once a stop was asked for."""
+    if stop_requested():
+        raise _StopAsked
+
+
 class _CommitSpaceFn(beam.DoFn):
     """Pushes Spaces: each arrives with all its files; at most one commit is made per Space.
 
     Pushing is network-bound, so one worker pushes up to ``parallel_pushes`` Spaces at once from a thread pool
     instead of one after the other; results leave as their pushes finish, the last ones in ``finish_bundle``.
+    Once a stop is asked for (``runner.request_stop``), a Space whose push has not started, or whose commit has not
+    been sent, is reported as not attempted (``PushResult.skipped``); commits already sent finish.
     """
 
     def __init__(self, settings: HubSettings, parallel_pushes: int):
@@ -271,6 +286,7 @@ class _CommitSpaceFn(beam.DoFn):
         self._pushed = Metrics.counter(_NAMESPACE, "spaces_pushed")
         self._unchanged = Metrics.counter(_NAMESPACE, "spaces_unchanged")
         self._failed = Metrics.counter(_NAMESPACE, "spaces_failed")
+        self._skipped = Metrics.counter(_NAMESPACE, "spaces_not_attempted")
         self._files = Metrics.counter(_NAMESPACE, "files_uploaded")
         self._bytes = Metrics.counter(_NAMESPACE, "bytes_uploaded")
 
@@ -282,6 +298,7 @@ class _CommitSpaceFn(beam.DoFn):
         self._setup_error = None
         try:
             self._pusher = SpacePusher(self._settings)
+            self._pusher.committer.before_commit = _raise_if_stopped
         except BeamPusherError as exc:
             self._setup_error = str(exc)  # reported per Space, so every Space says why it was not pushed
 
@@ -311,6 +328,8 @@ class _CommitSpaceFn(beam.DoFn):
     def _count(self, result: PushResult) -> PushResult:
         if result.error:
             self._failed.inc()
+        elif result.skipped:
+            self._skipped.inc()
         elif result.committed:
             self._pushed.inc()
             self._files.inc(result.files_added + result.files_updated)
@@ -325,7 +344,13 @@ class _CommitSpaceFn(beam.DoFn):
             return PushResult(repo_id=repo_id, pushed=False, error=space.error)
         if self._setup_error:
             return PushResult(repo_id=repo_id, pushed=False, error=f"{repo_id}: {self._setup_error}")
-        return self._pusher.push(space.spec, space.files)
+        if stop_requested():
+            return PushResult(repo_id=repo_id, pushed=False, skipped="interrupted")
+        try:
+            return self._pusher.push(space.spec, space.files)
+        except _StopAsked:  # planned, but the commit was not sent: the Space holds what it held
+            logger.info("%s: not committed: the run was stopped", repo_id)
+            return PushResult(repo_id=repo_id, pushed=False, skipped="interrupted")
 
 
 class PushToSpace(beam.PTransform):

@@ -374,7 +374,7 @@ def test_plan_lists_settings_changes_next_to_file_changes_without_secret_values(
     from beam_pusher.report import ConsoleReport
 
     lines = ConsoleReport(total=1, dry_run=True).lines(planned)
-    assert lines[0].endswith("would commit +0 ~1 -0 (on " + planned.commit_id[:7] + ", 1 files unchanged); "
+    assert lines[0].endswith("would commit +0 ~1 -0 (on " + planned.commit_id[:7] + ", 1 file unchanged); "
                              "would write 5 settings")  # fmt: skip
     assert lines[1:] == ["    ~ index.html  (10 B)", "    ~ hardware: cpu-basic -> t4-small",
                          "    ~ visibility: public -> private", "    + secret API_KEY: set (new)",
