@@ -286,6 +286,16 @@ def test_push_one_space_from_component_style_flags(hub, tmp_path, capsys):
     assert cli.main([*args, "--option", "NOEQUALS"]) == 2
 
 
+def test_push_accepts_the_proposals_app_path_form(hub, capsys):
+    from beam_pusher import sources
+
+    args = ["push", "--repo-name", "proposal", "--app-path", "apps/gradio.img_classifier", *hub_args(hub)]
+    assert cli.main(args) == 0, capsys.readouterr()
+    builtin = os.path.join(sources.BUILTIN_APPS_URL, "gradio", "img_classifier", "app.py")
+    with open(builtin, "rb") as f:
+        assert hub.read_file(f"{hub.username}/proposal", "app.py") == f.read()
+
+
 def test_status_shows_stages_and_fails_for_a_missing_space(hub, tmp_path, capsys):
     config = two_space_config(tmp_path, hub.username)
     assert cli.main(["deploy", config, "--only", "alpha", *hub_args(hub)]) == 0
