@@ -132,6 +132,16 @@ def test_validate_in_a_subprocess_reports_problems_on_stderr_with_exit_2(tmp_pat
     assert run_cli("validate", config, "--skip-secrets").returncode == 2  # the duplicate is still a problem
 
 
+def test_a_config_with_a_nul_byte_exits_2_with_file_and_line(tmp_path):
+    config = tmp_path / "nul.yaml"
+    config.write_bytes(b"spaces:\n  - repo_id: user/one\x00\n    app_path: apps.gradio.img_classifier\n")
+    for args in (["validate"], ["deploy", "--endpoint", "http://127.0.0.1:9"]):
+        done = run_cli(args[0], str(config), *args[1:])
+        assert done.returncode == 2, done.stderr
+        assert f"{config}:2: yaml: the character #x0000 (a NUL byte)" in done.stderr
+        assert "ReaderError" not in done.stderr and "Traceback" not in done.stderr
+
+
 # -- deploy, plan, push --------------------------------------------------------------------------------------------
 
 
