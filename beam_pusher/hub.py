@@ -21,12 +21,13 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from beam_pusher.auth import resolve_secret, scrub
 from beam_pusher.commit import (
@@ -40,11 +41,17 @@ from beam_pusher.settings import (
 from beam_pusher.spec import AppFile, ChangeAction, PushResult, SpaceSpec
 
 __all__ = [
-    "HubSettings", "RollbackOutcome", "SpacePusher", "SpaceStatus", "may_write", "rollback", "space_status",
-    "writable_namespaces",
+    "MIN_COMMIT_PREFIX", "HubSettings", "RollbackOutcome", "SpacePusher", "SpaceStatus", "match_commit", "may_write",
+    "rollback", "space_status", "writable_namespaces",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+MIN_COMMIT_PREFIX = 4
+"""The fewest characters of a commit id that ``rollback`` looks up (as git's shortest abbreviation)."""
 
 
 class SpacePusher:
@@ -312,16 +319,22 @@ def rollback(
 ) -> RollbackOutcome:
     """Makes the files of ``repo_id`` equal to those at commit ``to`` again, in one new commit (history is kept).
 
-    Plans the tree at ``to`` against the current head and downloads only the files that differ (streamed to a
-    temporary folder, LFS files included); the commit goes through ``committer``, so it has a push's guarantees:
-    ``parent_commit``, a re-plan on 412, retries of transient errors.
+    ``to`` is a commit id, an unambiguous prefix of one on the main branch (at least ``MIN_COMMIT_PREFIX``
+    characters, such as the 7 this tool prints), or a branch or tag. Plans the tree at ``to`` against the current
+    head and downloads only the files that differ (streamed to a temporary folder, LFS files included); the commit
+    goes through ``committer``, so it has a push's guarantees: ``parent_commit``, a re-plan on 412, retries of
+    transient errors.
 
     Raises:
-      SpecError: ``repo_id`` is not a repository id, or the repository or the commit does not exist (or the token
-        cannot see it).
+      SpecError: ``repo_id`` is not a repository id, the repository or the commit does not exist (or the token
+        cannot see it), or ``to`` is a prefix that is too short or matches several commits.
       PushError: reading, a download or the commit failed.
     """
     validate_repo_id(repo_id)
+    if _HEX.match(to.lower()) and len(to) < 40:
+        commits = _read(committer, repo_id, repo_type, "the commits", lambda: [
+            (c.commit_id, c.title) for c in committer.api.list_repo_commits(repo_id, repo_type=repo_type)])  # fmt: skip
+        to = match_commit(repo_id, to, commits) or to
     target, old = _tree_at(committer, repo_id, repo_type, to)
     head, current = _tree_at(committer, repo_id, repo_type, None)
     with tempfile.TemporaryDirectory(prefix="beam-pusher-rollback-") as tmp:
@@ -340,25 +353,50 @@ def rollback(
     return RollbackOutcome(repo_id, target, outcome)
 
 
-def _tree_at(
-    committer: Committer, repo_id: str, repo_type: str, revision: str | None
-) -> tuple[str, dict[str, RemoteFile]]:
-    """The commit id at ``revision`` (None: the head) and its files."""
+def match_commit(repo_id: str, prefix: str, commits: Sequence[tuple[str, str]]) -> str | None:
+    """The full id of the one commit whose id starts with ``prefix``; None when none does.
+
+    Args:
+      repo_id: The repository, for messages.
+      prefix: At least ``MIN_COMMIT_PREFIX`` hex characters (any case).
+      commits: (commit id, title) of the candidate commits, newest first.
+
+    Raises:
+      SpecError: ``prefix`` is shorter than ``MIN_COMMIT_PREFIX``, or several commits match (all are named).
+    """
+    if len(prefix) < MIN_COMMIT_PREFIX:
+        raise SpecError(f"{repo_id}: {prefix!r} is too short to name a commit; give at least {MIN_COMMIT_PREFIX} "
+                        "characters of the commit id (this tool prints 7).")  # fmt: skip
+    matches = [(sha, title) for sha, title in commits if sha.startswith(prefix.lower())]
+    if len(matches) > 1:
+        listed = ", ".join(f"{sha[:12]} ({title})" for sha, title in matches)
+        raise SpecError(f"{repo_id}: the commit prefix {prefix!r} matches {len(matches)} commits: {listed}; "
+                        "give more characters of the commit id.")  # fmt: skip
+    return matches[0][0] if matches else None
+
+
+def _read(committer: Committer, repo_id: str, repo_type: str, what: str, fn: Callable[[], _T]) -> _T:
+    """``fn()`` under the retry policy; a missing repository or revision is a ``SpecError``, the rest ``PushError``."""
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
-    def read() -> tuple[str | None, dict[str, RemoteFile]]:
-        return committer.remote_state(repo_id, repo_type=repo_type, revision=revision)
-
     try:
-        sha, tree = committer.retry.call(f"{repo_id}: read {revision or 'the head'}", read)
+        return committer.retry.call(f"{repo_id}: read {what}", fn)
     except RepositoryNotFoundError:
         raise SpecError(f"{repo_id}: no such {repo_type} on {committer.api.endpoint} (or the token cannot see it); "
                         "check the repository id and its type ('space', 'model' or 'dataset').") from None  # fmt: skip
     except RevisionNotFoundError:
-        raise SpecError(f"{repo_id}: no commit {revision!r}; list the commits with "
+        raise SpecError(f"{repo_id}: no commit {what!r}; list the commits with "
                         "HfApi().list_repo_commits() or on the repository's history page.") from None  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - enriched and re-raised
-        raise PushError(f"cannot read {revision or 'the head'}: {committer.describe(exc, repo_id)}") from None
+        raise PushError(f"cannot read {what}: {committer.describe(exc, repo_id)}") from None
+
+
+def _tree_at(
+    committer: Committer, repo_id: str, repo_type: str, revision: str | None
+) -> tuple[str, dict[str, RemoteFile]]:
+    """The commit id at ``revision`` (None: the head) and its files."""
+    sha, tree = _read(committer, repo_id, repo_type, revision or "the head",
+                      lambda: committer.remote_state(repo_id, repo_type=repo_type, revision=revision))  # fmt: skip
     if sha is None:
         raise SpecError(f"{repo_id}: the {repo_type} has no commit yet; there is nothing to roll back to.")
     return sha, tree

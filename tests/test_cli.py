@@ -356,6 +356,27 @@ def test_rollback_of_an_unknown_commit_is_a_usage_error(hub, api, capsys):
     assert cli.main(["rollback", f"{hub.username}/missing", "--to", "0" * 40, *hub_args(hub)]) == 2
 
 
+def test_rollback_accepts_an_unambiguous_commit_id_prefix(hub, api, capsys):
+    repo_id = f"{hub.username}/prefixed"
+    api.create_repo(repo_id, repo_type="space", space_sdk="static")
+    v1 = api.create_commit(repo_id, [CommitOperationAdd("index.html", b"<p>v1</p>\n")], commit_message="v1",
+                           repo_type="space").oid  # fmt: skip
+    api.create_commit(repo_id, [CommitOperationAdd("index.html", b"<p>v2</p>\n")], commit_message="v2",
+                      repo_type="space")  # fmt: skip
+    assert cli.main(["rollback", repo_id, "--to", v1[:4].upper(), *hub_args(hub)]) == 0, capsys.readouterr()
+    assert f"rolled back to {v1[:7]}" in capsys.readouterr().out
+    assert hub.read_file(repo_id, "index.html") == b"<p>v1</p>\n"
+
+    count = hub.commit_count(repo_id)
+    assert cli.main(["rollback", repo_id, "--to", v1[:3], *hub_args(hub)]) == 2
+    assert "at least 4" in capsys.readouterr().err
+    unknown = next(p for p in ("0000", "ffff", "abcd") if not any(
+        c.commit_id.startswith(p) for c in api.list_repo_commits(repo_id, repo_type="space")))  # fmt: skip
+    assert cli.main(["rollback", repo_id, "--to", unknown, *hub_args(hub)]) == 2
+    assert f"no commit {unknown!r}" in capsys.readouterr().err
+    assert hub.commit_count(repo_id) == count
+
+
 # -- hub serve, demo, report ---------------------------------------------------------------------------------------
 
 

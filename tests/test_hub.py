@@ -103,6 +103,22 @@ def test_rollback_plans_the_old_tree_and_commits_only_the_difference(hub, api):
         rollback(committer, "no-namespace", v1)
 
 
+def test_a_commit_prefix_matches_one_commit_or_names_every_match():
+    from beam_pusher.hub import match_commit
+
+    commits = [("d014135a" + "1" * 32, "v3"), ("d0141ffe" + "2" * 32, "v2"), ("9c0ffee0" + "3" * 32, "v1")]
+    assert match_commit("alice/x", "d014135", commits) == commits[0][0]
+    assert match_commit("alice/x", "9C0F", commits) == commits[2][0]
+    assert match_commit("alice/x", "beef", commits) is None
+    with pytest.raises(SpecError) as info:
+        match_commit("alice/x", "d014", commits)
+    message = str(info.value)
+    assert "'d014' matches 2 commits" in message and "d014135a1111 (v3)" in message and "d0141ffe2222 (v2)" in message
+    assert "give more characters" in message
+    with pytest.raises(SpecError, match="at least 4"):
+        match_commit("alice/x", "d01", commits)
+
+
 def test_space_status_reads_each_stage_and_keeps_going_past_a_missing_space(hub, api):
     running, broken, missing = f"{hub.username}/up", f"{hub.username}/no-readme", f"{hub.username}/never-deployed"
     readme = b"---\nsdk: static\n---\n"
