@@ -391,19 +391,25 @@ class Committer:
         """Plans ``files`` against the remote tree and makes at most one commit, re-planning on 412.
 
         ``create_repo`` is called when the repository does not exist yet (never in a dry run, which then plans
-        against an empty tree), so an existing repository costs no create request.
+        against an empty tree), so an existing repository costs no create request. The Hub gives a new repository
+        files of its own (a Space: README.md and .gitattributes); the commit is planned against them, but the
+        outcome counts the changes against the empty tree that was there before, as a dry run does.
 
         Raises:
           PushError: the Hub refused the commit, or it kept failing after ``retry.max_attempts`` attempts.
         """
         last_error: BaseException | None = None
+        created = False
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
-                head, remote = self._state_or_create(repo_id, repo_type, revision, dry_run, create_repo)
+                head, remote, created_now = self._state_or_create(repo_id, repo_type, revision, dry_run, create_repo)
+                created = created or created_now
                 changes, unchanged = plan_changes(files, remote, keep=keep, mirror=mirror)
                 if dry_run or not changes:
                     return CommitOutcome(head, False, tuple(changes), unchanged)
                 oid = self._create_commit(repo_id, files, changes, repo_type, revision, commit_message, head)
+                if created:  # counted from the empty tree the caller planned against, not the Hub's initial files
+                    changes, unchanged = plan_changes(files, {}, keep=keep, mirror=mirror)
                 return CommitOutcome(oid, True, tuple(changes), unchanged)
             except Exception as exc:  # noqa: BLE001 - sorted into re-plan / retry / give up below
                 if http_status(exc) == 412:
@@ -421,18 +427,19 @@ class Committer:
 
     def _state_or_create(
         self, repo_id: str, repo_type: str, revision: str | None, dry_run: bool, create_repo: Callable[[], Any] | None
-    ) -> tuple[str | None, dict[str, RemoteFile]]:
+    ) -> tuple[str | None, dict[str, RemoteFile], bool]:
+        """The head and files at ``revision``, and whether the repository was created here to read them."""
         from huggingface_hub.errors import RepositoryNotFoundError
 
         try:
-            return self.remote_state(repo_id, repo_type=repo_type, revision=revision)
+            return (*self.remote_state(repo_id, repo_type=repo_type, revision=revision), False)
         except RepositoryNotFoundError:
             if dry_run:
-                return None, {}  # a dry run of a new repository: everything is an addition
+                return None, {}, False  # a dry run of a new repository: everything is an addition
             if create_repo is None:
                 raise
         create_repo()
-        return self.remote_state(repo_id, repo_type=repo_type, revision=revision)
+        return (*self.remote_state(repo_id, repo_type=repo_type, revision=revision), True)
 
     def _create_commit(
         self, repo_id: str, files: Sequence[AppFile], changes: Sequence[PlannedChange], repo_type: str,

@@ -166,7 +166,7 @@ def test_deploy_prints_lines_and_table_and_writes_the_report(hub, tmp_path, caps
     for r in results:
         assert r.pushed and r.committed and r.error is None
         assert r.commit_id == hub.head(r.repo_id)
-        assert r.files_added == 2 and r.bytes_uploaded > len(BINARY)
+        assert r.files_added == 3 and r.files_updated == 0 and r.bytes_uploaded > len(BINARY)  # README.md too
     assert hub.read_file(f"{hub.username}/beta", "index.html") == b"<h1>Beta</h1>\n"
 
 
@@ -190,6 +190,25 @@ def test_plan_lists_changes_and_writes_nothing(hub, tmp_path, capsys):
     planned = {r["repo_id"]: r for r in json.loads((tmp_path / "plan.json").read_text())}
     assert planned[f"{hub.username}/alpha"]["dry_run"] is True
     assert {c["path"] for c in planned[f"{hub.username}/alpha"]["planned"]} == {"extra.txt", "index.html", "logo.bin"}
+
+
+def test_plan_and_deploy_count_a_new_spaces_files_the_same_way(hub, tmp_path, capsys):
+    """The Hub creates a Space with its own README.md and .gitattributes; the deploy still counts from nothing."""
+    write_app(tmp_path / "app", {"index.html": "<p>hi</p>\n", "logo.bin": BINARY, ".gitattributes": "*.bin lfs\n"})
+    config = write_config(tmp_path, f"""
+        spaces:
+          - {{repo_id: {hub.username}/fresh, space_sdk: static, app_path: app}}
+        """)
+    plan, deploy = tmp_path / "plan.json", tmp_path / "deploy.json"
+    assert cli.main(["plan", config, *hub_args(hub), "--report", str(plan)]) == 0
+    assert f"{hub.username}/fresh  would commit +4 ~0 -0" in capsys.readouterr().out
+    assert cli.main(["deploy", config, *hub_args(hub), "--report", str(deploy)]) == 0
+    assert f"committed {hub.head(f'{hub.username}/fresh')[:7]}  +4 ~0 -0" in capsys.readouterr().out
+    counts = ("files_added", "files_updated", "files_deleted", "files_unchanged")
+    planned, done = (json.loads(path.read_text())[0] for path in (plan, deploy))
+    assert [planned[k] for k in counts] == [done[k] for k in counts] == [4, 0, 0, 0]
+    assert sorted(hub.list_files(f"{hub.username}/fresh")) == [".gitattributes", "README.md", "index.html",
+                                                                 "logo.bin"]  # fmt: skip
 
 
 def test_templates_and_models_on_the_hub_are_read_through_hf_urls(hub, api, tmp_path):
