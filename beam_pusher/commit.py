@@ -24,6 +24,7 @@ import fnmatch
 import io
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -34,7 +35,7 @@ from beam_pusher.spec import AppFile, ChangeAction, PlannedChange, PushResult
 
 __all__ = [
     "CommitOutcome", "Committer", "HubSettings", "RemoteFile", "RetryPolicy", "describe_error", "http_status",
-    "is_transient", "plan_changes", "push_result", "remote_tree",
+    "is_transient", "plan_changes", "push_result", "remote_tree", "unreachable_message", "unreachable_reason",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ _STATUS_HINTS = {
     409: "the Hub reported a conflict",
     412: "the Space kept changing while this deploy was planning; retry when other deploys are done",
 }
+_NO_TOKEN_HINT = ("no Hub token was sent: set HF_TOKEN, run `hf auth login`, or give a token reference "
+                  "(--token-env NAME, or 'token: env:NAME' in the config)")  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,17 +180,46 @@ def is_transient(exc: BaseException) -> bool:
     return status in _TRANSIENT_STATUS or (status is None and _is_transport_error(exc))
 
 
-def describe_error(exc: BaseException | None, repo_id: str, *secrets: str | None) -> str:
-    """One line for a failed Hub call: the repository, the status, the Hub's message and a hint; secrets scrubbed."""
+def unreachable_reason(exc: BaseException | None) -> str | None:
+    """``connection refused`` or ``unknown host`` when no connection to the Hub could be opened, else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(exc, socket.gaierror):
+            return "unknown host"
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def describe_error(
+    exc: BaseException | None, repo_id: str, *secrets: str | None, endpoint: str | None = None,
+    token_sent: bool = True,
+) -> str:  # fmt: skip
+    """One line for a failed Hub call: the repository, the status, the Hub's message and a hint; secrets scrubbed.
+
+    ``endpoint`` names the Hub when it could not be reached at all; ``token_sent=False`` turns a 401's hint into
+    "no token was sent" rather than "the token was rejected".
+    """
     if exc is None:
         return f"{repo_id}: unknown error"
+    unreachable = unreachable_reason(exc)
+    if unreachable:
+        return f"{repo_id}: {unreachable_message(endpoint or 'its endpoint', unreachable)}"
     status = http_status(exc)
     server = getattr(exc, "server_message", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
-    hint = _STATUS_HINTS.get(status or 0)
+    hint = _NO_TOKEN_HINT if status == 401 and not token_sent else _STATUS_HINTS.get(status or 0)
     text = f"{repo_id}: {'HTTP %d: ' % status if status else ''}{server}"
     if hint:
         text += f" ({hint})"
     return scrub(text, *secrets)
+
+
+def unreachable_message(endpoint: str, reason: str) -> str:
+    """Why nothing could be done at ``endpoint``, and what to check."""
+    return (f"cannot reach the Hub at {endpoint} ({reason}); check the endpoint (--endpoint, the config's "
+            "endpoint or HF_ENDPOINT) and that the Hub is up.")  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,13 +272,16 @@ class RetryPolicy:
         logger.info("%s: transient error (%s); retrying in %.1f s", what, type(exc).__name__, delay)
         time.sleep(delay)
 
-    def call(self, what: str, fn: Callable[[], _T]) -> _T:
-        """Returns ``fn()``, trying again after transient errors; any other error, or the last one, is raised as is."""
+    def call(
+        self, what: str, fn: Callable[[], _T], *, transient: Callable[[BaseException], bool] = is_transient
+    ) -> _T:
+        """Returns ``fn()``, trying again after errors ``transient`` accepts; any other error, or the last one, is
+        raised as is."""
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return fn()
             except Exception as exc:  # noqa: BLE001 - sorted into retry / raise
-                if not is_transient(exc) or attempt == self.max_attempts:
+                if not transient(exc) or attempt == self.max_attempts:
                     raise
                 self.pause(what, attempt, exc)
         raise AssertionError("unreachable")
@@ -332,6 +367,7 @@ class Committer:
         self.api = api
         self.retry = retry or RetryPolicy()
         self._token = api.token if isinstance(getattr(api, "token", None), str) else None
+        self._reached = False  # whether the Hub ever answered this committer
 
     @classmethod
     def connect(cls, settings: HubSettings) -> Committer:
@@ -350,14 +386,26 @@ class Committer:
 
     def describe(self, exc: BaseException | None, repo_id: str) -> str:
         """One line for a failed Hub call (see ``describe_error``), without the token."""
-        return describe_error(exc, repo_id, self._token)
+        return describe_error(exc, repo_id, self._token, endpoint=self.api.endpoint, token_sent=self._token is not None)
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """``is_transient``, except for a Hub this committer never reached: a refused connection or an unknown
+        host on the first contact is a wrong endpoint or a Hub that is down, which retrying for seconds won't fix.
+        Once the Hub has answered, a refused connection is a restart and is retried."""
+        if http_status(exc) is not None:
+            self._reached = True
+        return is_transient(exc) and (self._reached or unreachable_reason(exc) is None)
 
     def call(self, repo_id: str, what: str, fn: Callable[[], _T]) -> _T:
         """Runs one Hub call under the retry policy; a failure becomes a ``PushError`` saying what could not be done."""
         try:
-            return self.retry.call(f"{repo_id}: {what}", fn)
+            result = self.retry.call(f"{repo_id}: {what}", fn, transient=self.is_transient)
         except Exception as exc:  # noqa: BLE001 - enriched and re-raised
+            if unreachable_reason(exc):
+                raise PushError(self.describe(exc, repo_id)) from None
             raise PushError(f"cannot {what}: {self.describe(exc, repo_id)}") from None
+        self._reached = True
+        return result
 
     def remote_state(
         self, repo_id: str, *, repo_type: str = "space", revision: str | None = None
@@ -403,7 +451,7 @@ class Committer:
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
                 head, remote, created_now = self._state_or_create(repo_id, repo_type, revision, dry_run, create_repo)
-                created = created or created_now
+                created, self._reached = created or created_now, True
                 changes, unchanged = plan_changes(files, remote, keep=keep, mirror=mirror)
                 if dry_run or not changes:
                     return CommitOutcome(head, False, tuple(changes), unchanged)
@@ -411,11 +459,13 @@ class Committer:
                 if created:  # counted from the empty tree the caller planned against, not the Hub's initial files
                     changes, unchanged = plan_changes(files, {}, keep=keep, mirror=mirror)
                 return CommitOutcome(oid, True, tuple(changes), unchanged)
+            except PushError:
+                raise  # a call inside already said what failed
             except Exception as exc:  # noqa: BLE001 - sorted into re-plan / retry / give up below
                 if http_status(exc) == 412:
                     logger.info("%s: the repository changed since it was planned; re-planning (attempt %d)",
                                 repo_id, attempt)  # fmt: skip
-                elif not is_transient(exc):
+                elif not self.is_transient(exc):
                     raise PushError(self.describe(exc, repo_id)) from None
                 elif attempt < self.retry.max_attempts:
                     self.retry.pause(repo_id, attempt, exc)

@@ -11,8 +11,8 @@ lives in one worker (built in ``DoFn.setup``, where the token is resolved). A pu
 3. only the settings that differ are written (a no-op deploy writes none, so the Space does not restart), then
    optionally wait for the Space to run. A write refused here is reported with what was and was not applied.
 
-``rollback`` and ``space_status`` are the Hub side of the CLI's ``rollback`` and ``status`` commands: they return
-data and print nothing.
+``rollback`` and ``space_status`` are the Hub side of the CLI's ``rollback`` and ``status`` commands, and
+``check_connection`` the one request the CLI makes before a run: they return data or raise, and print nothing.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from beam_pusher.auth import resolve_secret, scrub
+from beam_pusher.auth import resolve_secret
 from beam_pusher.commit import (
-    CommitOutcome, Committer, HubSettings, RemoteFile, http_status, plan_changes, push_result,
+    CommitOutcome, Committer, HubSettings, RemoteFile, describe_error, http_status, plan_changes, push_result,
+    unreachable_message, unreachable_reason,
 )  # fmt: skip
-from beam_pusher.errors import BeamPusherError, PushError, SpecError
+from beam_pusher.errors import BeamPusherError, PushError, SpecError, TokenError
 from beam_pusher.rules import FAILED_STAGES, validate_repo_id
 from beam_pusher.settings import (
     MANAGED_MARKER, CurrentSettings, SettingAction, SettingChange, SettingKind, plan_settings, secret_description,
@@ -41,8 +42,8 @@ from beam_pusher.settings import (
 from beam_pusher.spec import AppFile, ChangeAction, PushResult, SpaceSpec
 
 __all__ = [
-    "MIN_COMMIT_PREFIX", "HubSettings", "RollbackOutcome", "SpacePusher", "SpaceStatus", "match_commit", "may_write",
-    "rollback", "space_status", "writable_namespaces",
+    "MIN_COMMIT_PREFIX", "HubSettings", "RollbackOutcome", "SpacePusher", "SpaceStatus", "check_connection",
+    "match_commit", "may_write", "rollback", "space_status", "writable_namespaces",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -380,7 +381,7 @@ def _read(committer: Committer, repo_id: str, repo_type: str, what: str, fn: Cal
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     try:
-        return committer.retry.call(f"{repo_id}: read {what}", fn)
+        return committer.retry.call(f"{repo_id}: read {what}", fn, transient=committer.is_transient)
     except RepositoryNotFoundError:
         raise SpecError(f"{repo_id}: no such {repo_type} on {committer.api.endpoint} (or the token cannot see it); "
                         "check the repository id and its type ('space', 'model' or 'dataset').") from None  # fmt: skip
@@ -400,6 +401,37 @@ def _tree_at(
     if sha is None:
         raise SpecError(f"{repo_id}: the {repo_type} has no commit yet; there is nothing to roll back to.")
     return sha, tree
+
+
+# -- before a run ----------------------------------------------------------------------------------------------------
+
+
+def check_connection(api: Any, *, timeout: float = 10.0) -> None:
+    """One request to ``api``'s Hub before a run, so that what would fail every Space fails once, at once.
+
+    Raises:
+      PushError: the Hub cannot be reached (connection refused, unknown host): naming the endpoint.
+      TokenError: the Hub rejected ``api``'s token (HTTP 401).
+
+    Anything else (a slow answer, a 5xx) is left to the run, whose calls retry what is transient.
+    """
+    from huggingface_hub.utils import build_hf_headers, get_session
+
+    token = api.token if isinstance(getattr(api, "token", None), str) else None
+    url = f"{api.endpoint.rstrip('/')}/api/whoami-v2"
+    try:
+        response = get_session().get(url, headers=build_hf_headers(token=token), timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - only an unreachable Hub is decided here
+        reason = unreachable_reason(exc)
+        if reason:
+            raise PushError(unreachable_message(api.endpoint, reason)) from None
+        logger.debug("could not check %s first (%s); going on", api.endpoint, type(exc).__name__)
+        return
+    if response.status_code == 401 and token is not None:
+        raise TokenError(
+            f"the Hub at {api.endpoint} rejected the token (HTTP 401); give a valid one: set HF_TOKEN, run "
+            "`hf auth login`, or give --token-env with a variable that holds a token for this Hub."
+        )
 
 
 # -- status ----------------------------------------------------------------------------------------------------------
@@ -430,6 +462,11 @@ class SpaceStatus:
         """Whether the Space does not run and will not without a change: a failed stage, or no stage at all."""
         return self.stage is None or self.stage in FAILED_STAGES
 
+    @property
+    def running(self) -> bool:
+        """Whether the Space runs now (``RUNNING``); building, sleeping, paused and failed Spaces do not."""
+        return self.stage == "RUNNING"
+
 
 def space_status(api: Any, repo_ids: Sequence[str], *, max_workers: int = 8) -> list[SpaceStatus]:
     """The runtime of each Space in ``repo_ids`` (in that order), read in parallel with ``api`` (an ``HfApi``).
@@ -450,10 +487,10 @@ def _status_of(api: Any, repo_id: str) -> SpaceStatus:
         runtime = api.get_space_runtime(repo_id)
     except RepositoryNotFoundError:
         return SpaceStatus(repo_id, url, found=False, error="the Space does not exist (deploy it first)")
-    except Exception as exc:  # noqa: BLE001 - one unreachable Space does not hide the others
-        first = (str(exc).splitlines() or [""])[0]
+    except Exception as exc:  # noqa: BLE001 - one unreadable Space does not hide the others
         token = api.token if isinstance(getattr(api, "token", None), str) else None
-        return SpaceStatus(repo_id, url, error=scrub(f"{type(exc).__name__}: {first}", token))
+        error = describe_error(exc, repo_id, token, endpoint=api.endpoint, token_sent=token is not None)
+        return SpaceStatus(repo_id, url, error=error.removeprefix(f"{repo_id}: "))
     hardware = runtime.hardware or runtime.requested_hardware
     return SpaceStatus(
         repo_id,

@@ -10,9 +10,11 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.request
 
 import pytest
@@ -335,6 +337,78 @@ def test_status_shows_stages_and_fails_for_a_missing_space(hub, tmp_path, capsys
     beta = next(line for line in out.splitlines() if line.startswith(f"{hub.username}/beta"))
     assert "RUNNING" in alpha and "NOT FOUND" in beta
     assert cli.main(["status", config, "--only", "alpha", *hub_args(hub)]) == 0
+
+
+def test_status_counts_every_stage_but_running_as_not_running(tmp_path, capsys, monkeypatch):
+    from huggingface_hub import HfApi
+
+    from beam_pusher.localhub import LocalHub
+
+    with LocalHub(tmp_path / "hub", runtime_delay=1.5) as hub:
+        monkeypatch.setenv(TOKEN_ENV, hub.token)
+        config = two_space_config(tmp_path, hub.username)
+        assert cli.main(["deploy", config, *hub_args(hub)]) == 0
+        api = HfApi(endpoint=hub.endpoint, token=hub.token)
+        while api.get_space_runtime(f"{hub.username}/alpha").stage != "RUNNING":
+            time.sleep(0.1)  # bounded by the runtime delay
+        api.restart_space(f"{hub.username}/beta")  # BUILDING again for 1.5 s
+        capsys.readouterr()
+        assert cli.main(["status", config, *hub_args(hub)]) == 1
+    out = capsys.readouterr().out
+    assert f"2 Spaces, 1 not running: {hub.username}/beta (BUILDING)" in out
+
+
+def test_status_with_a_rejected_token_says_so_in_one_line(hub, tmp_path, capsys, monkeypatch):
+    config = two_space_config(tmp_path, hub.username)
+    monkeypatch.setenv("CLI_TEST_WRONG_TOKEN", "hf_wrong_token_value")
+    assert cli.main(["status", config, "--endpoint", hub.endpoint, "--token-env", "CLI_TEST_WRONG_TOKEN"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert f"the Hub at {hub.endpoint} rejected the token (HTTP 401)" in line and "--token-env" in line
+    assert "HfHubHTTPError" not in line and "hf_wrong_token_value" not in line
+
+
+def test_no_token_at_all_is_explained_before_anything_is_written(hub, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    # conftest points HF_HOME at a fresh folder: no cached login either
+    config = two_space_config(tmp_path, hub.username)
+    wanted = "no Hub token: set HF_TOKEN, run `hf auth login`, or give --token-env"
+    for args in (["deploy", config], ["push", "--repo-name", "alpha", "--username", hub.username, "--app-path",
+                                      str(tmp_path / "app"), "--space-sdk", "static"],
+                 ["rollback", f"{hub.username}/alpha", "--to", "0" * 40]):  # fmt: skip
+        assert cli.main([*args, "--endpoint", hub.endpoint]) == 2, args
+        err = capsys.readouterr().err
+        assert wanted in err and "401" not in err, err
+    assert not hub.repo_exists(f"{hub.username}/alpha")
+
+
+def test_push_with_a_missing_app_path_exits_2_like_deploy(hub, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["push", "--repo-name", "nope", "--app-path", "./nope", *hub_args(hub)]
+    assert cli.main(args) == 2
+    assert "app_path='./nope' was not found" in capsys.readouterr().err
+    assert not hub.repo_exists(f"{hub.username}/nope")
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: connecting is refused
+
+
+def test_an_unreachable_endpoint_fails_the_run_once_and_at_once(hub, tmp_path, monkeypatch):
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    config = two_space_config(tmp_path, hub.username)
+    env = {TOKEN_ENV: hub.token}
+    for args in (["deploy", config], ["plan", config], ["status", config],
+                 ["rollback", f"{hub.username}/alpha", "--to", "abcdef1"]):  # fmt: skip
+        done = run_cli(*args, "--endpoint", endpoint, "--token-env", TOKEN_ENV, env_extra=env)
+        assert done.returncode == 1, done.stdout + done.stderr
+        output = done.stdout + done.stderr
+        assert output.count(f"cannot reach the Hub at {endpoint}") == 1, output
+        assert "connection refused" in output and "attempts" not in output and "retrying" not in output
+        assert f"{hub.username}/alpha" not in done.stdout  # no line per Space
 
 
 # -- rollback ------------------------------------------------------------------------------------------------------

@@ -61,6 +61,29 @@ def test_a_bad_token_is_reported_as_401_without_echoing_it(hub, monkeypatch):
     assert "hf_not_a_valid_token_value" not in result.error
 
 
+def test_an_endpoint_never_reached_is_not_retried(tmp_path, monkeypatch):
+    """Connection refused before the Hub ever answered: one attempt, a message naming the endpoint."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv(TOKEN_ENV, "hf_unused")
+    p = SpacePusher(HubSettings(endpoint=endpoint, token=f"env:{TOKEN_ENV}", backoff_seconds=60.0))
+    result = p.push(SpaceSpec(repo_id="alice/x", app_path="unused"), [content_file("alice/x", "a", b"a")])
+    assert not result.pushed
+    assert f"cannot reach the Hub at {endpoint} (connection refused)" in result.error
+    assert "attempts" not in result.error
+
+
+def test_a_401_without_any_token_says_that_no_token_was_sent(hub, tmp_path, monkeypatch):
+    # conftest removes HF_TOKEN and points HF_HOME at a fresh folder: no token at all
+    p = SpacePusher(HubSettings(endpoint=hub.endpoint, token=None))
+    result = p.push(SpaceSpec(repo_id=f"{hub.username}/x", app_path="unused"), [content_file("x", "a", b"a")])
+    assert not result.pushed and "401" in result.error
+    assert "no Hub token was sent" in result.error and "rejected the token" not in result.error
+
+
 def test_the_free_account_policy_402_is_explained(tmp_path, monkeypatch):
     from beam_pusher.localhub import LocalHub
 
