@@ -30,11 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from beam_pusher.auth import resolve_secret
-from beam_pusher.commit import (
-    CommitOutcome, Committer, HubSettings, RemoteFile, describe_error, http_status, plan_changes, push_result,
-    unreachable_message, unreachable_reason,
-)  # fmt: skip
+from beam_pusher.commit import CommitOutcome, Committer, HubSettings, RemoteFile, plan_changes, push_result
 from beam_pusher.errors import BeamPusherError, PushError, SpecError, TokenError
+from beam_pusher.retries import describe_error, http_status, unreachable_message, unreachable_reason
 from beam_pusher.rules import FAILED_STAGES, validate_repo_id
 from beam_pusher.settings import (
     MANAGED_MARKER, CurrentSettings, SettingAction, SettingChange, SettingKind, plan_settings, secret_description,
