@@ -84,13 +84,18 @@ def describe_error(
     """One line for a failed Hub call: the repository, the status, the Hub's message and a hint; secrets scrubbed.
 
     ``endpoint`` names the Hub when it could not be reached at all; ``token_sent=False`` turns a 401's hint into
-    "no token was sent" rather than "the token was rejected".
+    "no token was sent" rather than "the token was rejected". A call the client refused to make without a token
+    says the same.
     """
+    from huggingface_hub.errors import LocalTokenNotFoundError
+
     if exc is None:
         return f"{repo_id}: unknown error"
     unreachable = unreachable_reason(exc)
     if unreachable:
         return f"{repo_id}: {unreachable_message(endpoint or 'its endpoint', unreachable)}"
+    if isinstance(exc, LocalTokenNotFoundError):
+        return f"{repo_id}: {_NO_TOKEN_HINT}"
     status = http_status(exc)
     server = getattr(exc, "server_message", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
     hint = _NO_TOKEN_HINT if status == 401 and not token_sent else _STATUS_HINTS.get(status or 0)

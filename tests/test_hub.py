@@ -76,12 +76,20 @@ def test_an_endpoint_never_reached_is_not_retried(tmp_path, monkeypatch):
     assert "attempts" not in result.error
 
 
-def test_a_401_without_any_token_says_that_no_token_was_sent(hub, tmp_path, monkeypatch):
+def test_without_any_token_the_error_says_that_no_token_was_sent(hub):
+    from huggingface_hub import HfApi
+
+    from beam_pusher.commit import describe_error
+
     # conftest removes HF_TOKEN and points HF_HOME at a fresh folder: no token at all
     p = SpacePusher(HubSettings(endpoint=hub.endpoint, token=None))
     result = p.push(SpaceSpec(repo_id=f"{hub.username}/x", app_path="unused"), [content_file("x", "a", b"a")])
-    assert not result.pushed and "401" in result.error
-    assert "no Hub token was sent" in result.error and "rejected the token" not in result.error
+    assert not result.pushed and "no Hub token was sent: set HF_TOKEN, run `hf auth login`" in result.error
+    with pytest.raises(Exception) as refused:  # the Hub's own 401, for a request sent without a token
+        HfApi(endpoint=hub.endpoint, token=False).create_repo(f"{hub.username}/y", repo_type="space", space_sdk="static")
+    message = describe_error(refused.value, f"{hub.username}/y", token_sent=False)
+    assert "HTTP 401" in message and "no Hub token was sent" in message and "rejected the token" not in message
+    assert "rejected the token" in describe_error(refused.value, f"{hub.username}/y")
 
 
 def test_the_free_account_policy_402_is_explained(tmp_path, monkeypatch):
