@@ -26,11 +26,25 @@ _LAZY = {
 }
 
 
+_TFX_EXTRA = "beam_pusher.component"
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        try:
+            module = importlib.import_module(_LAZY[name])
+        except ModuleNotFoundError as exc:
+            missing = exc.name or ""
+            if _LAZY[name] != _TFX_EXTRA or missing.split(".")[0] not in ("tfx", "ml_metadata"):
+                raise
+            raise ImportError(
+                f"beam_pusher.{name} needs TFX, which is an install extra ({missing} is not installed); "
+                'install it with: pip install "beam-pusher[tfx]"',
+                name=missing,
+            ) from exc
+        return getattr(module, name)
     raise AttributeError(f"module 'beam_pusher' has no attribute {name!r}")
 
 

@@ -38,7 +38,7 @@ from beam_pusher.cli_args import (
     pipeline_options,
     verbosity,
 )
-from beam_pusher.errors import BeamPusherError, ConfigError, SpecError
+from beam_pusher.errors import BeamPusherError, ConfigError, PushError, SpecError, TokenError
 from beam_pusher.report import ConsoleReport, check_report_path, symbols_for, write_report
 from beam_pusher.runner import (
     describe_runner,
@@ -157,6 +157,9 @@ def _dispatch(args: argparse.Namespace, extra: list[str], commands: dict[str, ar
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
+    except PushError as exc:  # the Hub, not the usage: e.g. unreachable, said once for the whole run
+        print(f"beam-pusher: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except BeamPusherError as exc:
         return _usage(str(exc))
     except KeyboardInterrupt:
@@ -211,6 +214,21 @@ def _token(args: argparse.Namespace, config_token: str | None = None, *, local: 
             f"--token-env {name}: the environment variable {name} is not set; export it, or choose another variable."
         )
     return f"env:{name}"
+
+
+_NO_TOKEN = "no Hub token: set HF_TOKEN, run `hf auth login`, or give --token-env"
+
+
+def _connect(endpoint: str | None, token: str | None, *, need_token: bool):
+    """An ``HfApi`` for this process, after one request that stops the run at once (once, not per Space) when the
+    Hub cannot be reached or rejects the token; ``need_token``: commands that write refuse to run without one."""
+    from beam_pusher.hub import check_connection
+
+    api = _api(endpoint, token)
+    if need_token and api.token is None:
+        raise TokenError(f"{_NO_TOKEN} NAME (a variable holding a token with write access).")
+    check_connection(api)
+    return api
 
 
 def _is_local(beam_args: Sequence[str]) -> bool:
@@ -314,6 +332,8 @@ def _cmd_deploy(args: argparse.Namespace, extra: Sequence[str], *, dry_run: bool
     config = _load(args.config, args.only, check_secrets=local)
     endpoint = _endpoint(args, config.endpoint)
     token = _token(args, config.token, local=local)
+    if local:  # remote workers may reach a Hub, and hold a token, that this machine does not
+        _connect(endpoint, token, need_token=not dry_run)
     base_dir = os.path.dirname(config.path) if config.path else None
     return _run_specs(args, extra, config.specs, endpoint=endpoint, token=token, dry_run=dry_run, base_dir=base_dir)
 
@@ -323,6 +343,8 @@ def _cmd_plan(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 
 def _cmd_push(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from beam_pusher import sources
+
     local = _is_local(extra)
     endpoint = _endpoint(args)
     token = _token(args, local=local)
@@ -332,7 +354,9 @@ def _cmd_push(args: argparse.Namespace, extra: Sequence[str]) -> int:
         if not sep or not key:
             raise SpecError(f"--option {item!r} is not KEY=VALUE; write e.g. --option TEXT_FEATURE=text.")
         placeholders[key] = value
-    username = args.username or _whoami(endpoint, token)
+    sources.resolve_app_path(args.app_path, check=False)  # a missing folder is a usage error, as in a config
+    api = _connect(endpoint, token, need_token=True) if local else None
+    username = args.username or _whoami(api or _api(endpoint, token))
     spec = SpaceSpec(
         repo_id=f"{username}/{args.repo_name}", app_path=args.app_path, space_sdk=args.space_sdk,
         model_path=args.model_path, model_hub_repo_id=args.model_hub_repo_id,
@@ -351,9 +375,9 @@ def _api(endpoint: str | None, token: str | None):
     return HfApi(endpoint=endpoint, token=resolve_token(token))
 
 
-def _whoami(endpoint: str | None, token: str | None) -> str:
+def _whoami(api) -> str:
     try:
-        return _api(endpoint, token).whoami()["name"]
+        return api.whoami()["name"]
     except BeamPusherError:
         raise
     except Exception as exc:  # noqa: BLE001 - explained as a usage problem
@@ -384,7 +408,7 @@ def _cmd_status(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from beam_pusher.hub import space_status
 
     config = _load(args.config, args.only, check_secrets=False)
-    api = _api(_endpoint(args, config.endpoint), _token(args, config.token))
+    api = _connect(_endpoint(args, config.endpoint), _token(args, config.token), need_token=False)
     statuses = space_status(api, [spec.repo_id for spec in config.specs])
     # "NOT FOUND" and "ERROR" are not runtime stages, only what this table shows when there is none.
     rows = [(s.repo_id, s.stage or ("ERROR" if s.found else "NOT FOUND"), s.hardware or "-", s.url) for s in statuses]
@@ -395,7 +419,7 @@ def _cmd_status(args: argparse.Namespace, extra: Sequence[str]) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[3])
         if status.error:
             print(f"  {symbols_for(sys.stdout)['why']} {status.error}")
-    bad = [s.repo_id for s in statuses if s.failed]
+    bad = [f"{s.repo_id} ({row[1]})" for row, s in zip(rows, statuses) if not s.running]
     noun = "Space" if len(rows) == 1 else "Spaces"
     print(f"{len(rows)} {noun}, {len(bad)} not running" + (f": {', '.join(bad)}" if bad else ""))
     return EXIT_FAILED if bad else EXIT_OK
@@ -404,12 +428,11 @@ def _cmd_status(args: argparse.Namespace, extra: Sequence[str]) -> int:
 def _cmd_rollback(args: argparse.Namespace, extra: Sequence[str]) -> int:
     """Restores the files of ``--to`` in one new commit (``hub.rollback``) and says what changed."""
     from beam_pusher.commit import Committer
-    from beam_pusher.errors import PushError
-    from beam_pusher.hub import HubSettings, rollback
+    from beam_pusher.hub import rollback
     from beam_pusher.spec import ChangeAction
 
     repo_id, marks = args.repo_id, symbols_for(sys.stdout)
-    committer = Committer.connect(HubSettings(endpoint=_endpoint(args), token=_token(args)))
+    committer = Committer(_connect(_endpoint(args), _token(args), need_token=True))
     try:
         done = rollback(committer, repo_id, args.to, repo_type=args.repo_type, message=args.message,
                         dry_run=args.dry_run)  # fmt: skip

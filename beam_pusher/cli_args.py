@@ -85,7 +85,7 @@ _ROLLBACK_EPILOG = """Makes one new commit whose files equal the files at COMMIT
 
 examples:
   beam-pusher rollback alice/penguins --to 3f2a1c4e5d6b7a8990a1b2c3d4e5f60718293a4b
-  beam-pusher rollback alice/penguins --to 3f2a1c4e5d6b7a8990a1b2c3d4e5f60718293a4b --dry-run"""
+  beam-pusher rollback alice/penguins --to 3f2a1c4 --dry-run"""
 _HUB_EPILOG = """examples:
   beam-pusher hub serve --port 8080 --token hf_local_secret
   beam-pusher hub serve --port 0 --data-dir /tmp/hub      # prints the endpoint first, then serves
@@ -154,7 +154,8 @@ def _add_push(sub, common: argparse.ArgumentParser) -> None:
 def _add_rollback(sub, common: argparse.ArgumentParser) -> None:
     p = _subparser(sub, "rollback", "restore a repository's files as they were at a commit", _ROLLBACK_EPILOG, common)
     p.add_argument("repo_id", metavar="REPO_ID", help="the repository, namespace/name")
-    p.add_argument("--to", required=True, metavar="COMMIT", help="the commit whose files to restore")
+    p.add_argument("--to", required=True, metavar="COMMIT",
+                   help="the commit whose files to restore: its id or at least 4 of its first characters")  # fmt: skip
     p.add_argument("--repo-type", default="space", choices=("space", "model", "dataset"))
     p.add_argument("--message", help="commit summary (default: 'Roll back to COMMIT')")
     p.add_argument("--dry-run", action="store_true", help="list the changes, commit nothing")

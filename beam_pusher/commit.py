@@ -14,7 +14,8 @@ huggingface_hub's ``_commit_api``, a few small steps:
    at most one commit lands, all or nothing.
 
 ``push_result`` turns what a commit did into the ``PushResult`` every pusher reports, with its one INFO line.
-Errors name the repository, the Hub's answer and a hint for the status; they never hold the token.
+Errors name the repository, the Hub's answer and a hint for the status; they never hold the token. Sorting,
+retrying and describing failed calls is ``beam_pusher.retries``; its names are re-exported here.
 """
 
 from __future__ import annotations
@@ -23,35 +24,26 @@ import dataclasses
 import fnmatch
 import io
 import logging
-import random
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from beam_pusher.auth import resolve_token, scrub
-from beam_pusher.errors import PushError, SpecError
+from beam_pusher.errors import PushError
+from beam_pusher.retries import (
+    RetryPolicy, describe_error, http_status, is_transient, unreachable_message, unreachable_reason,
+)  # fmt: skip
 from beam_pusher.spec import AppFile, ChangeAction, PlannedChange, PushResult
 
 __all__ = [
     "CommitOutcome", "Committer", "HubSettings", "RemoteFile", "RetryPolicy", "describe_error", "http_status",
-    "is_transient", "plan_changes", "push_result", "remote_tree",
+    "is_transient", "plan_changes", "push_result", "remote_tree", "unreachable_message", "unreachable_reason",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _NEVER_DELETED = frozenset({".gitattributes"})
-_STATUS_HINTS = {
-    401: "the Hub rejected the token: check HF_TOKEN, the huggingface_hub login, or the token reference",
-    402: "the Hub asks for a paid plan for this Space (free accounts: static Spaces, or cpu-basic only): "
-    "use space_sdk 'static', an account with a paid plan, or drop the hardware request",
-    403: "the token may not write there: use a token with write access to that namespace, or a repo_id in your own",
-    404: "the repository or revision does not exist, or the token cannot see it",
-    409: "the Hub reported a conflict",
-    412: "the Space kept changing while this deploy was planning; retry when other deploys are done",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,102 +148,6 @@ def remote_tree(
     }
 
 
-# -- errors and retries -----------------------------------------------------------------------------------------
-
-
-def http_status(exc: BaseException | None) -> int | None:
-    """The HTTP status of a failed Hub call, or None (no answer, or not an HTTP error)."""
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None)
-
-
-def _is_transport_error(exc: BaseException) -> bool:
-    # httpx2 (huggingface_hub 2.x) and httpx/requests (1.x) name their network errors differently.
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & {"TransportError", "ConnectionError", "RemoteProtocolError", "ReadError", "TimeoutException"})
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether trying again may help: 408/429/5xx answers and dropped connections."""
-    status = http_status(exc)
-    return status in _TRANSIENT_STATUS or (status is None and _is_transport_error(exc))
-
-
-def describe_error(exc: BaseException | None, repo_id: str, *secrets: str | None) -> str:
-    """One line for a failed Hub call: the repository, the status, the Hub's message and a hint; secrets scrubbed."""
-    if exc is None:
-        return f"{repo_id}: unknown error"
-    status = http_status(exc)
-    server = getattr(exc, "server_message", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
-    hint = _STATUS_HINTS.get(status or 0)
-    text = f"{repo_id}: {'HTTP %d: ' % status if status else ''}{server}"
-    if hint:
-        text += f" ({hint})"
-    return scrub(text, *secrets)
-
-
-@dataclasses.dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently to try a Hub call again after a transient error.
-
-    Attributes:
-      max_attempts: Attempts in all, the first included (1: never retry).
-      backoff_seconds: Wait after the first failure; doubles after each further one, up to ``max_backoff_seconds``.
-        A ``Retry-After`` header, when the Hub sends one, is honoured instead.
-      max_backoff_seconds: The longest single wait.
-
-    Example::
-
-        RetryPolicy(max_attempts=3, backoff_seconds=0.5).call("alice/x: read the runtime", read_runtime)
-    """
-
-    max_attempts: int = 5
-    backoff_seconds: float = 1.0
-    max_backoff_seconds: float = 30.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise SpecError(f"max_attempts={self.max_attempts!r} must be a whole number >= 1 (1: never retry).")
-        for name in ("backoff_seconds", "max_backoff_seconds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise SpecError(f"{name}={value!r} must be a number of seconds >= 0 (for example 1.0).")
-
-    @classmethod
-    def from_settings(cls, settings: HubSettings) -> RetryPolicy:
-        """The policy ``HubSettings`` asks for."""
-        return cls(max_attempts=settings.max_attempts, backoff_seconds=settings.backoff_seconds)
-
-    def delay(self, attempt: int, exc: BaseException | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based), with up to 10% jitter."""
-        retry_after = None
-        response = getattr(exc, "response", None)
-        if response is not None:
-            try:
-                retry_after = float(response.headers.get("Retry-After", ""))
-            except (AttributeError, TypeError, ValueError):
-                retry_after = None
-        delay = retry_after if retry_after is not None else self.backoff_seconds * 2 ** (attempt - 1)
-        return min(delay, self.max_backoff_seconds) * (1 + random.random() * 0.1)
-
-    def pause(self, what: str, attempt: int, exc: BaseException) -> None:
-        """Waits before the next attempt of ``what`` (logged at INFO)."""
-        delay = self.delay(attempt, exc)
-        logger.info("%s: transient error (%s); retrying in %.1f s", what, type(exc).__name__, delay)
-        time.sleep(delay)
-
-    def call(self, what: str, fn: Callable[[], _T]) -> _T:
-        """Returns ``fn()``, trying again after transient errors; any other error, or the last one, is raised as is."""
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                return fn()
-            except Exception as exc:  # noqa: BLE001 - sorted into retry / raise
-                if not is_transient(exc) or attempt == self.max_attempts:
-                    raise
-                self.pause(what, attempt, exc)
-        raise AssertionError("unreachable")
-
-
 # -- the committer ----------------------------------------------------------------------------------------------
 
 
@@ -336,6 +232,7 @@ class Committer:
         self.retry = retry or RetryPolicy()
         self.before_commit = before_commit
         self._token = api.token if isinstance(getattr(api, "token", None), str) else None
+        self._reached = False  # whether the Hub ever answered this committer
 
     @classmethod
     def connect(cls, settings: HubSettings) -> Committer:
@@ -354,14 +251,26 @@ class Committer:
 
     def describe(self, exc: BaseException | None, repo_id: str) -> str:
         """One line for a failed Hub call (see ``describe_error``), without the token."""
-        return describe_error(exc, repo_id, self._token)
+        return describe_error(exc, repo_id, self._token, endpoint=self.api.endpoint, token_sent=self._token is not None)
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """``is_transient``, except for a Hub this committer never reached: a refused connection or an unknown
+        host on the first contact is a wrong endpoint or a Hub that is down, which retrying for seconds won't fix.
+        Once the Hub has answered, a refused connection is a restart and is retried."""
+        if http_status(exc) is not None:
+            self._reached = True
+        return is_transient(exc) and (self._reached or unreachable_reason(exc) is None)
 
     def call(self, repo_id: str, what: str, fn: Callable[[], _T]) -> _T:
         """Runs one Hub call under the retry policy; a failure becomes a ``PushError`` saying what could not be done."""
         try:
-            return self.retry.call(f"{repo_id}: {what}", fn)
+            result = self.retry.call(f"{repo_id}: {what}", fn, transient=self.is_transient)
         except Exception as exc:  # noqa: BLE001 - enriched and re-raised
+            if unreachable_reason(exc):
+                raise PushError(self.describe(exc, repo_id)) from None
             raise PushError(f"cannot {what}: {self.describe(exc, repo_id)}") from None
+        self._reached = True
+        return result
 
     def remote_state(
         self, repo_id: str, *, repo_type: str = "space", revision: str | None = None
@@ -395,27 +304,35 @@ class Committer:
         """Plans ``files`` against the remote tree and makes at most one commit, re-planning on 412.
 
         ``create_repo`` is called when the repository does not exist yet (never in a dry run, which then plans
-        against an empty tree), so an existing repository costs no create request.
+        against an empty tree), so an existing repository costs no create request. The Hub gives a new repository
+        files of its own (a Space: README.md and .gitattributes); the commit is planned against them, but the
+        outcome counts the changes against the empty tree that was there before, as a dry run does.
 
         Raises:
           PushError: the Hub refused the commit, or it kept failing after ``retry.max_attempts`` attempts.
         """
         last_error: BaseException | None = None
+        created = False
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
-                head, remote = self._state_or_create(repo_id, repo_type, revision, dry_run, create_repo)
+                head, remote, created_now = self._state_or_create(repo_id, repo_type, revision, dry_run, create_repo)
+                created, self._reached = created or created_now, True
                 changes, unchanged = plan_changes(files, remote, keep=keep, mirror=mirror)
                 if dry_run or not changes:
                     return CommitOutcome(head, False, tuple(changes), unchanged)
                 if self.before_commit is not None:
                     self.before_commit(repo_id)
                 oid = self._create_commit(repo_id, files, changes, repo_type, revision, commit_message, head)
+                if created:  # counted from the empty tree the caller planned against, not the Hub's initial files
+                    changes, unchanged = plan_changes(files, {}, keep=keep, mirror=mirror)
                 return CommitOutcome(oid, True, tuple(changes), unchanged)
+            except PushError:
+                raise  # a call inside already said what failed
             except Exception as exc:  # noqa: BLE001 - sorted into re-plan / retry / give up below
                 if http_status(exc) == 412:
                     logger.info("%s: the repository changed since it was planned; re-planning (attempt %d)",
                                 repo_id, attempt)  # fmt: skip
-                elif not is_transient(exc):
+                elif not self.is_transient(exc):
                     raise PushError(self.describe(exc, repo_id)) from None
                 elif attempt < self.retry.max_attempts:
                     self.retry.pause(repo_id, attempt, exc)
@@ -427,18 +344,19 @@ class Committer:
 
     def _state_or_create(
         self, repo_id: str, repo_type: str, revision: str | None, dry_run: bool, create_repo: Callable[[], Any] | None
-    ) -> tuple[str | None, dict[str, RemoteFile]]:
+    ) -> tuple[str | None, dict[str, RemoteFile], bool]:
+        """The head and files at ``revision``, and whether the repository was created here to read them."""
         from huggingface_hub.errors import RepositoryNotFoundError
 
         try:
-            return self.remote_state(repo_id, repo_type=repo_type, revision=revision)
+            return (*self.remote_state(repo_id, repo_type=repo_type, revision=revision), False)
         except RepositoryNotFoundError:
             if dry_run:
-                return None, {}  # a dry run of a new repository: everything is an addition
+                return None, {}, False  # a dry run of a new repository: everything is an addition
             if create_repo is None:
                 raise
         create_repo()
-        return self.remote_state(repo_id, repo_type=repo_type, revision=revision)
+        return (*self.remote_state(repo_id, repo_type=repo_type, revision=revision), True)
 
     def _create_commit(
         self, repo_id: str, files: Sequence[AppFile], changes: Sequence[PlannedChange], repo_type: str,

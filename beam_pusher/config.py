@@ -122,10 +122,18 @@ def load_config(
     """
     source = os.fspath(path)
     try:
-        text = Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+        data = Path(source).read_bytes()
+    except OSError as err:
         problem = f"{source}: cannot read the config file ({err.__class__.__name__}: {err}); check the path."
         raise ConfigError(problem, problems=[problem]) from err
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        problem = (f"{source}:{line}: yaml: not UTF-8 text (byte 0x{data[err.start]:02x} in column {column}); save the "
+                   "file as UTF-8.")  # fmt: skip
+        raise ConfigError(f"{source}: 1 problem in the config:\n  {problem}", problems=[problem]) from None
     absolute = os.path.abspath(source)
     config = parse_config(
         text, source=source, base_dir=os.path.dirname(absolute), check_secrets=check_secrets, environ=environ

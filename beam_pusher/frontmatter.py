@@ -147,7 +147,7 @@ def render_readme(existing: str | None, *, sdk: str, app_file: str | None, title
 # Generated files -----------------------------------------------------------------------------------------------
 
 _MODEL_LOADER_FILE = Path(BUILTIN_APPS_URL) / "_model_loader.py"
-_MODEL_DIR_LINE = 'MODEL_DIR = Path(__file__).resolve().parent / "model"'
+_MODEL_DIR_LINE = 'MODEL_DIR = Path(os.path.abspath(__file__)).parent / "model"'
 
 
 def model_loader_source(model_dir: str = "model") -> str:
@@ -158,7 +158,7 @@ def model_loader_source(model_dir: str = "model") -> str:
     source = _MODEL_LOADER_FILE.read_text(encoding="utf-8")
     if _MODEL_DIR_LINE not in source:  # pragma: no cover - guards edits of the loader file
         raise TemplateError(f"{_MODEL_LOADER_FILE} lost its line {_MODEL_DIR_LINE!r}.")
-    return source.replace(_MODEL_DIR_LINE, f"MODEL_DIR = Path(__file__).resolve().parent / {'/'.join(parts)!r}")
+    return source.replace(_MODEL_DIR_LINE, _MODEL_DIR_LINE.replace('"model"', repr("/".join(parts))))
 
 
 def generated_files(

@@ -11,8 +11,8 @@ lives in one worker (built in ``DoFn.setup``, where the token is resolved). A pu
 3. only the settings that differ are written (a no-op deploy writes none, so the Space does not restart), then
    optionally wait for the Space to run. A write refused here is reported with what was and was not applied.
 
-``rollback`` and ``space_status`` are the Hub side of the CLI's ``rollback`` and ``status`` commands: they return
-data and print nothing.
+``rollback`` and ``space_status`` are the Hub side of the CLI's ``rollback`` and ``status`` commands, and
+``check_connection`` the one request the CLI makes before a run: they return data or raise, and print nothing.
 """
 
 from __future__ import annotations
@@ -21,18 +21,18 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
-from beam_pusher.auth import resolve_secret, scrub
-from beam_pusher.commit import (
-    CommitOutcome, Committer, HubSettings, RemoteFile, http_status, plan_changes, push_result,
-)  # fmt: skip
-from beam_pusher.errors import BeamPusherError, PushError, SpecError
+from beam_pusher.auth import resolve_secret
+from beam_pusher.commit import CommitOutcome, Committer, HubSettings, RemoteFile, plan_changes, push_result
+from beam_pusher.errors import BeamPusherError, PushError, SpecError, TokenError
+from beam_pusher.retries import describe_error, http_status, unreachable_message, unreachable_reason
 from beam_pusher.rules import FAILED_STAGES, validate_repo_id
 from beam_pusher.settings import (
     MANAGED_MARKER, CurrentSettings, SettingAction, SettingChange, SettingKind, plan_settings, secret_description,
@@ -40,11 +40,17 @@ from beam_pusher.settings import (
 from beam_pusher.spec import AppFile, ChangeAction, PushResult, SpaceSpec
 
 __all__ = [
-    "HubSettings", "RollbackOutcome", "SpacePusher", "SpaceStatus", "may_write", "rollback", "space_status",
-    "writable_namespaces",
+    "MIN_COMMIT_PREFIX", "HubSettings", "RollbackOutcome", "SpacePusher", "SpaceStatus", "check_connection",
+    "match_commit", "may_write", "rollback", "space_status", "writable_namespaces",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+MIN_COMMIT_PREFIX = 4
+"""The fewest characters of a commit id that ``rollback`` looks up (as git's shortest abbreviation)."""
 
 
 class SpacePusher:
@@ -312,16 +318,22 @@ def rollback(
 ) -> RollbackOutcome:
     """Makes the files of ``repo_id`` equal to those at commit ``to`` again, in one new commit (history is kept).
 
-    Plans the tree at ``to`` against the current head and downloads only the files that differ (streamed to a
-    temporary folder, LFS files included); the commit goes through ``committer``, so it has a push's guarantees:
-    ``parent_commit``, a re-plan on 412, retries of transient errors.
+    ``to`` is a commit id, an unambiguous prefix of one on the main branch (at least ``MIN_COMMIT_PREFIX``
+    characters, such as the 7 this tool prints), or a branch or tag. Plans the tree at ``to`` against the current
+    head and downloads only the files that differ (streamed to a temporary folder, LFS files included); the commit
+    goes through ``committer``, so it has a push's guarantees: ``parent_commit``, a re-plan on 412, retries of
+    transient errors.
 
     Raises:
-      SpecError: ``repo_id`` is not a repository id, or the repository or the commit does not exist (or the token
-        cannot see it).
+      SpecError: ``repo_id`` is not a repository id, the repository or the commit does not exist (or the token
+        cannot see it), or ``to`` is a prefix that is too short or matches several commits.
       PushError: reading, a download or the commit failed.
     """
     validate_repo_id(repo_id)
+    if _HEX.match(to.lower()) and len(to) < 40:
+        commits = _read(committer, repo_id, repo_type, "the commits", lambda: [
+            (c.commit_id, c.title) for c in committer.api.list_repo_commits(repo_id, repo_type=repo_type)])  # fmt: skip
+        to = match_commit(repo_id, to, commits) or to
     target, old = _tree_at(committer, repo_id, repo_type, to)
     head, current = _tree_at(committer, repo_id, repo_type, None)
     with tempfile.TemporaryDirectory(prefix="beam-pusher-rollback-") as tmp:
@@ -340,28 +352,84 @@ def rollback(
     return RollbackOutcome(repo_id, target, outcome)
 
 
-def _tree_at(
-    committer: Committer, repo_id: str, repo_type: str, revision: str | None
-) -> tuple[str, dict[str, RemoteFile]]:
-    """The commit id at ``revision`` (None: the head) and its files."""
+def match_commit(repo_id: str, prefix: str, commits: Sequence[tuple[str, str]]) -> str | None:
+    """The full id of the one commit whose id starts with ``prefix``; None when none does.
+
+    Args:
+      repo_id: The repository, for messages.
+      prefix: At least ``MIN_COMMIT_PREFIX`` hex characters (any case).
+      commits: (commit id, title) of the candidate commits, newest first.
+
+    Raises:
+      SpecError: ``prefix`` is shorter than ``MIN_COMMIT_PREFIX``, or several commits match (all are named).
+    """
+    if len(prefix) < MIN_COMMIT_PREFIX:
+        raise SpecError(f"{repo_id}: {prefix!r} is too short to name a commit; give at least {MIN_COMMIT_PREFIX} "
+                        "characters of the commit id (this tool prints 7).")  # fmt: skip
+    matches = [(sha, title) for sha, title in commits if sha.startswith(prefix.lower())]
+    if len(matches) > 1:
+        listed = ", ".join(f"{sha[:12]} ({title})" for sha, title in matches)
+        raise SpecError(f"{repo_id}: the commit prefix {prefix!r} matches {len(matches)} commits: {listed}; "
+                        "give more characters of the commit id.")  # fmt: skip
+    return matches[0][0] if matches else None
+
+
+def _read(committer: Committer, repo_id: str, repo_type: str, what: str, fn: Callable[[], _T]) -> _T:
+    """``fn()`` under the retry policy; a missing repository or revision is a ``SpecError``, the rest ``PushError``."""
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
-    def read() -> tuple[str | None, dict[str, RemoteFile]]:
-        return committer.remote_state(repo_id, repo_type=repo_type, revision=revision)
-
     try:
-        sha, tree = committer.retry.call(f"{repo_id}: read {revision or 'the head'}", read)
+        return committer.retry.call(f"{repo_id}: read {what}", fn, transient=committer.is_transient)
     except RepositoryNotFoundError:
         raise SpecError(f"{repo_id}: no such {repo_type} on {committer.api.endpoint} (or the token cannot see it); "
                         "check the repository id and its type ('space', 'model' or 'dataset').") from None  # fmt: skip
     except RevisionNotFoundError:
-        raise SpecError(f"{repo_id}: no commit {revision!r}; list the commits with "
+        raise SpecError(f"{repo_id}: no commit {what!r}; list the commits with "
                         "HfApi().list_repo_commits() or on the repository's history page.") from None  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - enriched and re-raised
-        raise PushError(f"cannot read {revision or 'the head'}: {committer.describe(exc, repo_id)}") from None
+        raise PushError(f"cannot read {what}: {committer.describe(exc, repo_id)}") from None
+
+
+def _tree_at(
+    committer: Committer, repo_id: str, repo_type: str, revision: str | None
+) -> tuple[str, dict[str, RemoteFile]]:
+    """The commit id at ``revision`` (None: the head) and its files."""
+    sha, tree = _read(committer, repo_id, repo_type, revision or "the head",
+                      lambda: committer.remote_state(repo_id, repo_type=repo_type, revision=revision))  # fmt: skip
     if sha is None:
         raise SpecError(f"{repo_id}: the {repo_type} has no commit yet; there is nothing to roll back to.")
     return sha, tree
+
+
+# -- before a run ----------------------------------------------------------------------------------------------------
+
+
+def check_connection(api: Any, *, timeout: float = 10.0) -> None:
+    """One request to ``api``'s Hub before a run, so that what would fail every Space fails once, at once.
+
+    Raises:
+      PushError: the Hub cannot be reached (connection refused, unknown host): naming the endpoint.
+      TokenError: the Hub rejected ``api``'s token (HTTP 401).
+
+    Anything else (a slow answer, a 5xx) is left to the run, whose calls retry what is transient.
+    """
+    from huggingface_hub.utils import build_hf_headers, get_session
+
+    token = api.token if isinstance(getattr(api, "token", None), str) else None
+    url = f"{api.endpoint.rstrip('/')}/api/whoami-v2"
+    try:
+        response = get_session().get(url, headers=build_hf_headers(token=token), timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - only an unreachable Hub is decided here
+        reason = unreachable_reason(exc)
+        if reason:
+            raise PushError(unreachable_message(api.endpoint, reason)) from None
+        logger.debug("could not check %s first (%s); going on", api.endpoint, type(exc).__name__)
+        return
+    if response.status_code == 401 and token is not None:
+        raise TokenError(
+            f"the Hub at {api.endpoint} rejected the token (HTTP 401); give a valid one: set HF_TOKEN, run "
+            "`hf auth login`, or give --token-env with a variable that holds a token for this Hub."
+        )
 
 
 # -- status ----------------------------------------------------------------------------------------------------------
@@ -392,6 +460,11 @@ class SpaceStatus:
         """Whether the Space does not run and will not without a change: a failed stage, or no stage at all."""
         return self.stage is None or self.stage in FAILED_STAGES
 
+    @property
+    def running(self) -> bool:
+        """Whether the Space runs now (``RUNNING``); building, sleeping, paused and failed Spaces do not."""
+        return self.stage == "RUNNING"
+
 
 def space_status(api: Any, repo_ids: Sequence[str], *, max_workers: int = 8) -> list[SpaceStatus]:
     """The runtime of each Space in ``repo_ids`` (in that order), read in parallel with ``api`` (an ``HfApi``).
@@ -412,10 +485,10 @@ def _status_of(api: Any, repo_id: str) -> SpaceStatus:
         runtime = api.get_space_runtime(repo_id)
     except RepositoryNotFoundError:
         return SpaceStatus(repo_id, url, found=False, error="the Space does not exist (deploy it first)")
-    except Exception as exc:  # noqa: BLE001 - one unreachable Space does not hide the others
-        first = (str(exc).splitlines() or [""])[0]
+    except Exception as exc:  # noqa: BLE001 - one unreadable Space does not hide the others
         token = api.token if isinstance(getattr(api, "token", None), str) else None
-        return SpaceStatus(repo_id, url, error=scrub(f"{type(exc).__name__}: {first}", token))
+        error = describe_error(exc, repo_id, token, endpoint=api.endpoint, token_sent=token is not None)
+        return SpaceStatus(repo_id, url, error=error.removeprefix(f"{repo_id}: "))
     hardware = runtime.hardware or runtime.requested_hardware
     return SpaceStatus(
         repo_id,

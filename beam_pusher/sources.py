@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 BUILTIN_APPS_URL: str = str(Path(__file__).resolve().parent / "apps")
 """Local path of the built-in templates (``apps/<sdk>/<name>``) inside the installed package."""
 
-_DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
+# Names joined by dots and slashes: ``apps.gradio.img_classifier``, and the proposal's ``apps/gradio.img_classifier``.
+_NAMES = re.compile(r"^[A-Za-z_]\w*(?:[./][A-Za-z_]\w*)+$")
 _SKIP_DIRS = frozenset({".git", "__pycache__"})
 
 
@@ -67,9 +68,11 @@ def builtin_apps() -> list[str]:
 def resolve_app_path(app_path: str, *, base_dir: str | None = None, check: bool = True) -> str:
     """Turns an ``app_path`` as users write it into the URL of the template's root folder.
 
-    Accepted forms: ``apps.gradio.img_classifier`` and ``apps/gradio/img_classifier`` (relative to ``base_dir`` or
-    the working directory; when no such local folder exists and the name starts with ``apps``, the built-in
-    template of that name), absolute paths, ``file://`` and any fsspec URL (``gs://``, ``memory://``, ...).
+    Accepted forms: ``apps.gradio.img_classifier``, ``apps/gradio/img_classifier`` and the mixed
+    ``apps/gradio.img_classifier`` of the HFSpacePusher proposal (relative to ``base_dir`` or the working directory:
+    a folder of the literal name first, then the folder the dots spell; when neither exists and the name starts
+    with ``apps``, the built-in template of that name), absolute paths, ``file://`` and any fsspec URL (``gs://``,
+    ``memory://``, ...).
 
     Args:
       app_path: The value from the spec or config.
@@ -101,7 +104,7 @@ def _resolve(value: str, *, base_dir: str | None, check: bool, what: str, want_d
     candidates = [os.path.normpath(os.path.join(base, local))]
     if want_dir and not os.path.isabs(local):
         relative = local.replace("\\", "/").strip("/")
-        if _DOTTED.match(relative):
+        if "." in relative and _NAMES.match(relative):
             relative = relative.replace(".", "/")
             candidates.append(os.path.normpath(os.path.join(base, relative)))
         parts = relative.split("/")

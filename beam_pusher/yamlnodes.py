@@ -67,12 +67,19 @@ class NodeReader:
 
     def read(self, text: str) -> Any:
         """Parses ``text`` and returns what ``read_root`` makes of its root node; None after a syntax problem."""
-        self._loader = yaml.SafeLoader(text)
+        try:
+            self._loader = yaml.SafeLoader(text)  # checks every character first
+        except yaml.reader.ReaderError as err:
+            self._character_problem(text, err)
+            return None
         try:
             try:
                 root = self._loader.get_single_node()
             except yaml.MarkedYAMLError as err:
                 self._syntax_problem(err)
+                return None
+            except yaml.reader.ReaderError as err:
+                self._character_problem(text, err)
                 return None
             return self.read_root(root)
         finally:
@@ -92,6 +99,16 @@ class NodeReader:
         else:
             fix = "fix the syntax on this line (indent with spaces; quote values holding ': ', ' #', '{' or '[')"
         self.problem(at, "yaml", f"invalid YAML: {what}{where}; {fix}.")
+
+    def _character_problem(self, text: str, err: yaml.reader.ReaderError) -> None:
+        """A character YAML does not allow (a NUL byte, a control character), with its line and column."""
+        position = max(0, min(err.position, len(text)))
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        code = err.character if isinstance(err.character, int) else ord(str(err.character)[:1] or "\0")
+        name = " (a NUL byte)" if code == 0 else ""
+        self.problem(line, "yaml", f"the character #x{code:04x}{name} in column {column} is not allowed in YAML; "
+                     "remove it (a file with NUL bytes may have been saved as UTF-16: save it as UTF-8).")
 
     def value(self, node: yaml.Node, key: str) -> Any:
         """The Python value of a node; an unreadable one (e.g. an unknown tag) is recorded, then BadValue."""

@@ -10,9 +10,11 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.request
 
 import pytest
@@ -132,6 +134,16 @@ def test_validate_in_a_subprocess_reports_problems_on_stderr_with_exit_2(tmp_pat
     assert run_cli("validate", config, "--skip-secrets").returncode == 2  # the duplicate is still a problem
 
 
+def test_a_config_with_a_nul_byte_exits_2_with_file_and_line(tmp_path):
+    config = tmp_path / "nul.yaml"
+    config.write_bytes(b"spaces:\n  - repo_id: user/one\x00\n    app_path: apps.gradio.img_classifier\n")
+    for args in (["validate"], ["deploy", "--endpoint", "http://127.0.0.1:9"]):
+        done = run_cli(args[0], str(config), *args[1:])
+        assert done.returncode == 2, done.stderr
+        assert f"{config}:2: yaml: the character #x0000 (a NUL byte)" in done.stderr
+        assert "ReaderError" not in done.stderr and "Traceback" not in done.stderr
+
+
 # -- deploy, plan, push --------------------------------------------------------------------------------------------
 
 
@@ -156,7 +168,7 @@ def test_deploy_prints_lines_and_table_and_writes_the_report(hub, tmp_path, caps
     for r in results:
         assert r.pushed and r.committed and r.error is None
         assert r.commit_id == hub.head(r.repo_id)
-        assert r.files_added == 2 and r.bytes_uploaded > len(BINARY)
+        assert r.files_added == 3 and r.files_updated == 0 and r.bytes_uploaded > len(BINARY)  # README.md too
     assert hub.read_file(f"{hub.username}/beta", "index.html") == b"<h1>Beta</h1>\n"
 
 
@@ -180,6 +192,25 @@ def test_plan_lists_changes_and_writes_nothing(hub, tmp_path, capsys):
     planned = {r["repo_id"]: r for r in json.loads((tmp_path / "plan.json").read_text())}
     assert planned[f"{hub.username}/alpha"]["dry_run"] is True
     assert {c["path"] for c in planned[f"{hub.username}/alpha"]["planned"]} == {"extra.txt", "index.html", "logo.bin"}
+
+
+def test_plan_and_deploy_count_a_new_spaces_files_the_same_way(hub, tmp_path, capsys):
+    """The Hub creates a Space with its own README.md and .gitattributes; the deploy still counts from nothing."""
+    write_app(tmp_path / "app", {"index.html": "<p>hi</p>\n", "logo.bin": BINARY, ".gitattributes": "*.bin lfs\n"})
+    config = write_config(tmp_path, f"""
+        spaces:
+          - {{repo_id: {hub.username}/fresh, space_sdk: static, app_path: app}}
+        """)
+    plan, deploy = tmp_path / "plan.json", tmp_path / "deploy.json"
+    assert cli.main(["plan", config, *hub_args(hub), "--report", str(plan)]) == 0
+    assert f"{hub.username}/fresh  would commit +4 ~0 -0" in capsys.readouterr().out
+    assert cli.main(["deploy", config, *hub_args(hub), "--report", str(deploy)]) == 0
+    assert f"committed {hub.head(f'{hub.username}/fresh')[:7]}  +4 ~0 -0" in capsys.readouterr().out
+    counts = ("files_added", "files_updated", "files_deleted", "files_unchanged")
+    planned, done = (json.loads(path.read_text())[0] for path in (plan, deploy))
+    assert [planned[k] for k in counts] == [done[k] for k in counts] == [4, 0, 0, 0]
+    assert sorted(hub.list_files(f"{hub.username}/fresh")) == [".gitattributes", "README.md", "index.html",
+                                                                 "logo.bin"]  # fmt: skip
 
 
 def test_templates_and_models_on_the_hub_are_read_through_hf_urls(hub, api, tmp_path):
@@ -286,6 +317,16 @@ def test_push_one_space_from_component_style_flags(hub, tmp_path, capsys):
     assert cli.main([*args, "--option", "NOEQUALS"]) == 2
 
 
+def test_push_accepts_the_proposals_app_path_form(hub, capsys):
+    from beam_pusher import sources
+
+    args = ["push", "--repo-name", "proposal", "--app-path", "apps/gradio.img_classifier", *hub_args(hub)]
+    assert cli.main(args) == 0, capsys.readouterr()
+    builtin = os.path.join(sources.BUILTIN_APPS_URL, "gradio", "img_classifier", "app.py")
+    with open(builtin, "rb") as f:
+        assert hub.read_file(f"{hub.username}/proposal", "app.py") == f.read()
+
+
 def test_status_shows_stages_and_fails_for_a_missing_space(hub, tmp_path, capsys):
     config = two_space_config(tmp_path, hub.username)
     assert cli.main(["deploy", config, "--only", "alpha", *hub_args(hub)]) == 0
@@ -296,6 +337,78 @@ def test_status_shows_stages_and_fails_for_a_missing_space(hub, tmp_path, capsys
     beta = next(line for line in out.splitlines() if line.startswith(f"{hub.username}/beta"))
     assert "RUNNING" in alpha and "NOT FOUND" in beta
     assert cli.main(["status", config, "--only", "alpha", *hub_args(hub)]) == 0
+
+
+def test_status_counts_every_stage_but_running_as_not_running(tmp_path, capsys, monkeypatch):
+    from huggingface_hub import HfApi
+
+    from beam_pusher.localhub import LocalHub
+
+    with LocalHub(tmp_path / "hub", runtime_delay=1.5) as hub:
+        monkeypatch.setenv(TOKEN_ENV, hub.token)
+        config = two_space_config(tmp_path, hub.username)
+        assert cli.main(["deploy", config, *hub_args(hub)]) == 0
+        api = HfApi(endpoint=hub.endpoint, token=hub.token)
+        while api.get_space_runtime(f"{hub.username}/alpha").stage != "RUNNING":
+            time.sleep(0.1)  # bounded by the runtime delay
+        api.restart_space(f"{hub.username}/beta")  # BUILDING again for 1.5 s
+        capsys.readouterr()
+        assert cli.main(["status", config, *hub_args(hub)]) == 1
+    out = capsys.readouterr().out
+    assert f"2 Spaces, 1 not running: {hub.username}/beta (BUILDING)" in out
+
+
+def test_status_with_a_rejected_token_says_so_in_one_line(hub, tmp_path, capsys, monkeypatch):
+    config = two_space_config(tmp_path, hub.username)
+    monkeypatch.setenv("CLI_TEST_WRONG_TOKEN", "hf_wrong_token_value")
+    assert cli.main(["status", config, "--endpoint", hub.endpoint, "--token-env", "CLI_TEST_WRONG_TOKEN"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert f"the Hub at {hub.endpoint} rejected the token (HTTP 401)" in line and "--token-env" in line
+    assert "HfHubHTTPError" not in line and "hf_wrong_token_value" not in line
+
+
+def test_no_token_at_all_is_explained_before_anything_is_written(hub, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    # conftest points HF_HOME at a fresh folder: no cached login either
+    config = two_space_config(tmp_path, hub.username)
+    wanted = "no Hub token: set HF_TOKEN, run `hf auth login`, or give --token-env"
+    for args in (["deploy", config], ["push", "--repo-name", "alpha", "--username", hub.username, "--app-path",
+                                      str(tmp_path / "app"), "--space-sdk", "static"],
+                 ["rollback", f"{hub.username}/alpha", "--to", "0" * 40]):  # fmt: skip
+        assert cli.main([*args, "--endpoint", hub.endpoint]) == 2, args
+        err = capsys.readouterr().err
+        assert wanted in err and "401" not in err, err
+    assert not hub.repo_exists(f"{hub.username}/alpha")
+
+
+def test_push_with_a_missing_app_path_exits_2_like_deploy(hub, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["push", "--repo-name", "nope", "--app-path", "./nope", *hub_args(hub)]
+    assert cli.main(args) == 2
+    assert "app_path='./nope' was not found" in capsys.readouterr().err
+    assert not hub.repo_exists(f"{hub.username}/nope")
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: connecting is refused
+
+
+def test_an_unreachable_endpoint_fails_the_run_once_and_at_once(hub, tmp_path, monkeypatch):
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    config = two_space_config(tmp_path, hub.username)
+    env = {TOKEN_ENV: hub.token}
+    for args in (["deploy", config], ["plan", config], ["status", config],
+                 ["rollback", f"{hub.username}/alpha", "--to", "abcdef1"]):  # fmt: skip
+        done = run_cli(*args, "--endpoint", endpoint, "--token-env", TOKEN_ENV, env_extra=env)
+        assert done.returncode == 1, done.stdout + done.stderr
+        output = done.stdout + done.stderr
+        assert output.count(f"cannot reach the Hub at {endpoint}") == 1, output
+        assert "connection refused" in output and "attempts" not in output and "retrying" not in output
+        assert f"{hub.username}/alpha" not in done.stdout  # no line per Space
 
 
 # -- rollback ------------------------------------------------------------------------------------------------------
@@ -334,6 +447,27 @@ def test_rollback_of_an_unknown_commit_is_a_usage_error(hub, api, capsys):
     assert cli.main(["rollback", repo_id, "--to", "0" * 40, *hub_args(hub)]) == 2
     assert "no commit" in capsys.readouterr().err
     assert cli.main(["rollback", f"{hub.username}/missing", "--to", "0" * 40, *hub_args(hub)]) == 2
+
+
+def test_rollback_accepts_an_unambiguous_commit_id_prefix(hub, api, capsys):
+    repo_id = f"{hub.username}/prefixed"
+    api.create_repo(repo_id, repo_type="space", space_sdk="static")
+    v1 = api.create_commit(repo_id, [CommitOperationAdd("index.html", b"<p>v1</p>\n")], commit_message="v1",
+                           repo_type="space").oid  # fmt: skip
+    api.create_commit(repo_id, [CommitOperationAdd("index.html", b"<p>v2</p>\n")], commit_message="v2",
+                      repo_type="space")  # fmt: skip
+    assert cli.main(["rollback", repo_id, "--to", v1[:4].upper(), *hub_args(hub)]) == 0, capsys.readouterr()
+    assert f"rolled back to {v1[:7]}" in capsys.readouterr().out
+    assert hub.read_file(repo_id, "index.html") == b"<p>v1</p>\n"
+
+    count = hub.commit_count(repo_id)
+    assert cli.main(["rollback", repo_id, "--to", v1[:3], *hub_args(hub)]) == 2
+    assert "at least 4" in capsys.readouterr().err
+    unknown = next(p for p in ("0000", "ffff", "abcd") if not any(
+        c.commit_id.startswith(p) for c in api.list_repo_commits(repo_id, repo_type="space")))  # fmt: skip
+    assert cli.main(["rollback", repo_id, "--to", unknown, *hub_args(hub)]) == 2
+    assert f"no commit {unknown!r}" in capsys.readouterr().err
+    assert hub.commit_count(repo_id) == count
 
 
 # -- hub serve, demo, report ---------------------------------------------------------------------------------------

@@ -169,7 +169,7 @@ def test_a_repository_that_keeps_changing_is_given_up_after_max_attempts(hub, ap
     repo_id = new_repo(hub, api, "busy")
     before = hub.commit_count(repo_id)
     hub.faults.fail_next_commits(3, status=412)
-    with caplog.at_level(logging.INFO, logger="beam_pusher.commit"), pytest.raises(PushError) as failed:
+    with caplog.at_level(logging.INFO, logger="beam_pusher"), pytest.raises(PushError) as failed:
         committer(hub, max_attempts=3).commit(repo_id, [content_file(repo_id, "app.py", b"v2\n")], commit_message="x")
     message = str(failed.value)
     assert "gave up after 3 attempts" in message and "412" in message and "kept changing" in message
@@ -183,7 +183,7 @@ def test_transient_commit_errors_back_off_and_the_commit_lands_once(hub, api, ca
     repo_id = new_repo(hub, api, "flaky")
     before = hub.commit_count(repo_id)
     hub.faults.fail_next_commits(2, status=503)
-    with caplog.at_level(logging.INFO, logger="beam_pusher.commit"):
+    with caplog.at_level(logging.INFO, logger="beam_pusher"):
         outcome = committer(hub, max_attempts=3).commit(repo_id, [content_file(repo_id, "app.py", b"v2\n")],
                                                         commit_message="v2")  # fmt: skip
     assert outcome.committed and hub.commit_count(repo_id) == before + 1

@@ -27,6 +27,29 @@ TOKEN_ENV = "BEAM_PUSHER_TFX_TEST_TOKEN"
 APP = 'MODEL_REPO_ID = "$MODEL_REPO_ID"\nMODEL_VERSION = "$MODEL_VERSION"\nGREETING = "$GREETING"\n'
 
 
+@pytest.mark.parametrize("name", ["HFSpacePusher", "HFModelPusher"])
+def test_components_without_tfx_say_which_extra_to_install(name):
+    """Without the tfx extra (simulated: the module is blocked), the import error names the install command."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.modules['tfx'] = None  # as if tfx were not installed\n"
+        "import beam_pusher\n"
+        "assert beam_pusher.SpaceSpec and beam_pusher.DeploySpaces  # the rest of the API still loads\n"
+        "try:\n"
+        f"    from beam_pusher import {name}\n"
+        "except ImportError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert 'pip install "beam-pusher[tfx]"' in done.stdout, done.stdout
+    assert f"beam_pusher.{name} needs TFX" in done.stdout
+
+
+
 @pytest.fixture(scope="module")
 def model_uri(tmp_path_factory) -> str:
     """A Model artifact folder holding a small real SavedModel under Format-Serving, as Trainer writes it."""

@@ -350,6 +350,29 @@ def test_problems_name_the_file_as_the_user_wrote_it(tmp_path, monkeypatch):
     assert str(tmp_path / "cfg" / "missing_app") in problem
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("spaces:\n  - repo_id: u/a\x00\n", "c.yaml:2: yaml: the character #x0000 (a NUL byte) in column 17"),
+        ("spaces:\n  - repo_id: u/a\n    title: \x07bell\n", "c.yaml:3: yaml: the character #x0007 in column 12"),
+    ],
+)
+def test_characters_yaml_refuses_are_problems_with_their_line(text, expected):
+    (problem,) = problems_of(text)
+    assert problem.startswith(expected), problem
+    assert "remove it" in problem
+
+
+def test_a_file_that_is_not_utf8_is_a_problem_with_its_line(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("spaces:\n  - repo_id: u/a\n    title: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (problem,) = info.value.problems
+    assert problem.startswith(f"{path}:3: yaml: not UTF-8 text (byte 0xe9 in column 15)"), problem
+    assert "save the file as UTF-8" in problem
+
+
 def test_an_unreadable_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.yaml")

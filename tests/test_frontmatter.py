@@ -154,6 +154,29 @@ def test_model_loader_returns_the_path_of_an_unknown_format(tmp_path):
     assert loader.get_model() is loader.get_model()  # cached
 
 
+def test_model_loader_raises_a_clear_error_when_there_is_no_model(tmp_path):
+    write(tmp_path / "model_loader.py", frontmatter.model_loader_source())
+    loader = load_module(tmp_path / "model_loader.py")
+    with pytest.raises(FileNotFoundError, match=r"no model found: .*model does not exist"):
+        loader.get_model()
+    (tmp_path / "model" / "empty").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"no model found: .*model is empty"):
+        load_module(tmp_path / "model_loader.py").get_model()
+
+
+def test_model_loader_finds_the_model_next_to_a_symlinked_module(tmp_path):
+    """huggingface_hub's cache: the module is a symlink into blobs/, the model folder sits next to the link."""
+    blob = tmp_path / "blobs" / "3f2a"
+    write(blob, frontmatter.model_loader_source())
+    write(tmp_path / "blobs" / "9c1e", b"\x08\x07")
+    snapshot = tmp_path / "snapshots" / "abc"
+    (snapshot / "model").mkdir(parents=True)
+    (snapshot / "model_loader.py").symlink_to(blob)
+    (snapshot / "model" / "weights.onnx").symlink_to(tmp_path / "blobs" / "9c1e")
+    loader = load_module(snapshot / "model_loader.py")
+    assert loader.get_model() == str(snapshot / "model")
+
+
 def test_model_loader_loads_a_real_tensorflow_saved_model(tmp_path):
     import tensorflow as tf
 

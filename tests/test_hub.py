@@ -61,6 +61,37 @@ def test_a_bad_token_is_reported_as_401_without_echoing_it(hub, monkeypatch):
     assert "hf_not_a_valid_token_value" not in result.error
 
 
+def test_an_endpoint_never_reached_is_not_retried(tmp_path, monkeypatch):
+    """Connection refused before the Hub ever answered: one attempt, a message naming the endpoint."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv(TOKEN_ENV, "hf_unused")
+    p = SpacePusher(HubSettings(endpoint=endpoint, token=f"env:{TOKEN_ENV}", backoff_seconds=60.0))
+    result = p.push(SpaceSpec(repo_id="alice/x", app_path="unused"), [content_file("alice/x", "a", b"a")])
+    assert not result.pushed
+    assert f"cannot reach the Hub at {endpoint} (connection refused)" in result.error
+    assert "attempts" not in result.error
+
+
+def test_without_any_token_the_error_says_that_no_token_was_sent(hub):
+    from huggingface_hub import HfApi
+
+    from beam_pusher.commit import describe_error
+
+    # conftest removes HF_TOKEN and points HF_HOME at a fresh folder: no token at all
+    p = SpacePusher(HubSettings(endpoint=hub.endpoint, token=None))
+    result = p.push(SpaceSpec(repo_id=f"{hub.username}/x", app_path="unused"), [content_file("x", "a", b"a")])
+    assert not result.pushed and "no Hub token was sent: set HF_TOKEN, run `hf auth login`" in result.error
+    with pytest.raises(Exception) as refused:  # the Hub's own 401, for a request sent without a token
+        HfApi(endpoint=hub.endpoint, token=False).create_repo(f"{hub.username}/y", repo_type="space", space_sdk="static")
+    message = describe_error(refused.value, f"{hub.username}/y", token_sent=False)
+    assert "HTTP 401" in message and "no Hub token was sent" in message and "rejected the token" not in message
+    assert "rejected the token" in describe_error(refused.value, f"{hub.username}/y")
+
+
 def test_the_free_account_policy_402_is_explained(tmp_path, monkeypatch):
     from beam_pusher.localhub import LocalHub
 
@@ -101,6 +132,22 @@ def test_rollback_plans_the_old_tree_and_commits_only_the_difference(hub, api):
         rollback(committer, repo_id, v1, repo_type="model")
     with pytest.raises(SpecError, match="is not a Hub repository id"):
         rollback(committer, "no-namespace", v1)
+
+
+def test_a_commit_prefix_matches_one_commit_or_names_every_match():
+    from beam_pusher.hub import match_commit
+
+    commits = [("d014135a" + "1" * 32, "v3"), ("d0141ffe" + "2" * 32, "v2"), ("9c0ffee0" + "3" * 32, "v1")]
+    assert match_commit("alice/x", "d014135", commits) == commits[0][0]
+    assert match_commit("alice/x", "9C0F", commits) == commits[2][0]
+    assert match_commit("alice/x", "beef", commits) is None
+    with pytest.raises(SpecError) as info:
+        match_commit("alice/x", "d014", commits)
+    message = str(info.value)
+    assert "'d014' matches 2 commits" in message and "d014135a1111 (v3)" in message and "d0141ffe2222 (v2)" in message
+    assert "give more characters" in message
+    with pytest.raises(SpecError, match="at least 4"):
+        match_commit("alice/x", "d01", commits)
 
 
 def test_space_status_reads_each_stage_and_keeps_going_past_a_missing_space(hub, api):

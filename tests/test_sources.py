@@ -38,6 +38,28 @@ def test_dotted_and_slashed_app_paths_resolve_to_the_builtin_app(tmp_path):
     assert os.path.isfile(os.path.join(expected, "app.py"))
 
 
+def test_the_proposals_mixed_app_path_form_resolves_to_the_builtin_app(tmp_path):
+    """The HFSpacePusher proposal writes ``apps/gradio.img_classifier``: a folder, then a dotted name."""
+    expected = os.path.join(sources.BUILTIN_APPS_URL, "gradio", "img_classifier")
+    assert sources.resolve_app_path("apps/gradio.img_classifier", base_dir=str(tmp_path)) == expected
+    assert sources.resolve_app_path("apps/streamlit.img_classifier", base_dir=str(tmp_path)) == os.path.join(
+        sources.BUILTIN_APPS_URL, "streamlit", "img_classifier"
+    )
+    with pytest.raises(TemplateError, match="apps/gradio.img_clasifier"):
+        sources.resolve_app_path("apps/gradio.img_clasifier", base_dir=str(tmp_path))
+
+
+def test_a_literal_folder_named_like_the_mixed_form_wins(tmp_path):
+    write(tmp_path / "apps" / "gradio.img_classifier" / "app.py")
+    write(tmp_path / "apps" / "gradio" / "img_classifier" / "app.py")
+    literal = str(tmp_path / "apps" / "gradio.img_classifier")
+    assert sources.resolve_app_path("apps/gradio.img_classifier", base_dir=str(tmp_path)) == literal
+    (tmp_path / "apps" / "gradio.img_classifier" / "app.py").unlink()
+    (tmp_path / "apps" / "gradio.img_classifier").rmdir()
+    local = str(tmp_path / "apps" / "gradio" / "img_classifier")  # then the local folder the name spells
+    assert sources.resolve_app_path("apps/gradio.img_classifier", base_dir=str(tmp_path)) == local
+
+
 def test_a_local_apps_folder_wins_over_the_builtin_one(tmp_path):
     write(tmp_path / "apps" / "gradio" / "img_classifier" / "app.py")
     local = str(tmp_path / "apps" / "gradio" / "img_classifier")

@@ -292,7 +292,9 @@ def test_secrets_and_variables_are_applied_without_leaking(hub, api, tmp_path, m
     assert hub.space_state(spec.repo_id).secrets == {"API_KEY": "s3cr3t-value-123"}  # not applied: left as it was
 
 
-def test_embedded_model_loads_from_the_downloaded_space(hub, tmp_path, monkeypatch):
+@pytest.mark.parametrize("layout", ["local_dir", "cache"])
+def test_embedded_model_loads_from_the_downloaded_space(hub, tmp_path, monkeypatch, layout):
+    """get_model() where the Space's files are plain files (local_dir, like a clone) or cache symlinks into blobs/."""
     import importlib
 
     import tensorflow as tf
@@ -311,9 +313,10 @@ def test_embedded_model_loads_from_the_downloaded_space(hub, tmp_path, monkeypat
     spec = SpaceSpec(repo_id=f"{hub.username}/embedded", app_path=str(tmp_path / "tpl"), model_path=str(model_dir))
     assert deploy(hub, [spec])[0].error is None
 
-    local = snapshot_download(spec.repo_id, repo_type="space", endpoint=hub.endpoint, token=hub.token,
-                              local_dir=tmp_path / "downloaded")
+    where = {"local_dir": tmp_path / "downloaded"} if layout == "local_dir" else {"cache_dir": tmp_path / "cache"}
+    local = snapshot_download(spec.repo_id, repo_type="space", endpoint=hub.endpoint, token=hub.token, **where)
     assert os.path.exists(os.path.join(local, "model", "Format-Serving", "saved_model.pb"))
+    assert os.path.islink(os.path.join(local, "model_loader.py")) == (layout == "cache")
     monkeypatch.syspath_prepend(local)
     monkeypatch.delitem(__import__("sys").modules, "model_loader", raising=False)
     model = importlib.import_module("model_loader").get_model()
