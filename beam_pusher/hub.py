@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import io
 import logging
 import random
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from beam_pusher import templates
 from beam_pusher.auth import resolve_secret, resolve_token, scrub
 from beam_pusher.errors import BeamPusherError, PushError
 from beam_pusher.spec import AppFile, PlannedChange, PushResult, SpaceSpec
@@ -142,6 +144,12 @@ class _StreamedFile(io.BufferedIOBase):
     def close(self) -> None:
         self._file.close()
         super().close()
+
+
+def _open_source(url: str):
+    import fsspec
+
+    return fsspec.open(url, "rb").open()
 
 
 def _local_path(url: str) -> str | None:
@@ -353,7 +361,7 @@ class SpacePusher:
                     )
                 finally:
                     for op in operations:  # streams opened on remote sources (gs://, s3://, ...)
-                        if isinstance(getattr(op, "path_or_fileobj", None), _StreamedFile):
+                        if isinstance(getattr(op, "path_or_fileobj", None), io.IOBase):
                             op.path_or_fileobj.close()
                 return CommitOutcome(info.oid, True, tuple(changes), unchanged)
             except Exception as exc:  # noqa: BLE001 - sorted into retry / give up below
@@ -414,7 +422,13 @@ class SpacePusher:
                 operations.append(CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=f.content))
                 continue
             local = _local_path(f.source)
-            op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=local if local else _StreamedFile(f.source))
+            if f.rendering is not None:  # a large text file, rendered again as it streams up
+                fileobj = templates.RenderedStream(
+                    functools.partial(_open_source, f.source), f.size, f.rendering, path=f.path
+                )
+                op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=fileobj)
+            else:
+                op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=local if local else _StreamedFile(f.source))
             if f.sha256 and not op.upload_info.is_hashed:
                 op.upload_info.sha256 = bytes.fromhex(f.sha256)  # already hashed while rendering: don't read it again
             operations.append(op)
