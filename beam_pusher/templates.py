@@ -46,6 +46,7 @@ import difflib
 import hashlib
 import io
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import BinaryIO
 
@@ -76,7 +77,7 @@ RENDER_LIMIT = 10 * 1024 * 1024
 TEXT_SAMPLE_SIZE = 8192
 """How many leading bytes ``is_text`` needs to classify a file without reading it whole."""
 
-STREAM_CHUNK_SIZE = 1024 * 1024
+STREAM_CHUNK_SIZE = 256 * 1024
 """Bytes read at a time when a large text file is rendered as a stream."""
 
 # A placeholder's NAME follows the rule its key in ``placeholders`` must follow, so every key can be referenced.
@@ -436,19 +437,21 @@ class RenderedStream(io.BufferedIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        wanted = self._size - self._position if size is None or size < 0 else size
+        wanted = sys.maxsize if size is None or size < 0 else size
+        exhausted = False
         while len(self._buffer) < wanted:
             try:
                 chunk = next(self._chunks, None)
             except _NotText:
                 raise OSError(f"{self._path} is no longer UTF-8 text; it changed since it was rendered") from None
             if chunk is None:
+                exhausted = True
                 break
             self._buffer += chunk
         out = bytes(self._buffer[:wanted])
         del self._buffer[:wanted]
         self._position += len(out)
-        if self._position > self._size or (wanted and not out and self._position != self._size):
+        if self._position > self._size or (exhausted and self._position != self._size):
             raise OSError(f"{self._path} changed since it was rendered: {self._size} bytes expected")
         return out
 
