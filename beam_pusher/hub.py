@@ -426,9 +426,9 @@ class SpacePusher:
                 fileobj = templates.RenderedStream(
                     functools.partial(_open_source, f.source), f.size, f.rendering, path=f.path
                 )
-                op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=fileobj)
             else:
-                op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=local if local else _StreamedFile(f.source))
+                fileobj = local if local else _StreamedFile(f.source)
+            op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=fileobj)
             if f.sha256 and not op.upload_info.is_hashed:
                 op.upload_info.sha256 = bytes.fromhex(f.sha256)  # already hashed while rendering: don't read it again
             operations.append(op)

@@ -205,8 +205,9 @@ class _CollectSpaceFn(beam.DoFn):
     """Puts each Space's rendered files back together; checks them, and the Space's placeholders, as a whole.
 
     The placeholder rules need every file of the Space (``templates.check_placeholder_use``): an error in strict
-    mode, else at most one warning per Space, in its result and the log. In mirror mode a file lost on the way would be deleted from the Space, so a Space whose files do not match its
-    listing is failed here, before anything reaches the Hub.
+    mode, else at most one warning per Space, in its result and the log. In mirror mode a file lost on the way
+    would be deleted from the Space, so a Space whose files do not match its listing is failed here, before
+    anything reaches the Hub.
     """
 
     def __init__(self):

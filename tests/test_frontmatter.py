@@ -262,7 +262,9 @@ def test_a_readme_sdk_version_must_be_full_and_agree_with_requirements():
     (error,) = plan(readme="---\nsdk_version: 4.44\n---\n", requirements="gradio").errors
     assert error.startswith("README.md's sdk_version '4.44' is not a full Gradio version (YAML read it as a number)")
     (error,) = plan(readme='---\nsdk_version: "4.44.1"\n---\n', requirements="x\ngradio==5.1.0\n").errors
-    assert error.startswith("README.md's sdk_version '4.44.1' disagrees with gradio==5.1.0 in requirements.txt (line 2)")
+    assert error.startswith(
+        "README.md's sdk_version '4.44.1' disagrees with gradio==5.1.0 in requirements.txt (line 2)"
+    )
 
 
 def test_switching_space_sdk_drops_the_templates_sdk_version():
