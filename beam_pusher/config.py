@@ -18,6 +18,9 @@ Format::
         model_path: ../models/penguin    # relative to this file's folder
         placeholders: {TITLE: Penguins}  # merged key-wise over defaults (null removes a default entry)
 
+Each local template is read too (README.md, requirements.txt, Dockerfile): front matter the Hub would not build is
+a problem, one it would guess at a warning (``DeployConfig.warnings``), as ``beam_pusher.frontmatter`` decides.
+
 The field rules themselves live in ``SpaceSpec``: each field is checked by building a probe spec with just that
 field, so a rule is written once and every broken field of every Space is still reported. The run-level settings ask
 ``beam_pusher.rules`` (endpoint) and ``beam_pusher.auth`` (token references); the YAML is read node by node, with
@@ -222,6 +225,7 @@ class _Parser(NodeReader):
         return DeployConfig(specs=tuple(s for s, _, _ in specs), endpoint=endpoint, token=token, warnings=warnings)
 
     def warn(self, line: int, key: str, message: str) -> None:
+        """Records what is valid but may not work as meant, like ``problem`` records what is wrong."""
         self.warnings.append((line, f"{self.source}:{line}: {key}: {message}"))
 
     def _check_template(self, path: str, line: int, spec: SpaceSpec) -> None:
