@@ -86,6 +86,7 @@ def test_readme_front_matter_is_valid_with_the_right_sdk(name):
         assert data["app_port"] == 8501 and "app_file" not in data
     else:
         assert data["app_file"] == "app.py"
+        assert data["sdk_version"] == GRADIO_VERSION  # the template builds as it is, with the gradio it pins
     assert data["title"] and data["emoji"]
     assert len(data["short_description"]) <= 60  # the Hub's limit
     card = SpaceCard(text)
