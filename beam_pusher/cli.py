@@ -401,6 +401,10 @@ def _cmd_validate(args: argparse.Namespace, extra: Sequence[str]) -> int:
             model += f"@{spec.model_hub_repo_branch}"
         model = f"  model {model}" if model else ""
         print(f"  {spec.repo_id.ljust(width)}  {spec.space_sdk:<9}  {spec.app_path}{model}")
+    if config.warnings:
+        print(f"{len(config.warnings)} warning{'s' if len(config.warnings) != 1 else ''}:")
+        for warning in config.warnings:
+            print(f"  {warning}")
     return EXIT_OK
 
 

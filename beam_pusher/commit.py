@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import io
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from beam_pusher import templates
 from beam_pusher.auth import resolve_token, scrub
 from beam_pusher.errors import PushError
 from beam_pusher.retries import (
@@ -182,6 +184,12 @@ class _StreamedFile(io.BufferedIOBase):
         super().close()
 
 
+def _open_source(url: str):
+    import fsspec
+
+    return fsspec.open(url, "rb").open()
+
+
 def _local_path(url: str) -> str | None:
     if url.startswith("file://"):
         return url[len("file://") :]
@@ -203,8 +211,12 @@ def _operations(files: Sequence[AppFile], changes: Sequence[PlannedChange]) -> l
         if f.content is not None:
             operations.append(CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=f.content))
             continue
-        local = _local_path(f.source)
-        op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=local if local else _StreamedFile(f.source))
+        if f.rendering is not None:  # a large text file, rendered again as it streams up
+            fileobj = templates.RenderedStream(functools.partial(_open_source, f.source), f.size, f.rendering,
+                                               path=f.path)
+        else:
+            fileobj = _local_path(f.source) or _StreamedFile(f.source)
+        op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=fileobj)
         if f.sha256 and not op.upload_info.is_hashed:
             op.upload_info.sha256 = bytes.fromhex(f.sha256)  # already hashed while rendering: don't read it again
         operations.append(op)
@@ -368,7 +380,7 @@ class Committer:
                                           revision=revision, parent_commit=parent)  # fmt: skip
         finally:
             for op in operations:  # streams opened on remote sources (gs://, s3://, ...)
-                if isinstance(getattr(op, "path_or_fileobj", None), _StreamedFile):
+                if isinstance(getattr(op, "path_or_fileobj", None), io.IOBase):
                     op.path_or_fileobj.close()
         return info.oid
 

@@ -18,6 +18,9 @@ Format::
         model_path: ../models/penguin    # relative to this file's folder
         placeholders: {TITLE: Penguins}  # merged key-wise over defaults (null removes a default entry)
 
+Each local template is read too (README.md, requirements.txt, Dockerfile): front matter the Hub would not build is
+a problem, one it would guess at a warning (``DeployConfig.warnings``), as ``beam_pusher.frontmatter`` decides.
+
 The field rules themselves live in ``SpaceSpec``: each field is checked by building a probe spec with just that
 field, so a rule is written once and every broken field of every Space is still reported. The run-level settings ask
 ``beam_pusher.rules`` (endpoint) and ``beam_pusher.auth`` (token references); the YAML is read node by node, with
@@ -38,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from beam_pusher import auth, sources
+from beam_pusher import auth, frontmatter, sources, templates
 from beam_pusher.errors import ConfigError, SpecError, TemplateError
 from beam_pusher.rules import check_endpoint, is_url
 from beam_pusher.spec import SpaceSpec
@@ -58,6 +61,8 @@ _PATH_FIELDS = ("app_path", "model_path")
 _HINTS = {"options": "placeholders", "repo_name": "repo_id", "username": "repo_id", "sdk": "space_sdk",
           "model": "model_path", "hf_access_token": "token"}
 _PROBE = {"repo_id": "probe/probe", "app_path": "probe"}
+# A field whose rule needs another field set to be checked alone: app_port is for Docker Spaces only.
+_PROBE_WITH = {"app_port": {"space_sdk": "docker"}}
 _DELETE = object()  # a null entry in a Space's mapping: drop the inherited default entry
 _BAD = object()  # a value with a problem, already recorded
 
@@ -71,12 +76,16 @@ class DeployConfig:
       path: Absolute path of the config file (None when parsed from a string).
       endpoint: Hub endpoint URL from the config, or None to follow ``HF_ENDPOINT`` / the default.
       token: Token reference such as ``env:HF_TOKEN``, or None to follow huggingface_hub's conventions.
+      warnings: ``FILE:LINE: key: ...`` for what is valid but may not work as meant (a ``streamlit`` Space, a
+        template's front matter the Hub would guess at); ``validate`` prints them, a deploy goes ahead.
     """
 
     specs: tuple[SpaceSpec, ...]
     path: str | None = None
     endpoint: str | None = None
     token: str | None = None
+    # Found about the config, not part of it: two configs that say the same are equal whatever their templates hold.
+    warnings: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     @property
     def repo_ids(self) -> tuple[str, ...]:
@@ -183,6 +192,7 @@ class _Parser(NodeReader):
 
     def __init__(self, *, source: str, base_dir: str, check_secrets: bool, environ: Mapping[str, str]):
         super().__init__(source)
+        self.warnings: list[tuple[int, str]] = []
         self.base_dir = base_dir
         self.check_secrets = check_secrets
         self.environ = environ
@@ -215,9 +225,51 @@ class _Parser(NodeReader):
                          "least 'repo_id' (see configs/example.yaml).")
             return None
         specs = self._spaces(entries["spaces"][1], defaults, default_keys)
+        for spec, line, path in specs:
+            self._check_template(path, line, spec)
         if self.problems:
             return None
-        return DeployConfig(specs=tuple(specs), endpoint=endpoint, token=token)
+        warnings = tuple(warning for _, warning in sorted(self.warnings, key=lambda w: w[0]))
+        return DeployConfig(specs=tuple(s for s, _, _ in specs), endpoint=endpoint, token=token, warnings=warnings)
+
+    def warn(self, line: int, key: str, message: str) -> None:
+        """Records what is valid but may not work as meant, like ``problem`` records what is wrong."""
+        self.warnings.append((line, f"{self.source}:{line}: {key}: {message}"))
+
+    def _check_template(self, path: str, line: int, spec: SpaceSpec) -> None:
+        """What the Space's template makes of its front matter, checked before any deploy (local templates only).
+
+        A remote template (``gs://``, ``hf://``) is read by the deploy, which checks the same before writing.
+        """
+        if spec.space_sdk == "streamlit":
+            self.warn(line, f"{path}.space_sdk", "the Hub no longer creates Streamlit Spaces: if this Space does not "
+                      "exist yet, deploy it as a Docker Space (space_sdk: docker, a Dockerfile that runs streamlit on "
+                      "port 8501 and app_port: 8501, as apps.streamlit.img_classifier does).")
+        if is_url(spec.app_path) and not spec.app_path.startswith(("file://", "local://")):
+            return
+        try:
+            values = templates.placeholder_values(spec)
+        except SpecError as err:
+            self.problem(line, f"{path}.placeholders", str(err))
+            return
+        try:
+            root = sources.resolve_app_path(spec.app_path, base_dir=self.base_dir)
+            template_files = sources.list_source_files(root)
+            texts, _ = frontmatter.read_front_matter_sources(template_files, values)
+        except (OSError, TemplateError):
+            return  # a template that cannot be listed (yet) fails its deploy, which says why
+        try:
+            front = frontmatter.plan_front_matter(
+                spec, [f.path for f in template_files], texts.get("README.md"),
+                requirements_text=texts.get("requirements.txt"), dockerfile_text=texts.get("Dockerfile"),
+            )  # fmt: skip
+        except TemplateError as err:
+            self.problem(line, f"{path}.app_path", f"{spec.app_path}: {err}")
+            return
+        for error in front.errors:
+            self.problem(line, f"{path}.app_path", f"{spec.app_path}: {error}")
+        for warning in front.warnings:
+            self.warn(line, f"{path}.app_path", f"{spec.app_path}: {warning}")
 
     def _scalar(self, entry: tuple[yaml.Node, yaml.Node] | None, key: str) -> Any:
         """The value of a top-level setting: None when absent or null, _BAD when unreadable."""
@@ -300,7 +352,10 @@ class _Parser(NodeReader):
                     fields[key] = value
         return (fields if len(self.problems) == before else None), set(entries)
 
-    def _spaces(self, node: yaml.Node, defaults: dict[str, Any] | None, default_keys: set[str]) -> list[SpaceSpec]:
+    def _spaces(
+        self, node: yaml.Node, defaults: dict[str, Any] | None, default_keys: set[str]
+    ) -> list[tuple[SpaceSpec, int, str]]:
+        """Each Space's spec, with the line its entry starts on and its key path (``spaces[3]``)."""
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             got = "an empty list" if isinstance(node, yaml.SequenceNode) else kind(node)
             self.problem(line_of(node), "spaces", f"must be a list of Spaces, got {got}; write '- repo_id: user/name' "
@@ -342,7 +397,7 @@ class _Parser(NodeReader):
                 continue
             merged = _merge(defaults, fields)
             try:
-                specs.append(SpaceSpec(**merged))
+                specs.append((SpaceSpec(**merged), line_of(item), path))
             except SpecError as err:  # a rule spanning fields; per-field rules were checked already
                 self.problem(line_of(item), path, str(err))
         return specs
@@ -359,7 +414,7 @@ class _Parser(NodeReader):
         if field == "keep" and value is None:
             value = ()  # 'keep:' with nothing under it: no patterns
         try:
-            probe = SpaceSpec(**{**_PROBE, field: value})
+            probe = SpaceSpec(**{**_PROBE, **_PROBE_WITH.get(field, {}), field: value})
         except SpecError as err:
             self.problem(line, key_path, str(err).rstrip(".") + _typing_hint(field, value, node) + ".")
             return _BAD

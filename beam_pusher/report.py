@@ -300,7 +300,8 @@ class ConsoleReport:
         return results
 
     def table(self, results: Sequence[PushResult]) -> list[str]:
-        """The final table: Space, result, commit, files and settings changed, URL; a failed Space's reason under it."""
+        """The final table: Space, result, commit, files and settings changed, URL; a Space's failure or warnings under
+        its row."""
         header = ("Space", "Result", "Commit", "Files", "Settings", "URL")
         rows = [
             (
@@ -323,6 +324,7 @@ class ConsoleReport:
             out.append(line(row))
             if r.error:
                 out.append(f"  {self.symbols['why']} {_reason(r)}")
+            out += [f"  warning: {warning}" for warning in r.warnings]
         return out
 
     def summary(self, results: Sequence[PushResult]) -> str:

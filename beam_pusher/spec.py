@@ -22,8 +22,10 @@ __all__ = [
     "AppFile",
     "ChangeAction",
     "Outcome",
+    "PlaceholderUse",
     "PlannedChange",
     "PushResult",
+    "Rendering",
     "SDKS",
     "SettingChange",
     "SpaceFiles",
@@ -48,6 +50,19 @@ def _check_text(name: str, value: Any) -> None:
     """An optional text field (``title``, ``commit_message``, ...): None or a string that is not blank."""
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise SpecError(f"{name}={value!r} must be a non-empty string.")
+
+
+def _check_app_port(port: Any, sdk: str) -> None:
+    """``app_port``: None, or a TCP port, for a Docker Space only (the Hub serves other SDKs on their own port)."""
+    if port is None:
+        return
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise SpecError(f"app_port={port!r} is not a port: give a whole number from 1 to 65535, such as 8501.")
+    if sdk != "docker":
+        raise SpecError(
+            f"app_port={port} is set for a {sdk} Space, but only Docker Spaces choose their port. Fix: drop app_port, "
+            "or set space_sdk: docker with a template that has a Dockerfile."
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +90,12 @@ class SpaceSpec:
       variables: Space variable name -> value, declared state like ``secrets``.
       keep: Glob patterns of Space files a deploy never deletes.
       commit_message: Summary of the deploy's commit.
-      strict_placeholders: Fail when a ``$MODEL_*`` placeholder is left without a value.
+      strict_placeholders: Fail the Space when a placeholder reference has no value (every ``${NAME}``, and a
+        ``$NAME`` that looks like one: see ``beam_pusher.templates``) or a defined placeholder is used by no file;
+        without it the Space is deployed with one warning in its result and the log.
       title: Title in the README front matter (default: the Space's name).
+      app_port: The port a Docker Space's app listens on, written as ``app_port`` in the README front matter
+        (default: the template README's ``app_port``, else the Dockerfile's ``EXPOSE``, else 7860). Docker only.
 
     Example::
 
@@ -100,6 +119,7 @@ class SpaceSpec:
     commit_message: str | None = None
     strict_placeholders: bool = False
     title: str | None = None
+    app_port: int | None = None
 
     def __post_init__(self) -> None:
         validate_repo_id(self.repo_id)
@@ -134,6 +154,7 @@ class SpaceSpec:
             raise SpecError(f"strict_placeholders={self.strict_placeholders!r} must be true or false.")
         _check_text("commit_message", self.commit_message)
         _check_text("title", self.title)
+        _check_app_port(self.app_port, self.space_sdk)
 
     @property
     def name(self) -> str:
@@ -142,11 +163,26 @@ class SpaceSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class Rendering:
+    """How a large text file is rendered while it streams from its source to the Hub.
+
+    Attributes:
+      values: The placeholder values, as sorted ``(name, value)`` pairs.
+      strict: Whether the Space renders in strict mode (``$${NAME}`` then writes ``${NAME}`` for every name).
+    """
+
+    values: tuple[tuple[str, str], ...]
+    strict: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class AppFile:
     """One file of a Space: either held in memory (``content``) or streamed from ``source`` on push.
 
-    Rendered text files and generated files carry ``content``; binary and large files carry only their
-    ``source`` URL plus the hashes computed while streaming it, so no worker ever holds a whole model.
+    Rendered text files up to 10 MiB and generated files carry ``content``; binary and large files carry only their
+    ``source`` URL plus the hashes computed while streaming it, so no worker ever holds a whole model. A large text
+    file whose placeholders change it also carries ``rendering``: it is rendered again, chunk by chunk, as it is
+    uploaded, and ``size`` and the hashes are those of the rendered bytes.
     """
 
     repo_id: str
@@ -156,10 +192,33 @@ class AppFile:
     content: bytes | None = None
     sha256: str | None = None
     git_sha1: str | None = None
+    rendering: Rendering | None = None
 
     def __post_init__(self) -> None:
         if (self.source is None) == (self.content is None):
             raise SpecError(f"AppFile {self.path!r} needs exactly one of source and content.")
+        if self.rendering is not None and self.source is None:
+            raise SpecError(f"AppFile {self.path!r} has a rendering but no source to render while streaming.")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlaceholderUse:
+    """What rendering found in one file or in a whole Space: the names it filled, the references it could not.
+
+    Attributes:
+      used: Placeholder names that had a value and were found.
+      unresolved: ``path:line: reference`` of references without a value (the first few of each file).
+      unresolved_total: How many such references there were in all.
+    """
+
+    used: frozenset[str] = frozenset()
+    unresolved: tuple[str, ...] = ()
+    unresolved_total: int = 0
+
+    def __or__(self, other: PlaceholderUse) -> PlaceholderUse:
+        return PlaceholderUse(
+            self.used | other.used, self.unresolved + other.unresolved, self.unresolved_total + other.unresolved_total
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +234,9 @@ class SpaceFiles:
       spec: The Space.
       files: Its files, each with ``repo_id == spec.repo_id`` and a path of its own.
       error: Why the Space cannot be pushed; None while it can.
+      warnings: What the push result should say although the Space can be pushed (front matter, placeholders).
+      placeholder_use: What rendering found in the files rendered so far (README.md, while listing); the
+        placeholder rules are applied to the whole Space once all its files are rendered.
 
     Example::
 
@@ -184,8 +246,11 @@ class SpaceFiles:
     spec: SpaceSpec
     files: tuple[AppFile, ...] = ()
     error: str | None = None
+    warnings: tuple[str, ...] = ()
+    placeholder_use: PlaceholderUse = PlaceholderUse()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "warnings", tuple(self.warnings))
         if not isinstance(self.spec, SpaceSpec):
             raise SpecError(f"SpaceFiles.spec must be a SpaceSpec, got {type(self.spec).__name__}: {self.spec!r}.")
         files = tuple(self.files)
@@ -260,7 +325,10 @@ class Outcome(str, enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class PushResult:
-    """The outcome of deploying one Space. ``error`` is None on success.
+    """The outcome of deploying one Space.
+
+    ``error`` is None on success; ``warnings`` say what was deployed but may not work as meant (placeholders left
+    unfilled, an ``app_file`` the Space lacks, ...).
 
     Files: ``planned`` lists the file changes of a dry run; the counts say what a deploy committed. Settings:
     ``settings_planned`` lists the settings writes of a dry run; a deploy lists what it wrote in
@@ -290,6 +358,7 @@ class PushResult:
     settings_applied: tuple[SettingChange, ...] = ()
     settings_failed: tuple[SettingChange, ...] = ()
     skipped: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def outcome(self) -> Outcome:
@@ -315,4 +384,5 @@ class PushResult:
         fields["planned"] = tuple(PlannedChange(**c) for c in fields.get("planned", ()))
         for name in ("settings_planned", "settings_applied", "settings_failed"):
             fields[name] = tuple(SettingChange(**c) for c in fields.get(name, ()))
+        fields["warnings"] = tuple(fields.get("warnings", ()))
         return cls(**fields)

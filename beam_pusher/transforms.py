@@ -34,10 +34,10 @@ from apache_beam.utils.windowed_value import WindowedValue
 from beam_pusher import frontmatter, sources, templates
 from beam_pusher.auth import check_token_reference
 from beam_pusher.errors import BeamPusherError, SpecError
-from beam_pusher.hashing import hash_bytes, hash_stream
+from beam_pusher.hashing import hash_bytes
 from beam_pusher.hub import HubSettings
 from beam_pusher.runner import stop_requested
-from beam_pusher.spec import AppFile, PushResult, SpaceFiles, SpaceSpec
+from beam_pusher.spec import AppFile, PlaceholderUse, PushResult, SpaceFiles, SpaceSpec
 
 __all__ = ["DeploySpaces", "PushToSpace", "ReadAppFiles", "RenderPlaceholders"]
 
@@ -45,8 +45,9 @@ logger = logging.getLogger(__name__)
 
 _NAMESPACE = "beam_pusher"
 
-# The three inputs of the regroup step, as tags of RenderPlaceholders' CoGroupByKey.
-_LISTING, _RENDERED, _FAILED = "listing", "rendered", "failed"
+# The inputs of the regroup step, as tags of RenderPlaceholders' CoGroupByKey: each Space's listing, its rendered
+# files, the files that failed, and what rendering found about placeholders (only files that have any).
+_LISTING, _RENDERED, _FAILED, _USED = "listing", "rendered", "failed", "used"
 
 
 def _open(url: str):
@@ -75,8 +76,7 @@ class _ListSpaceFilesFn(beam.DoFn):
 
     def process(self, spec: SpaceSpec) -> Iterable[SpaceFiles]:
         try:
-            # SpaceFiles refuses a path listed twice (template vs model/): that fails this Space here.
-            space = SpaceFiles(spec, tuple(self._space_files(spec)))
+            space = self._space_files(spec)
         except Exception as exc:  # noqa: BLE001 - one bad template must not stop the other Spaces
             logger.warning("%s: cannot read the app files: %s", spec.repo_id, _describe(exc))
             yield SpaceFiles(spec, error=f"{spec.repo_id}: {_describe(exc)}")
@@ -84,7 +84,7 @@ class _ListSpaceFilesFn(beam.DoFn):
         self._listed.inc(len(space.files))
         yield space
 
-    def _space_files(self, spec: SpaceSpec) -> Iterable[AppFile]:
+    def _space_files(self, spec: SpaceSpec) -> SpaceFiles:
         values = templates.placeholder_values(spec)  # conflicting values fail this Space here, before any read
         root = sources.resolve_app_path(spec.app_path, base_dir=self._base_dir)
         template_files = sources.list_source_files(root)
@@ -92,19 +92,27 @@ class _ListSpaceFilesFn(beam.DoFn):
         if spec.model_path and not spec.model_hub_repo_id:
             model_root = sources.resolve_model_path(spec.model_path, base_dir=self._base_dir)
             model_files = sources.list_source_files(model_root, prefix="model/")
-        readme_text = None
-        for source in template_files:
-            if source.path == "README.md":
-                with _open(source.url) as f:
-                    readme_text = templates.render_text(
-                        f.read().decode("utf-8"), values, path="README.md", strict=spec.strict_placeholders
-                    )
-        generated = frontmatter.generated_files(spec, template_files, model_files, readme_text)
-        for source in template_files + (model_files or []):
-            if source.path not in generated:
-                yield AppFile(spec.repo_id, source.path, source.size, source=source.url)
-        for path, content in sorted(generated.items()):
-            yield _content_file(spec.repo_id, path, content)
+        texts, readme_use = frontmatter.read_front_matter_sources(
+            template_files, values, strict=spec.strict_placeholders
+        )
+        front = frontmatter.plan_front_matter(
+            spec,
+            [f.path for f in template_files],
+            texts.get("README.md"),
+            requirements_text=texts.get("requirements.txt"),
+            dockerfile_text=texts.get("Dockerfile"),
+        )
+        for warning in front.warnings:
+            logger.warning("%s: %s", spec.repo_id, warning)
+        generated = frontmatter.generated_files(spec, template_files, model_files, texts.get("README.md"), front=front)
+        files = [
+            AppFile(spec.repo_id, source.path, source.size, source=source.url)
+            for source in template_files + (model_files or [])
+            if source.path not in generated
+        ]
+        files += [_content_file(spec.repo_id, path, content) for path, content in sorted(generated.items())]
+        # SpaceFiles refuses a path listed twice (template vs model/): that fails this Space here.
+        return SpaceFiles(spec, tuple(files), warnings=front.warnings, placeholder_use=readme_use)
 
 
 class ReadAppFiles(beam.PTransform):
@@ -154,7 +162,7 @@ def _split_space(space: SpaceFiles):
 
 
 class _RenderFileFn(beam.DoFn):
-    """Replaces placeholders in a text file, or hashes a binary/large file while streaming it."""
+    """Replaces placeholders in a text file (a large one as a stream), or hashes a binary file while streaming it."""
 
     def __init__(self):
         self._rendered = Metrics.counter(_NAMESPACE, "files_rendered")
@@ -167,33 +175,40 @@ class _RenderFileFn(beam.DoFn):
             yield f.repo_id, (f if f.sha256 else _content_file(f.repo_id, f.path, f.content))
             return
         try:
-            yield f.repo_id, self._render(f, task.values, task.strict)
+            rendered, use = self._render(f, task.values, task.strict)
         except Exception as exc:  # noqa: BLE001 - reported with the Space, never stops the others
             self._failed.inc()
             logger.warning("%s: cannot render %s: %s", f.repo_id, f.path, _describe(exc))
             yield TaggedOutput(_FAILED, (f.repo_id, f"{f.repo_id}: {f.path}: {_describe(exc)}"))
+            return
+        yield f.repo_id, rendered
+        if use.used or use.unresolved_total:
+            yield TaggedOutput(_USED, (f.repo_id, use))
 
-    def _render(self, f: AppFile, values: Mapping[str, str], strict: bool) -> AppFile:
-        with _open(f.source) as stream:
-            sample = stream.read(templates.TEXT_SAMPLE_SIZE)
-            if f.size <= templates.RENDER_LIMIT and templates.is_text(sample):
-                data = sample + stream.read()
-                # render_bytes checks the whole file (a NUL past the sample keeps it binary, byte for byte).
-                rendered = templates.render_bytes(data, values, path=f.path, strict=strict)
-                self._rendered.inc()
-                logger.debug("%s: rendered %s", f.repo_id, f.path)
-                return _content_file(f.repo_id, f.path, rendered)
-            stream.seek(0)
-            hashes = hash_stream(stream, f.size)
-        self._streamed.inc()
-        return AppFile(f.repo_id, f.path, hashes.size, source=f.source, sha256=hashes.sha256, git_sha1=hashes.git_sha1)
+    def _render(self, f: AppFile, values: Mapping[str, str], strict: bool) -> tuple[AppFile, PlaceholderUse]:
+        out = templates.render_file(lambda: _open(f.source), f.size, values, path=f.path, strict=strict)
+        if out.content is None and out.rendering is None:
+            self._streamed.inc()
+        else:
+            self._rendered.inc()
+            logger.debug("%s: rendered %s%s", f.repo_id, f.path, " as a stream" if out.streamed else "")
+        if out.content is not None:
+            return _content_file(f.repo_id, f.path, out.content), out.use
+        hashes = out.hashes
+        rendered = AppFile(
+            f.repo_id, f.path, hashes.size, source=f.source, sha256=hashes.sha256, git_sha1=hashes.git_sha1,
+            rendering=out.rendering,
+        )
+        return rendered, out.use
 
 
 class _CollectSpaceFn(beam.DoFn):
-    """Puts each Space's rendered files back together and checks that every listed file came back.
+    """Puts each Space's rendered files back together; checks them, and the Space's placeholders, as a whole.
 
-    In mirror mode a file lost on the way would be deleted from the Space, so a Space whose files do not match its
-    listing is failed here, before anything reaches the Hub.
+    The placeholder rules need every file of the Space (``templates.check_placeholder_use``): an error in strict
+    mode, else at most one warning per Space, in its result and the log. In mirror mode a file lost on the way
+    would be deleted from the Space, so a Space whose files do not match its listing is failed here, before
+    anything reaches the Hub.
     """
 
     def __init__(self):
@@ -219,7 +234,17 @@ class _CollectSpaceFn(beam.DoFn):
             self._incomplete.inc()
             yield SpaceFiles(spec, error=_mismatch(repo_id, listed, [f.path for f in files]))
             return
-        yield SpaceFiles(spec, tuple(arrived[path] for path in listed))
+        use = listings[0].placeholder_use
+        for found in groups.get(_USED, ()):
+            use |= found
+        error, warning = templates.check_placeholder_use(spec, use)
+        if error:
+            yield SpaceFiles(spec, error=error)
+            return
+        if warning:
+            logger.warning("%s: %s", repo_id, warning)
+        warnings = listings[0].warnings + ((warning,) if warning else ())
+        yield SpaceFiles(spec, tuple(arrived[path] for path in listed), warnings=warnings, placeholder_use=use)
 
 
 def _mismatch(repo_id: str, listed: list[str], arrived: list[str]) -> str:
@@ -233,13 +258,15 @@ def _mismatch(repo_id: str, listed: list[str], arrived: list[str]) -> str:
 
 
 class RenderPlaceholders(beam.PTransform):
-    """Renders placeholders in text files, in parallel; binary and large files are hashed, streamed, kept as is.
+    """Renders placeholders in text files, in parallel; binary files are hashed while streaming and kept as is.
 
     Input and output ``PCollection[SpaceFiles]``, one per Space. Files are spread over workers one by one, so a
     Space with many files renders on many workers, then each Space's files are put back together; a Space whose
-    file cannot be rendered, whose files do not all come back, or that appears more than once comes out with
-    ``error`` set. Text is decided by content, so ``.json``, ``Dockerfile`` and extensionless text files are
-    rendered and binary files stay byte-identical.
+    file cannot be rendered, whose files do not all come back, that appears more than once, or (with
+    ``strict_placeholders``) that has a placeholder without a value or one no file uses comes out with ``error``
+    set; without strict mode such a Space carries one warning instead. Text is decided by content, so ``.json``,
+    ``Dockerfile`` and extensionless text files are rendered, text files over 10 MiB as streams in constant memory,
+    and binary files stay byte-identical.
 
     Example::
 
@@ -251,10 +278,15 @@ class RenderPlaceholders(beam.PTransform):
         rendered = (
             split[_RENDERED]
             | "Reshuffle" >> beam.Reshuffle()
-            | "RenderFiles" >> beam.ParDo(_RenderFileFn()).with_outputs(_FAILED, main=_RENDERED)
+            | "RenderFiles" >> beam.ParDo(_RenderFileFn()).with_outputs(_FAILED, _USED, main=_RENDERED)
         )
         return (
-            {_LISTING: split[_LISTING], _RENDERED: rendered[_RENDERED], _FAILED: rendered[_FAILED]}
+            {
+                _LISTING: split[_LISTING],
+                _RENDERED: rendered[_RENDERED],
+                _FAILED: rendered[_FAILED],
+                _USED: rendered[_USED],
+            }
             | "GroupBySpace" >> beam.CoGroupByKey()
             | "CollectSpace" >> beam.ParDo(_CollectSpaceFn())
         )
@@ -341,16 +373,20 @@ class _CommitSpaceFn(beam.DoFn):
     def _push(self, space: SpaceFiles) -> PushResult:
         repo_id = space.spec.repo_id
         if space.error:
-            return PushResult(repo_id=repo_id, pushed=False, error=space.error)
-        if self._setup_error:
-            return PushResult(repo_id=repo_id, pushed=False, error=f"{repo_id}: {self._setup_error}")
-        if stop_requested():
-            return PushResult(repo_id=repo_id, pushed=False, skipped="interrupted")
-        try:
-            return self._pusher.push(space.spec, space.files)
-        except _StopAsked:  # planned, but the commit was not sent: the Space holds what it held
-            logger.info("%s: not committed: the run was stopped", repo_id)
-            return PushResult(repo_id=repo_id, pushed=False, skipped="interrupted")
+            result = PushResult(repo_id=repo_id, pushed=False, error=space.error)
+        elif self._setup_error:
+            result = PushResult(repo_id=repo_id, pushed=False, error=f"{repo_id}: {self._setup_error}")
+        elif stop_requested():
+            result = PushResult(repo_id=repo_id, pushed=False, skipped="interrupted")
+        else:
+            try:
+                result = self._pusher.push(space.spec, space.files)
+            except _StopAsked:  # planned, but the commit was not sent: the Space holds what it held
+                logger.info("%s: not committed: the run was stopped", repo_id)
+                result = PushResult(repo_id=repo_id, pushed=False, skipped="interrupted")
+        if space.warnings:
+            result = dataclasses.replace(result, warnings=space.warnings + result.warnings)
+        return result
 
 
 class PushToSpace(beam.PTransform):

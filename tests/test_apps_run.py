@@ -5,6 +5,9 @@ the Space with ``snapshot_download`` as the Hub's builder would, and runs the ap
 from the Space's requirements.txt (``space_env``): gradio/streamlit need a protobuf that TFX's TensorFlow cannot
 live with, and a Space never runs in the deployer's environment anyway.
 
+The Streamlit app is deployed as the Hub takes new Streamlit Spaces, a Docker Space: it is run as its Dockerfile's
+command says (``streamlit run app.py``), under ``AppTest`` and as a server answering on its health endpoint.
+
 The apps reach nothing but loopback: embedded-model apps run with ``HF_HUB_OFFLINE=1``, gradio's analytics and
 streamlit's usage stats are off, and the hub-mode app reaches only the local Hub through ``HF_ENDPOINT``.
 
@@ -370,16 +373,20 @@ def test_streamlit_image_app_with_embedded_model_renders_and_predicts_under_appt
     spec = SpaceSpec(
         repo_id=f"{hub.username}/streamlit-img",
         app_path="apps.streamlit.img_classifier",
-        space_sdk="streamlit",
+        space_sdk="docker",
         model_path=str(image_model),
     )
     space = deploy_and_download(hub, spec, tmp_path / "space")
-    assert "sdk: streamlit" in (space / "README.md").read_text(encoding="utf-8")
+    readme = (space / "README.md").read_text(encoding="utf-8")
+    assert "sdk: docker" in readme and "app_port: 8501" in readme
     env = space_environment.get()
     assert_env_covers(env, space)
+    command = dockerfile_command(space)
+    app_file = command[command.index("run") + 1]  # what the Space's container runs: streamlit run app.py
+    assert command[:2] == ["streamlit", "run"] and (space / app_file).is_file()
 
     seen = run_driver(
-        env, STREAMLIT_DRIVER % {"size": IMAGE_SIZE}, [str(space / "app.py"), "120"], cwd=space,
+        env, STREAMLIT_DRIVER % {"size": IMAGE_SIZE}, [str(space / app_file), "120"], cwd=space,
         environ=app_environment(env, tmp_path),
     )
 
@@ -400,6 +407,49 @@ def test_streamlit_image_app_with_embedded_model_renders_and_predicts_under_appt
     best = table["class"][0]
     assert shown[0].group(1) == best
     assert float(shown[0].group(2)) == pytest.approx(100 * expected[IMAGE_LABELS.index(best)], abs=0.06)
+
+
+def dockerfile_command(space: Path) -> list[str]:
+    """The exec-form CMD of the Space's Dockerfile: what its container runs."""
+    dockerfile = (space / "Dockerfile").read_text(encoding="utf-8")
+    (command,) = re.findall(r"^CMD (\[.*\])\s*$", dockerfile, re.M)
+    return json.loads(command)
+
+
+def test_streamlit_docker_space_serves_as_its_dockerfile_says(hub, image_model, space_environment, tmp_path):
+    """The Dockerfile's command, run in the Space env (on a free port rather than 8501), serves the app."""
+    spec = SpaceSpec(
+        repo_id=f"{hub.username}/streamlit-serve",
+        app_path="apps.streamlit.img_classifier",
+        space_sdk="docker",
+        model_path=str(image_model),
+    )
+    space = deploy_and_download(hub, spec, tmp_path / "space")
+    command = dockerfile_command(space)
+    assert "--server.port=8501" in command and "app_port: 8501" in (space / "README.md").read_text(encoding="utf-8")
+    env = space_environment.get()
+    port = free_port()
+    command = [str(env.path / "bin" / "streamlit"), *command[1:]]
+    command = [f"--server.port={port}" if arg.startswith("--server.port=") else arg for arg in command]
+    command = ["--server.address=127.0.0.1" if arg.startswith("--server.address=") else arg for arg in command]
+    log = tmp_path / "app.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*command, "--server.headless=true"], cwd=space, env=app_environment(env, tmp_path), stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/_stcore/health", process, log)  # the Dockerfile's HEALTHCHECK
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            assert response.status == 200 and b"<html" in response.read().lower()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)
 
 
 def test_gradio_text_app_in_hub_mode_downloads_the_model_from_the_hub(hub, text_model, space_environment, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import py_compile
 import re
@@ -15,6 +16,12 @@ from beam_pusher import frontmatter, sources, templates
 APPS = {
     "apps.gradio.img_classifier": "gradio",
     "apps.gradio.text_classifier": "gradio",
+    "apps.streamlit.img_classifier": "docker",  # the Hub's form of a new Streamlit Space: a Dockerfile on port 8501
+}
+# The UI framework each app imports and its requirements.txt installs.
+FRAMEWORKS = {
+    "apps.gradio.img_classifier": "gradio",
+    "apps.gradio.text_classifier": "gradio",
     "apps.streamlit.img_classifier": "streamlit",
 }
 # What a Space's requirements.txt must pull in besides the SDK (which the Hub installs from the README's sdk).
@@ -22,6 +29,7 @@ REQUIRED = ("tensorflow-cpu", "huggingface_hub", "pillow", "numpy")
 # Top-level imports an app may make: nothing that loads a model or reaches the network at import time.
 LIGHT_IMPORTS = {"__future__", "functools", "math", "os", "pathlib", "gradio", "streamlit", "numpy", "PIL"}
 VALUES = {"MODEL_REPO_ID": "alice/penguin-model", "MODEL_VERSION": "v3", "SPACE_REPO_ID": "alice/demo"}
+GRADIO_VERSION = "6.31.0"  # the gradio the Gradio templates pin, and so the sdk_version their Spaces get
 
 
 def app_dir(name: str) -> str:
@@ -50,7 +58,8 @@ def test_the_builtin_apps_are_exactly_these():
 @pytest.mark.parametrize("name", sorted(APPS))
 def test_files_present_and_listed(name):
     paths = [f.path for f in sources.list_source_files(app_dir(name))]
-    assert paths == ["README.md", "app.py", "requirements.txt"]
+    docker = ["Dockerfile"] if APPS[name] == "docker" else []
+    assert paths == [*docker, "README.md", "app.py", "requirements.txt"]
 
 
 @pytest.mark.parametrize("name", sorted(APPS))
@@ -73,7 +82,11 @@ def test_readme_front_matter_is_valid_with_the_right_sdk(name):
     assert text.startswith("---\n")
     data = yaml.safe_load(text.split("---", 2)[1])
     assert data["sdk"] == APPS[name]
-    assert data["app_file"] == "app.py"
+    if APPS[name] == "docker":
+        assert data["app_port"] == 8501 and "app_file" not in data
+    else:
+        assert data["app_file"] == "app.py"
+        assert data["sdk_version"] == GRADIO_VERSION  # the template builds as it is, with the gradio it pins
     assert data["title"] and data["emoji"]
     assert len(data["short_description"]) <= 60  # the Hub's limit
     card = SpaceCard(text)
@@ -86,12 +99,55 @@ def test_readme_front_matter_is_valid_with_the_right_sdk(name):
 
 
 @pytest.mark.parametrize("name", sorted(APPS))
-def test_requirements_list_the_runtime_unpinned(name):
+def test_requirements_list_the_runtime_unpinned_but_the_gradio_sdk(name):
     with open(os.path.join(app_dir(name), "requirements.txt"), encoding="utf-8") as f:
         lines = [line.strip() for line in f if line.strip() and not line.startswith("#")]
     packages = {re.split(r"[<>=!~\[ ]", line, maxsplit=1)[0].lower() for line in lines}
-    assert {APPS[name], *REQUIRED} <= packages
-    assert not any("==" in line or "<" in line for line in lines)
+    assert {FRAMEWORKS[name], *REQUIRED} <= packages
+    # The Hub installs a Gradio Space's gradio from sdk_version, which must be a full version that agrees with
+    # requirements.txt: so gradio is pinned (beam_pusher writes the pin as sdk_version); nothing else is.
+    pinned = [line for line in lines if "==" in line or "<" in line]
+    assert pinned == ([f"gradio=={GRADIO_VERSION}"] if APPS[name] == "gradio" else [])
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_the_deployed_front_matter_is_what_the_hub_builds(name):
+    """The README.md a deploy writes: a full sdk_version equal to the gradio pin, or the Docker port it EXPOSEs."""
+    from beam_pusher.localhub import builder
+    from beam_pusher.spec import SpaceSpec
+
+    folder = app_dir(name)
+    files = sources.list_source_files(folder)
+    spec = SpaceSpec(repo_id="alice/demo", app_path=name, space_sdk=APPS[name], model_hub_repo_id="alice/model")
+    texts, _ = frontmatter.read_front_matter_sources(files, VALUES)
+    front = frontmatter.plan_front_matter(
+        spec, [f.path for f in files], texts["README.md"], requirements_text=texts["requirements.txt"],
+        dockerfile_text=texts.get("Dockerfile"),
+    )
+    assert (front.errors, front.warnings) == ((), ())
+    readme = frontmatter.generated_files(spec, files, None, texts["README.md"], front=front)["README.md"]
+    data = yaml.safe_load(readme.decode().split("---", 2)[1])
+    if APPS[name] == "gradio":
+        assert data["sdk_version"] == GRADIO_VERSION and data["app_file"] == "app.py"
+    else:
+        assert data["app_port"] == 8501 and "sdk_version" not in data
+    # The local Hub's builder, which checks what the Hub checks, builds it.
+    space = {f.path: open(f.url, "rb").read() for f in files}  # noqa: SIM115 - small files, read once
+    space["README.md"] = readme
+    plan = builder.check_space(APPS[name], list(space), space.get)
+    assert plan.stage is None, plan.error
+    assert plan.app_port == (8501 if APPS[name] == "docker" else builder.DEFAULT_APP_PORT)
+
+
+def test_the_streamlit_dockerfile_serves_app_py_on_the_readme_port():
+    with open(os.path.join(app_dir("apps.streamlit.img_classifier"), "Dockerfile"), encoding="utf-8") as f:
+        dockerfile = f.read()
+    assert re.search(r"^FROM python:3\.\d+", dockerfile, re.M)
+    assert re.search(r"^RUN pip install .*-r requirements.txt$", dockerfile, re.M)
+    assert re.search(r"^EXPOSE 8501$", dockerfile, re.M)
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1))
+    assert cmd[:3] == ["streamlit", "run", "app.py"] and "--server.port=8501" in cmd
+    assert "--server.address=0.0.0.0" in cmd  # the Hub reaches the container from outside
 
 
 @pytest.mark.parametrize("name", sorted(APPS))

@@ -536,3 +536,20 @@ def test_a_deploy_where_every_space_failed_is_not_summed_up_as_a_plan():
     report.ConsoleReport(total=1, stream=stream, dry_run=True).finish(
         [PushResult("user/a", pushed=False, error="user/a: boom")], ["user/a"])  # fmt: skip
     assert "1 Space planned: 0 would commit, 0 up to date, 1 failed" in stream.getvalue()
+
+
+def test_validate_and_deploy_show_warnings(hub, tmp_path, capsys):
+    write_app(tmp_path / "app", {"app.py": "color = '${COLOR}'\n", "requirements.txt": "gradio\n"})
+    config = write_config(tmp_path, f"""
+        spaces:
+          - repo_id: {hub.username}/warned
+            app_path: app
+            placeholders: {{UNUSED: x}}
+        """)
+    assert cli.main(["validate", config]) == 0
+    out = capsys.readouterr().out
+    assert "1 warning:\n" in out and "spaces[0].app_path" in out and "no gradio version" in out
+    assert cli.main(["deploy", config, *hub_args(hub)]) == 0
+    out = capsys.readouterr().out
+    assert "  warning: no gradio version: README.md sets no sdk_version" in out
+    assert "  warning: placeholders: app.py:1: ${COLOR} has no value; $UNUSED (placeholders.UNUSED) is defined" in out

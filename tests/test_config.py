@@ -414,7 +414,11 @@ def test_demo_config_loads_with_three_spaces_and_an_embedded_model():
     config = load_config(CONFIGS / "demo.yaml", environ={})
     assert len(config.specs) >= 3
     assert all(spec.repo_id.startswith("user/") for spec in config.specs)
-    assert {spec.space_sdk for spec in config.specs} >= {"gradio", "streamlit"}
+    # Both built-in frameworks; the Streamlit app as the Hub takes new ones, a Docker Space on port 8501.
+    assert {spec.space_sdk for spec in config.specs} >= {"gradio", "docker"}
+    streamlit = [spec for spec in config.specs if spec.app_path == "apps.streamlit.img_classifier"]
+    assert [(spec.space_sdk, spec.app_port) for spec in streamlit] == [("docker", 8501)]
+    assert config.warnings == ()
     assert any(spec.model_hub_repo_id for spec in config.specs)
     assert not any(spec.secrets for spec in config.specs)
     # The path is resolved against configs/, whatever the working directory; once the lead's small model is in

@@ -227,3 +227,85 @@ def test_template_files_under_model_clash_with_an_embedded_model():
     spec = SpaceSpec(repo_id="alice/penguins", app_path="x", model_path="/m")
     with pytest.raises(TemplateError, match="'model/old.bin' under model/"):
         frontmatter.generated_files(spec, source_files("app.py", "model/old.bin"), source_files("model/a"), None)
+
+
+# plan_front_matter: the keys the Hub builds from ---------------------------------------------------------------
+
+
+def plan(sdk="gradio", paths=("app.py", "requirements.txt"), readme=None, requirements=None, dockerfile=None, **kw):
+    spec = SpaceSpec(repo_id="alice/demo", app_path="x", space_sdk=sdk, **kw)
+    return frontmatter.plan_front_matter(
+        spec, paths, readme, requirements_text=requirements, dockerfile_text=dockerfile
+    )
+
+
+def test_docker_app_port_comes_from_the_config_the_readme_or_the_dockerfile():
+    paths = ("Dockerfile", "app.py")
+    dockerfile = "FROM python:3.10\nEXPOSE \\\n  8501/tcp 9000\nCMD [\"run\"]\n"
+    assert plan("docker", paths, dockerfile=dockerfile).app_port == 8501
+    assert plan("docker", paths, dockerfile=dockerfile, app_port=9000).app_port == 9000
+    assert plan("docker", paths, "---\napp_port: 9000\n---\n", dockerfile=dockerfile).app_port == 9000
+    assert plan("docker", paths, dockerfile="FROM x\nEXPOSE $PORT\n").app_port == 7860  # the Hub's default
+    front = plan("docker", paths, dockerfile="FROM python:3.10\nEXPOSE 8080\n")
+    assert (front.app_port, front.app_file, front.sdk_version, front.errors) == (8080, None, None, ())
+    spec = SpaceSpec(repo_id="alice/demo", app_path="x", space_sdk="docker")
+    readme = frontmatter.generated_files(spec, source_files(*paths), None, None, front=front)["README.md"]
+    assert front_matter(readme.decode()) == {"title": "demo", "sdk": "docker", "app_port": 8080}
+
+
+def test_a_docker_port_the_dockerfile_does_not_expose_or_no_dockerfile_is_an_error():
+    front = plan("docker", ("Dockerfile",), dockerfile="EXPOSE 8501\n", app_port=7860)
+    assert front.errors == (
+        "app_port is 7860 (app_port in the config) but the Dockerfile EXPOSEs 8501: the Hub would send traffic to a "
+        "port nothing listens on. Fix: set app_port: 8501, or serve and EXPOSE 7860 in the Dockerfile.",
+    )
+    assert "has none" in plan("docker", ("app.py",)).errors[0]
+    assert "is not a port" in plan("docker", ("Dockerfile",), "---\napp_port: http\n---\n", dockerfile="").errors[0]
+    spec = SpaceSpec(repo_id="alice/demo", app_path="x", space_sdk="docker")
+    with pytest.raises(TemplateError, match="alice/demo: README.md front matter the Hub would not build: a Docker"):
+        frontmatter.generated_files(spec, source_files("app.py"), None, None)
+
+
+@pytest.mark.parametrize(
+    ("requirements", "expected"),
+    [("gradio==4.44.1\nnumpy\n", "4.44.1"), ("numpy\ngradio == 5.0  # pinned\n", "5.0.0"),
+     ("gradio[oauth]==5.9.1", "5.9.1"), ("gradio>=4.0", None), ("gradio==4.*", None), ("numpy", None)],
+)
+def test_gradio_sdk_version_is_the_full_version_requirements_pin(requirements, expected):
+    front = plan(requirements=requirements)
+    assert front.sdk_version == expected and front.errors == ()
+    assert bool(front.warnings) == (expected is None)
+    if expected is None:
+        assert front.warnings[0].startswith("no gradio version: README.md sets no sdk_version")
+
+
+def test_a_readme_sdk_version_must_be_full_and_agree_with_requirements():
+    assert plan(readme='---\nsdk: gradio\nsdk_version: "4.44.1"\n---\n', requirements="gradio==4.44.1").errors == ()
+    assert plan(readme='---\nsdk_version: "4.44.1"\n---\n', requirements="gradio>=4").sdk_version == "4.44.1"
+    (error,) = plan(readme="---\nsdk_version: 4.44\n---\n", requirements="gradio").errors
+    assert error.startswith("README.md's sdk_version '4.44' is not a full Gradio version (YAML read it as a number)")
+    (error,) = plan(readme='---\nsdk_version: "4.44.1"\n---\n', requirements="x\ngradio==5.1.0\n").errors
+    assert error.startswith(
+        "README.md's sdk_version '4.44.1' disagrees with gradio==5.1.0 in requirements.txt (line 2)"
+    )
+
+
+def test_switching_space_sdk_drops_the_templates_sdk_version():
+    readme = '---\nsdk: streamlit\nsdk_version: "1.28.0"\napp_file: app.py\n---\n'
+    front = plan("gradio", readme=readme, requirements="gradio==4.44.1\n")
+    assert front.sdk_version == "4.44.1" and front.errors == ()
+    out = frontmatter.render_readme(readme, sdk="gradio", app_file="app.py", title="t", sdk_version=front.sdk_version)
+    assert front_matter(out)["sdk_version"] == "4.44.1"
+    data = front_matter(frontmatter.render_readme(readme, sdk="docker", app_file=None, title="t"))
+    assert data == {"sdk": "docker", "title": "t", "app_port": 7860}
+    # The same sdk keeps the template's version.
+    assert front_matter(frontmatter.render_readme(readme, sdk="streamlit", app_file=None, title="t"))[
+        "sdk_version"] == "1.28.0"
+
+
+def test_a_missing_app_file_is_a_warning():
+    (warning,) = plan(paths=("main2.py", "util.py"), requirements="gradio==4.44.1").warnings
+    assert warning.startswith("app_file 'app.py' (the usual file of a gradio Space) is not in the template")
+    (warning,) = plan(paths=("app.py",), readme="---\napp_file: gone.py\n---\n", requirements="gradio==4.44.1").warnings
+    assert warning.startswith("README.md's app_file 'gone.py' is not in the template, so the Space runs 'app.py'")
+    assert plan("static", paths=("index.html",)).warnings == ()

@@ -228,7 +228,7 @@ def test_the_local_default_never_tries_to_download_the_prism_runner(hub, tmp_pat
     (tmp_path / "tpl").mkdir()
     (tmp_path / "tpl" / "app.py").write_text("app\n")
     with caplog.at_level(logging.INFO, logger="apache_beam"):
-        results = deploy(hub, [spec_for(hub, "no-prism", tmp_path / "tpl")])
+        results = deploy(hub, [spec_for(hub, "local-runner", tmp_path / "tpl")])
     assert results[0].error is None
     assert "prism" not in caplog.text.lower()
     assert "statecache" in caplog.text  # FnApiRunner's SDK worker logged at INFO, so the capture did work

@@ -1,5 +1,8 @@
 """Image classifier demo (Streamlit): upload an image, see the classes the model predicts.
 
+It runs as a Docker Space: the Dockerfile next to it starts ``streamlit run app.py`` on port 8501 (README.md's
+app_port), as the Hub's own Streamlit template does.
+
 Deployed by beam_pusher. The model comes from one of two places:
 
 - hub mode: beam_pusher fills MODEL_REPO_ID (and MODEL_VERSION) below, and the model repository is downloaded
