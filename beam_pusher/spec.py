@@ -17,10 +17,12 @@ from typing import Any
 from beam_pusher.auth import check_secret_reference
 from beam_pusher.errors import SpecError
 from beam_pusher.rules import SDKS, check_env_name, check_space_sdk, validate_repo_id
+from beam_pusher.selection import Exclusion, check_patterns
 
 __all__ = [
     "AppFile",
     "ChangeAction",
+    "Exclusion",
     "PlannedChange",
     "PushResult",
     "SDKS",
@@ -68,7 +70,13 @@ class SpaceSpec:
       hardware: Space hardware flavor to request (``cpu-basic``, ``t4-small``, ...).
       secrets: Space secret name -> reference such as ``env:NAME``, resolved on the worker; never a value.
       variables: Space variable name -> value.
-      keep: Glob patterns of Space files a deploy never deletes.
+      keep: Patterns of Space files a deploy never deletes, in .gitignore syntax (``data/``, ``*.db``): the same
+        language as ``exclude``, so ``data/*`` keeps all of ``data/``, subfolders included, as it would ignore them.
+      exclude: More files of the template and model to leave out, in .gitignore syntax, matched against Space paths
+        (``*.ipynb``, ``/notebooks/``, ``model/assets/``), on top of the default exclusions and the template's own
+        ``.gitignore`` files (see ``beam_pusher.selection``).
+      include: Patterns that bring back files the defaults, a ``.gitignore`` or ``exclude`` leave out
+        (``.env.example``); a ``.env``-like file brought back is uploaded with a warning.
       commit_message: Summary of the deploy's commit.
       strict_placeholders: Fail when a ``$MODEL_*`` placeholder is left without a value.
       title: Title in the README front matter (default: the Space's name).
@@ -91,6 +99,8 @@ class SpaceSpec:
     secrets: Mapping[str, str] = dataclasses.field(default_factory=dict)
     variables: Mapping[str, str] = dataclasses.field(default_factory=dict)
     keep: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
     commit_message: str | None = None
     strict_placeholders: bool = False
     title: str | None = None
@@ -118,10 +128,8 @@ class SpaceSpec:
             check_secret_reference(key, ref)
         object.__setattr__(self, "secrets", secrets)
         object.__setattr__(self, "variables", _check_mapping("variables", self.variables, "name -> value"))
-        keep = (self.keep,) if isinstance(self.keep, str) else self.keep
-        if not isinstance(keep, (list, tuple)) or not all(isinstance(k, str) and k for k in keep):
-            raise SpecError(f"keep={self.keep!r} must be a list of glob patterns such as 'data/*'.")
-        object.__setattr__(self, "keep", tuple(keep))
+        for name in ("keep", "exclude", "include"):
+            object.__setattr__(self, name, check_patterns(getattr(self, name), field=name))
         for name in ("private", "strict_placeholders"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"{name}={getattr(self, name)!r} must be true or false.")
@@ -168,6 +176,7 @@ class SpaceFiles:
       spec: The Space.
       files: Its files, each with ``repo_id == spec.repo_id`` and a path of its own.
       error: Why the Space cannot be pushed; None while it can.
+      excluded: What the listing left out of the template and model, and why (reported with the result).
 
     Example::
 
@@ -177,8 +186,10 @@ class SpaceFiles:
     spec: SpaceSpec
     files: tuple[AppFile, ...] = ()
     error: str | None = None
+    excluded: tuple[Exclusion, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "excluded", tuple(self.excluded))
         if not isinstance(self.spec, SpaceSpec):
             raise SpecError(f"SpaceFiles.spec must be a SpaceSpec, got {type(self.spec).__name__}: {self.spec!r}.")
         files = tuple(self.files)
@@ -239,7 +250,10 @@ class PlannedChange:
 
 @dataclasses.dataclass(frozen=True)
 class PushResult:
-    """The outcome of deploying one Space. ``error`` is None on success."""
+    """The outcome of deploying one Space. ``error`` is None on success.
+
+    ``excluded`` lists what the template and model held that the Space did not get, and why (``.env``: secret).
+    """
 
     repo_id: str
     pushed: bool
@@ -256,6 +270,7 @@ class PushResult:
     dry_run: bool = False
     planned: tuple[PlannedChange, ...] = ()
     runtime_stage: str | None = None
+    excluded: tuple[Exclusion, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for reports and TFX artifact properties)."""
@@ -266,4 +281,5 @@ class PushResult:
         """The inverse of ``to_dict``."""
         fields = dict(data)
         fields["planned"] = tuple(PlannedChange(**c) for c in fields.get("planned", ()))
+        fields["excluded"] = tuple(Exclusion(**e) for e in fields.get("excluded", ()))
         return cls(**fields)
