@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from beam_pusher.selection import describe_exclusions
 from beam_pusher.spec import ChangeAction, PushResult
 
 __all__ = ["ConsoleReport", "format_size", "symbols_for", "write_report"]
@@ -195,25 +196,38 @@ class ConsoleReport:
             self.stream.flush()
 
     def lines(self, r: PushResult) -> list[str]:
-        """The line(s) for one Space: outcome, commit and file counts; a dry run also lists each planned change."""
+        """The line(s) for one Space: outcome, commit and file counts; a dry run also lists each planned change.
+
+        A dry run says what the listing left out and why; a deploy says it only when a ``.env``-like file was left
+        out (once; the JSON report lists every exclusion).
+        """
         s = self.symbols
         if r.error:
             return [f"{s['fail']} {r.repo_id}  failed: {_reason(r)}"]
         if r.dry_run:
             head = f"{s['plan']} {r.repo_id}  "
             if not r.planned:
-                return [head + f"up to date at {_short(r.commit_id)}: no commit ({r.files_unchanged} files unchanged)"]
+                line = head + f"up to date at {_short(r.commit_id)}: no commit ({r.files_unchanged} files unchanged)"
+                return [line, *self._excluded(r, always=True)]
             base = f"on {_short(r.commit_id)}" if r.commit_id else "new Space"
             lines = [head + f"would commit {_counts(r)} ({base}, {r.files_unchanged} files unchanged)"]
             for change in r.planned:
                 size = f"  ({format_size(change.size)})" if change.action is not ChangeAction.DELETE else ""
                 lines.append(f"    {change.action.mark} {change.path}{size}")
-            return lines
+            return lines + self._excluded(r, always=True)
         stage = f"  {r.runtime_stage}" if r.runtime_stage else ""
         if r.committed:
             uploaded = f"{format_size(r.bytes_uploaded)} uploaded"
-            return [f"{s['ok']} {r.repo_id}  committed {_short(r.commit_id)}  {_counts(r)}  ({uploaded}){stage}"]
-        return [f"{s['ok']} {r.repo_id}  unchanged {_short(r.commit_id)}  {_counts(r)}  (nothing uploaded){stage}"]
+            line = f"{s['ok']} {r.repo_id}  committed {_short(r.commit_id)}  {_counts(r)}  ({uploaded}){stage}"
+        else:
+            line = f"{s['ok']} {r.repo_id}  unchanged {_short(r.commit_id)}  {_counts(r)}  (nothing uploaded){stage}"
+        return [line, *self._excluded(r, always=False)]
+
+    @staticmethod
+    def _excluded(r: PushResult, *, always: bool) -> list[str]:
+        if not r.excluded or not (always or any(e.is_secret for e in r.excluded)):
+            return []
+        return [f"    {describe_exclusions(r.excluded)}"]
 
     # -- at the end ---------------------------------------------------------------------------------------------
 

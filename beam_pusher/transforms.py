@@ -36,7 +36,7 @@ from beam_pusher.auth import check_token_reference
 from beam_pusher.errors import BeamPusherError, SpecError
 from beam_pusher.hashing import hash_bytes, hash_stream
 from beam_pusher.hub import HubSettings
-from beam_pusher.spec import AppFile, PushResult, SpaceFiles, SpaceSpec
+from beam_pusher.spec import AppFile, Exclusion, PushResult, SpaceFiles, SpaceSpec
 
 __all__ = ["DeploySpaces", "PushToSpace", "ReadAppFiles", "RenderPlaceholders"]
 
@@ -71,26 +71,37 @@ class _ListSpaceFilesFn(beam.DoFn):
     def __init__(self, base_dir: str | None):
         self._base_dir = base_dir
         self._listed = Metrics.counter(_NAMESPACE, "files_listed")
+        self._excluded = Metrics.counter(_NAMESPACE, "files_excluded")
 
     def process(self, spec: SpaceSpec) -> Iterable[SpaceFiles]:
         try:
+            excluded: list[Exclusion] = []
             # SpaceFiles refuses a path listed twice (template vs model/): that fails this Space here.
-            space = SpaceFiles(spec, tuple(self._space_files(spec)))
+            space = SpaceFiles(spec, tuple(self._space_files(spec, excluded)), excluded=tuple(excluded))
         except Exception as exc:  # noqa: BLE001 - one bad template must not stop the other Spaces
             logger.warning("%s: cannot read the app files: %s", spec.repo_id, _describe(exc))
             yield SpaceFiles(spec, error=f"{spec.repo_id}: {_describe(exc)}")
             return
         self._listed.inc(len(space.files))
+        self._excluded.inc(len(space.excluded))
+        secrets = [e.path for e in space.excluded if e.is_secret]
+        if secrets:  # said once per Space; the result lists every exclusion
+            logger.warning("%s: not uploading %s: .env files may hold secrets (include: uploads one anyway)",
+                           spec.repo_id, ", ".join(secrets))  # fmt: skip
         yield space
 
-    def _space_files(self, spec: SpaceSpec) -> Iterable[AppFile]:
+    def _space_files(self, spec: SpaceSpec, excluded: list[Exclusion]) -> Iterable[AppFile]:
         values = templates.placeholder_values(spec)  # conflicting values fail this Space here, before any read
         root = sources.resolve_app_path(spec.app_path, base_dir=self._base_dir)
-        template_files = sources.list_source_files(root)
+        listing = sources.scan_source_files(root, exclude=spec.exclude, include=spec.include)
+        template_files = list(listing.files)
+        excluded.extend(listing.excluded)
         model_files = None
         if spec.model_path and not spec.model_hub_repo_id:
             model_root = sources.resolve_model_path(spec.model_path, base_dir=self._base_dir)
-            model_files = sources.list_source_files(model_root, prefix="model/")
+            listing = sources.scan_source_files(model_root, prefix="model/", exclude=spec.exclude, include=spec.include)
+            model_files = list(listing.files)
+            excluded.extend(listing.excluded)
         readme_text = None
         for source in template_files:
             if source.path == "README.md":
@@ -111,7 +122,9 @@ class ReadAppFiles(beam.PTransform):
 
     Input ``PCollection[SpaceSpec]``; output ``PCollection[SpaceFiles]``, one per Space. Template and model files are
     references (``AppFile.source``), read later by ``RenderPlaceholders``; a Space whose template cannot be read, or
-    that would get two files for one path, comes out with ``error`` set and no files.
+    that would get two files for one path, comes out with ``error`` set and no files. Files are chosen as git would
+    choose them (default exclusions such as ``.env`` and ``.venv/``, the template's ``.gitignore``, the spec's
+    ``exclude`` and ``include``); ``SpaceFiles.excluded`` says what was left out and why.
 
     Args:
       base_dir: Folder that relative ``app_path``/``model_path`` values are resolved against (default: cwd).
@@ -217,7 +230,7 @@ class _CollectSpaceFn(beam.DoFn):
             self._incomplete.inc()
             yield SpaceFiles(spec, error=_mismatch(repo_id, listed, [f.path for f in files]))
             return
-        yield SpaceFiles(spec, tuple(arrived[path] for path in listed))
+        yield SpaceFiles(spec, tuple(arrived[path] for path in listed), excluded=listings[0].excluded)
 
 
 def _mismatch(repo_id: str, listed: list[str], arrived: list[str]) -> str:
@@ -325,7 +338,7 @@ class _CommitSpaceFn(beam.DoFn):
             return PushResult(repo_id=repo_id, pushed=False, error=space.error)
         if self._setup_error:
             return PushResult(repo_id=repo_id, pushed=False, error=f"{repo_id}: {self._setup_error}")
-        return self._pusher.push(space.spec, space.files)
+        return dataclasses.replace(self._pusher.push(space.spec, space.files), excluded=space.excluded)
 
 
 class PushToSpace(beam.PTransform):
