@@ -9,7 +9,7 @@ from beam_pusher.errors import (
     TemplateError,
     TokenError,
 )
-from beam_pusher.spec import AppFile, PlannedChange, PushResult, SpaceFiles, SpaceSpec
+from beam_pusher.spec import AppFile, Exclusion, PlannedChange, PushResult, SpaceFiles, SpaceSpec
 
 __version__ = "0.1.0"
 
@@ -38,6 +38,7 @@ __all__ = [
     "BeamPusherError",
     "ConfigError",
     "DeploySpaces",
+    "Exclusion",
     "HFModelPusher",
     "HFSpacePusher",
     "PlaceholderError",

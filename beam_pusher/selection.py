@@ -27,7 +27,6 @@ fsspec filesystem. Nothing here imports Beam or huggingface_hub.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -44,8 +43,6 @@ __all__ = [
     "check_patterns",
     "describe_exclusions",
 ]
-
-logger = logging.getLogger(__name__)
 
 SECRET = "secret"
 """The reason given for a ``.env``-like file: it may hold API keys, so a deploy says it left one out."""
@@ -112,7 +109,9 @@ def check_patterns(value: Any, *, field: str) -> tuple[str, ...]:
         try:
             compiled = pathspec.GitIgnoreSpec.from_lines([pattern]).patterns
         except ValueError as exc:
-            raise SpecError(f"{field}: {pattern!r} is not a .gitignore pattern ({exc}); write e.g. {example!r}.") from None
+            raise SpecError(
+                f"{field}: {pattern!r} is not a .gitignore pattern ({exc}); write e.g. {example!r}."
+            ) from None
         if not compiled or compiled[0].include is None:
             raise SpecError(
                 f"{field}: {pattern!r} matches nothing in .gitignore syntax (a '#' starts a comment); write e.g. "

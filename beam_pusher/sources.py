@@ -229,7 +229,9 @@ def _read_gitignore(selector: Selector, folder: str, read) -> None:
     try:
         text = read().decode("utf-8", errors="replace")
     except OSError as exc:
-        raise TemplateError(f"cannot read {folder}.gitignore ({type(exc).__name__}: {exc}). Fix: make it readable.") from exc
+        raise TemplateError(
+            f"cannot read {folder}.gitignore ({type(exc).__name__}: {exc}). Fix: make it readable."
+        ) from exc
     selector.add_gitignore(folder, text)
 
 
