@@ -17,6 +17,8 @@ setup(
         "apache-beam>=2.47",
         "huggingface-hub>=1.0",
         "fsspec>=2023.5",
+        # gitignore matching for exclude/include/keep and the templates' .gitignore files.
+        "pathspec>=0.12,<2",
         "gcsfs",
         "pyyaml>=5.1",
     ],

@@ -10,7 +10,7 @@ from beam_pusher.errors import (
     TokenError,
 )
 from beam_pusher.settings import SettingChange
-from beam_pusher.spec import AppFile, PlannedChange, PushResult, SpaceFiles, SpaceSpec
+from beam_pusher.spec import AppFile, Exclusion, PlannedChange, PushResult, SpaceFiles, SpaceSpec
 
 __version__ = "0.1.0"
 
@@ -53,6 +53,7 @@ __all__ = [
     "BeamPusherError",
     "ConfigError",
     "DeploySpaces",
+    "Exclusion",
     "HFModelPusher",
     "HFSpacePusher",
     "PlaceholderError",

@@ -439,7 +439,7 @@ def _cmd_rollback(args: argparse.Namespace, extra: Sequence[str]) -> int:
     committer = Committer(_connect(_endpoint(args), _token(args), need_token=True))
     try:
         done = rollback(committer, repo_id, args.to, repo_type=args.repo_type, message=args.message,
-                        dry_run=args.dry_run)  # fmt: skip
+                        dry_run=args.dry_run, keep=args.keep)  # fmt: skip
     except PushError as exc:
         print(f"{marks['fail']} {repo_id}  rollback failed: {exc}")
         return EXIT_FAILED

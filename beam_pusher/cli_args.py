@@ -82,10 +82,13 @@ _STATUS_EPILOG = """examples:
   beam-pusher status configs/spaces.yaml
   beam-pusher status configs/spaces.yaml --only 'penguin-*' --endpoint http://127.0.0.1:8080"""
 _ROLLBACK_EPILOG = """Makes one new commit whose files equal the files at COMMIT (history is kept, nothing rewritten).
+.gitattributes is never deleted; paths matching a --keep pattern (.gitignore syntax, as a config's keep:) are left
+as they are now.
 
 examples:
   beam-pusher rollback alice/penguins --to 3f2a1c4e5d6b7a8990a1b2c3d4e5f60718293a4b
-  beam-pusher rollback alice/penguins --to 3f2a1c4 --dry-run"""
+  beam-pusher rollback alice/penguins --to 3f2a1c4 --dry-run
+  beam-pusher rollback alice/penguins --to 3f2a1c4 --keep 'data/' --keep '*.db'"""
 _HUB_EPILOG = """examples:
   beam-pusher hub serve --port 8080 --token hf_local_secret
   beam-pusher hub serve --port 0 --data-dir /tmp/hub      # prints the endpoint first, then serves
@@ -159,6 +162,10 @@ def _add_rollback(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--repo-type", default="space", choices=("space", "model", "dataset"))
     p.add_argument("--message", help="commit summary (default: 'Roll back to COMMIT')")
     p.add_argument("--dry-run", action="store_true", help="list the changes, commit nothing")
+    p.add_argument(
+        "--keep", action="append", default=[], metavar="PATTERN",
+        help="leave paths matching this .gitignore pattern as they are now (e.g. 'data/'); repeatable",
+    )
     _add_hub_options(p)
 
 

@@ -8,7 +8,8 @@ huggingface_hub's ``_commit_api``, a few small steps:
    when the caller says how;
 2. ``plan_changes``, a pure function: compare the local files with the remote ones (git blob sha1 for regular files,
    sha256 for LFS files); unchanged files are not uploaded, files the caller no longer has are deleted (mirror),
-   except ``.gitattributes`` and the ``keep`` patterns;
+   except ``.gitattributes`` and the ``keep`` patterns (.gitignore syntax, as ``exclude``: see
+   ``beam_pusher.selection``);
 3. one ``create_commit`` with ``parent_commit`` = the planned head. A 412 (someone committed in between) re-plans;
    429/5xx and dropped connections wait as ``RetryPolicy`` says (``Retry-After`` first) and try again. Either way
    at most one commit lands, all or nothing.
@@ -21,7 +22,6 @@ retrying and describing failed calls is ``beam_pusher.retries``; its names are r
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import functools
 import io
 import logging
@@ -30,10 +30,11 @@ from typing import Any, TypeVar
 
 from beam_pusher import templates
 from beam_pusher.auth import resolve_token, scrub
-from beam_pusher.errors import PushError
+from beam_pusher.errors import PushError, SpecError
 from beam_pusher.retries import (
     RetryPolicy, describe_error, http_status, is_transient, unreachable_message, unreachable_reason,
 )  # fmt: skip
+from beam_pusher.selection import PathPatterns
 from beam_pusher.spec import AppFile, ChangeAction, PlannedChange, PushResult
 
 __all__ = [
@@ -103,12 +104,6 @@ class CommitOutcome:
 # -- planning ---------------------------------------------------------------------------------------------------
 
 
-def _is_kept(path: str, keep: Sequence[str]) -> bool:
-    return path in _NEVER_DELETED or any(
-        fnmatch.fnmatchcase(path, pattern) or path.startswith(pattern.rstrip("/") + "/") for pattern in keep
-    )
-
-
 def plan_changes(
     local: Iterable[AppFile], remote: dict[str, RemoteFile], *, keep: Sequence[str] = (), mirror: bool = True
 ) -> tuple[list[PlannedChange], int]:
@@ -117,6 +112,10 @@ def plan_changes(
     A file is unchanged when its hash equals the remote one: sha256 for LFS files, the git blob sha1 otherwise. A
     local file above ``GIT_BLOB_LIMIT`` has no sha1; should the remote keep such a file as a regular blob, which the
     Hub does not allow, it is uploaded again (as LFS) rather than compared.
+
+    ``keep`` patterns are .gitignore patterns (the language of ``exclude``): ``data/`` or ``data/*`` keep everything
+    under ``data/``, ``data/*.csv`` only the CSV files directly in it, ``*.db`` any ``.db`` file; ``.gitattributes``
+    is always kept.
     """
     changes: list[PlannedChange] = []
     unchanged = 0
@@ -131,8 +130,9 @@ def plan_changes(
         else:
             changes.append(PlannedChange(ChangeAction.UPDATE, f.path, f.size))
     if mirror:
+        kept = PathPatterns(keep)
         for path in sorted(set(remote) - local_paths):
-            if not _is_kept(path, keep):
+            if path not in _NEVER_DELETED and not kept.matches(path):
                 changes.append(PlannedChange(ChangeAction.DELETE, path, remote[path].size))
     return changes, unchanged
 

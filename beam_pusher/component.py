@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
@@ -32,9 +32,11 @@ from beam_pusher.auth import check_token_reference, has_reference_prefix
 from beam_pusher.component_spec import (
     APP_PATH_KEY,
     ENDPOINT_KEY,
+    EXCLUDE_KEY,
     HARDWARE_KEY,
     HF_ACCESS_TOKEN_KEY,
     HUB_PUSHED_MODEL_KEY,
+    INCLUDE_KEY,
     MODEL_BLESSING_KEY,
     MODEL_HUB_REPO_BRANCH_KEY,
     MODEL_HUB_REPO_ID_KEY,
@@ -58,6 +60,7 @@ from beam_pusher.spec import SpaceSpec
 __all__ = [
     "APP_PATH_KEY",
     "ENDPOINT_KEY",
+    "EXCLUDE_KEY",
     "HARDWARE_KEY",
     "HFModelPusher",
     "HFModelPusherSpec",
@@ -65,6 +68,7 @@ __all__ = [
     "HFSpacePusherSpec",
     "HF_ACCESS_TOKEN_KEY",
     "HUB_PUSHED_MODEL_KEY",
+    "INCLUDE_KEY",
     "MODEL_BLESSING_KEY",
     "MODEL_HUB_REPO_BRANCH_KEY",
     "MODEL_HUB_REPO_ID_KEY",
@@ -95,12 +99,14 @@ _SPACE_PARAMETERS = (
     HARDWARE_KEY,
     SPACE_SECRETS_KEY,
     SPACE_VARIABLES_KEY,
+    EXCLUDE_KEY,
+    INCLUDE_KEY,
 )
 
 
 def _is_plain(value: Any) -> bool:
     """False for RuntimeParameters and placeholders, whose values are only known when the pipeline runs."""
-    return value is None or isinstance(value, (str, bool, int, float, Mapping))
+    return value is None or isinstance(value, (str, bool, int, float, Mapping, list, tuple))
 
 
 def _check_name(field: str, value: Any) -> None:
@@ -186,6 +192,8 @@ def _check_space_parameters(parameters: Mapping[str, Any]) -> None:
         hardware=parameters[HARDWARE_KEY],
         secrets=parameters[SPACE_SECRETS_KEY] or {},
         variables=parameters[SPACE_VARIABLES_KEY] or {},
+        exclude=parameters[EXCLUDE_KEY] or (),
+        include=parameters[INCLUDE_KEY] or (),
     )
 
 
@@ -241,6 +249,11 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
         Declared state: a secret an earlier push set that is no longer listed is deleted.
       space_variables: Space variable name -> value; declared state like ``space_secrets``.
       endpoint: Hub URL (default: ``HF_ENDPOINT`` or huggingface.co, where the push runs).
+      exclude: More template and model files to leave out, as .gitignore patterns (``["*.ipynb", "/notebooks/"]``),
+        on top of the default exclusions (``.env``, ``.venv/``, ``node_modules/``, caches, logs, ...) and the
+        template's own ``.gitignore``.
+      include: .gitignore patterns that bring back files left out by default, by ``.gitignore`` or by ``exclude``
+        (``[".env.example"]``).
     """
 
     SPEC_CLASS = HFSpacePusherSpec
@@ -264,6 +277,8 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
         space_secrets: Optional[Dict[str, str]] = None,
         space_variables: Optional[Dict[str, str]] = None,
         endpoint: Optional[str] = None,
+        exclude: Optional[List[str]] = None,
+        include: Optional[List[str]] = None,
     ):
         """Builds the component (its arguments are described above); every argument is checked here.
 
@@ -286,6 +301,8 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
             HARDWARE_KEY: hardware,
             SPACE_SECRETS_KEY: dict(space_secrets) if space_secrets else None,
             SPACE_VARIABLES_KEY: dict(space_variables) if space_variables else None,
+            EXCLUDE_KEY: [exclude] if isinstance(exclude, str) else list(exclude) if exclude else None,
+            INCLUDE_KEY: [include] if isinstance(include, str) else list(include) if include else None,
         }
         _check_space_parameters(parameters)
         spec = HFSpacePusherSpec(

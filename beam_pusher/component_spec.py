@@ -9,7 +9,7 @@ are the components' interface to the steps downstream.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, List
 
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
@@ -19,11 +19,13 @@ __all__ = [
     "COMMITTED_PROPERTY",
     "COMMIT_ID_PROPERTY",
     "ENDPOINT_KEY",
+    "EXCLUDE_KEY",
     "HARDWARE_KEY",
     "HFModelPusherSpec",
     "HFSpacePusherSpec",
     "HF_ACCESS_TOKEN_KEY",
     "HUB_PUSHED_MODEL_KEY",
+    "INCLUDE_KEY",
     "MODEL_BLESSING_KEY",
     "MODEL_HUB_REPO_BRANCH_KEY",
     "MODEL_HUB_REPO_ID_KEY",
@@ -61,6 +63,8 @@ HARDWARE_KEY = "hardware"
 SPACE_SECRETS_KEY = "space_secrets"
 SPACE_VARIABLES_KEY = "space_variables"
 MODEL_VERSION_KEY = "model_version"
+EXCLUDE_KEY = "exclude"
+INCLUDE_KEY = "include"
 
 # Channels. TFX wants argument names unique across PARAMETERS, INPUTS and OUTPUTS, and ``pushed_model`` is the
 # output (as in TFX's Pusher), so HFSpacePusher's ``pushed_model=`` argument is stored under HUB_PUSHED_MODEL_KEY.
@@ -98,6 +102,8 @@ class HFSpacePusherSpec(ComponentSpec):
         HARDWARE_KEY: ExecutionParameter(type=str, optional=True),
         SPACE_SECRETS_KEY: ExecutionParameter(type=Dict[str, str], optional=True),
         SPACE_VARIABLES_KEY: ExecutionParameter(type=Dict[str, str], optional=True),
+        EXCLUDE_KEY: ExecutionParameter(type=List[str], optional=True),
+        INCLUDE_KEY: ExecutionParameter(type=List[str], optional=True),
     }
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),

@@ -17,6 +17,9 @@ Format::
         app_path: apps.gradio.img_classifier
         model_path: ../models/penguin    # relative to this file's folder
         placeholders: {TITLE: Penguins}  # merged key-wise over defaults (null removes a default entry)
+        exclude: ["*.ipynb"]             # .gitignore patterns; a list replaces the default's list
+        include: [.env.example]          # brings back a file excluded by default or by .gitignore
+        keep: [data/]                    # never deleted by a deploy (.gitignore patterns too)
 
 Each local template is read too (README.md, requirements.txt, Dockerfile): front matter the Hub would not build is
 a problem, one it would guess at a warning (``DeployConfig.warnings``), as ``beam_pusher.frontmatter`` decides.
@@ -57,6 +60,7 @@ TOP_LEVEL_KEYS = ("defaults", "spaces", "endpoint", "token")
 _MAPPING_FIELDS = ("placeholders", "secrets", "variables")
 _BOOL_FIELDS = ("private", "strict_placeholders")
 _PATH_FIELDS = ("app_path", "model_path")
+_PATTERN_FIELDS = ("keep", "exclude", "include")  # lists of .gitignore patterns (beam_pusher.selection)
 # Names people bring from the TFX component or from habit, pointed at the field that does the job here.
 _HINTS = {"options": "placeholders", "repo_name": "repo_id", "username": "repo_id", "sdk": "space_sdk",
           "model": "model_path", "hf_access_token": "token"}
@@ -411,15 +415,15 @@ class _Parser(NodeReader):
             value = self.value(node, key_path)
         except BadValue:
             return _BAD
-        if field == "keep" and value is None:
-            value = ()  # 'keep:' with nothing under it: no patterns
+        if field in _PATTERN_FIELDS and value is None:
+            value = ()  # 'exclude:' with nothing under it: no patterns
         try:
             probe = SpaceSpec(**{**_PROBE, **_PROBE_WITH.get(field, {}), field: value})
         except SpecError as err:
             self.problem(line, key_path, str(err).rstrip(".") + _typing_hint(field, value, node) + ".")
             return _BAD
-        if field == "keep":
-            return probe.keep
+        if field in _PATTERN_FIELDS:
+            return getattr(probe, field)
         if field in _PATH_FIELDS and value is not None:
             return self._path(key_path, field, line, value)
         return value

@@ -37,9 +37,11 @@ from beam_pusher.component_spec import (
     COMMITTED_PROPERTY,
     COMMIT_ID_PROPERTY,
     ENDPOINT_KEY,
+    EXCLUDE_KEY,
     HARDWARE_KEY,
     HF_ACCESS_TOKEN_KEY,
     HUB_PUSHED_MODEL_KEY,
+    INCLUDE_KEY,
     MODEL_BLESSING_KEY,
     MODEL_HUB_REPO_BRANCH_KEY,
     MODEL_HUB_REPO_ID_KEY,
@@ -84,6 +86,17 @@ def _mapping(value: Any, name: str) -> Dict[str, str]:
     if not isinstance(value, dict):
         raise SpecError(f"{name} must be a mapping of name -> value, got {type(value).__name__}.")
     return {str(k): str(v) for k, v in value.items()}
+
+
+def _patterns(value: Any, name: str) -> List[str]:
+    """A list exec property (.gitignore patterns): a list from the IR runners, its JSON from the others."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, (list, tuple)):
+        raise SpecError(f"{name} must be a list of .gitignore patterns, got {type(value).__name__}.")
+    return [str(p) for p in value]
 
 
 class _HubPushExecutor(base_beam_executor.BaseBeamExecutor):
@@ -226,6 +239,8 @@ class Executor(_HubPushExecutor):
             hardware=exec_properties.get(HARDWARE_KEY) or None,
             secrets=_mapping(exec_properties.get(SPACE_SECRETS_KEY), SPACE_SECRETS_KEY),
             variables=_mapping(exec_properties.get(SPACE_VARIABLES_KEY), SPACE_VARIABLES_KEY),
+            exclude=_patterns(exec_properties.get(EXCLUDE_KEY), EXCLUDE_KEY),
+            include=_patterns(exec_properties.get(INCLUDE_KEY), INCLUDE_KEY),
         )
         logger.info("Pushing the Space %s from %s", spec.repo_id, spec.app_path)
         with self._token_reference(exec_properties.get(HF_ACCESS_TOKEN_KEY)) as token:

@@ -37,6 +37,7 @@ from beam_pusher.rules import FAILED_STAGES, validate_repo_id
 from beam_pusher.settings import (
     MANAGED_MARKER, CurrentSettings, SettingAction, SettingChange, SettingKind, plan_settings, secret_description,
 )  # fmt: skip
+from beam_pusher.selection import PathPatterns, check_patterns
 from beam_pusher.spec import AppFile, ChangeAction, PushResult, SpaceSpec
 
 __all__ = [
@@ -315,6 +316,7 @@ def rollback(
     repo_type: str = "space",
     message: str | None = None,
     dry_run: bool = False,
+    keep: Sequence[str] = (),
 ) -> RollbackOutcome:
     """Makes the files of ``repo_id`` equal to those at commit ``to`` again, in one new commit (history is kept).
 
@@ -323,6 +325,11 @@ def rollback(
     head and downloads only the files that differ (streamed to a temporary folder, LFS files included); the commit
     goes through ``committer``, so it has a push's guarantees: ``parent_commit``, a re-plan on 412, retries of
     transient errors.
+
+    A rollback restores the old tree exactly, with two exceptions: ``.gitattributes`` is never deleted (it tells
+    the Hub which files are LFS), and paths matching ``keep`` (.gitignore patterns, as a config's ``keep:``) are
+    left as they are now: not deleted, not changed, not brought back. A rollback has no config, so ``keep`` is
+    given here (the CLI's ``--keep``), typically the Space's ``keep`` patterns.
 
     Raises:
       SpecError: ``repo_id`` is not a repository id, the repository or the commit does not exist (or the token
@@ -334,12 +341,14 @@ def rollback(
         commits = _read(committer, repo_id, repo_type, "the commits", lambda: [
             (c.commit_id, c.title) for c in committer.api.list_repo_commits(repo_id, repo_type=repo_type)])  # fmt: skip
         to = match_commit(repo_id, to, commits) or to
+    keep = check_patterns(keep, field="keep")
+    kept = PathPatterns(keep)
     target, old = _tree_at(committer, repo_id, repo_type, to)
     head, current = _tree_at(committer, repo_id, repo_type, None)
     with tempfile.TemporaryDirectory(prefix="beam-pusher-rollback-") as tmp:
         files = [AppFile(repo_id, f.path, f.size, source=os.path.join(tmp, f.path), sha256=f.sha256,
-                         git_sha1=f.git_sha1) for f in old.values()]  # fmt: skip
-        changes, unchanged = plan_changes(files, current)
+                         git_sha1=f.git_sha1) for f in old.values() if not kept.matches(f.path)]  # fmt: skip
+        changes, unchanged = plan_changes(files, current, keep=keep)
         if dry_run or not changes:
             return RollbackOutcome(repo_id, target, CommitOutcome(head, False, tuple(changes), unchanged), dry_run)
         for change in changes:
@@ -347,7 +356,7 @@ def rollback(
                 download = functools.partial(committer.api.hf_hub_download, repo_id, change.path, repo_type=repo_type,
                                              revision=target, local_dir=tmp)  # fmt: skip
                 committer.call(repo_id, f"download {change.path}", download)
-        outcome = committer.commit(repo_id, files, repo_type=repo_type,
+        outcome = committer.commit(repo_id, files, repo_type=repo_type, keep=keep,
                                    commit_message=message or f"Roll back to {target[:7]}")  # fmt: skip
     return RollbackOutcome(repo_id, target, outcome)
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from beam_pusher.errors import SpecError
+from beam_pusher.selection import describe_exclusions
 from beam_pusher.settings import SettingChange
 from beam_pusher.spec import ChangeAction, Outcome, PushResult
 
@@ -242,8 +243,9 @@ class ConsoleReport:
     def lines(self, r: PushResult) -> list[str]:
         """The line(s) for one Space: outcome, commit and file counts, then its settings changes.
 
-        A dry run lists each planned file and settings change; a deploy the settings it wrote; a failed Space what
-        was applied and what was not.
+        A dry run lists each planned file and settings change, and what the listing left out and why; a deploy the
+        settings it wrote, and what was left out only when a ``.env``-like file was (once; the JSON report lists
+        every exclusion); a failed Space what was applied and what was not.
         """
         s = self.symbols
         if r.error:
@@ -260,7 +262,7 @@ class ConsoleReport:
         if r.committed:
             what, uploaded = "committed", f"{format_size(r.bytes_uploaded)} uploaded"
         line = f"{s['ok']} {r.repo_id}  {what} {_short(r.commit_id)}  {_counts(r)}  ({uploaded}){settings}{stage}"
-        return [line, *_setting_lines(r.settings_applied)]
+        return [line, *_setting_lines(r.settings_applied), *self._excluded(r, always=False)]
 
     def _plan_lines(self, r: PushResult) -> list[str]:
         head = f"{self.symbols['plan']} {r.repo_id}  "
@@ -274,7 +276,13 @@ class ConsoleReport:
         for change in r.planned:
             size = f"  ({format_size(change.size)})" if change.action is not ChangeAction.DELETE else ""
             lines.append(f"    {change.action.mark} {change.path}{size}")
-        return lines + _setting_lines(r.settings_planned)
+        return lines + _setting_lines(r.settings_planned) + self._excluded(r, always=True)
+
+    @staticmethod
+    def _excluded(r: PushResult, *, always: bool) -> list[str]:
+        if not r.excluded or not (always or any(e.is_secret for e in r.excluded)):
+            return []
+        return [f"    {describe_exclusions(r.excluded)}"]
 
     # -- at the end ---------------------------------------------------------------------------------------------
 

@@ -16,11 +16,13 @@ from typing import Any
 from beam_pusher.auth import check_secret_reference
 from beam_pusher.errors import SpecError
 from beam_pusher.rules import SDKS, check_env_name, check_space_sdk, validate_repo_id
+from beam_pusher.selection import Exclusion, check_patterns
 from beam_pusher.settings import SettingChange, check_hardware, check_sleep_time
 
 __all__ = [
     "AppFile",
     "ChangeAction",
+    "Exclusion",
     "Outcome",
     "PlaceholderUse",
     "PlannedChange",
@@ -88,7 +90,13 @@ class SpaceSpec:
         Space's secrets are declared state: one this tool set that is not listed here is deleted; one set by hand
         (in the Hub's UI) is left alone unless listed, and then overwritten.
       variables: Space variable name -> value, declared state like ``secrets``.
-      keep: Glob patterns of Space files a deploy never deletes.
+      keep: Patterns of Space files a deploy never deletes, in .gitignore syntax (``data/``, ``*.db``): the same
+        language as ``exclude``, so ``data/*`` keeps all of ``data/``, subfolders included, as it would ignore them.
+      exclude: More files of the template and model to leave out, in .gitignore syntax, matched against Space paths
+        (``*.ipynb``, ``/notebooks/``, ``model/assets/``), on top of the default exclusions and the template's own
+        ``.gitignore`` files (see ``beam_pusher.selection``).
+      include: Patterns that bring back files the defaults, a ``.gitignore`` or ``exclude`` leave out
+        (``.env.example``); a ``.env``-like file brought back is uploaded with a warning.
       commit_message: Summary of the deploy's commit.
       strict_placeholders: Fail the Space when a placeholder reference has no value (every ``${NAME}``, and a
         ``$NAME`` that looks like one: see ``beam_pusher.templates``) or a defined placeholder is used by no file;
@@ -116,6 +124,8 @@ class SpaceSpec:
     secrets: Mapping[str, str] = dataclasses.field(default_factory=dict)
     variables: Mapping[str, str] = dataclasses.field(default_factory=dict)
     keep: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
     commit_message: str | None = None
     strict_placeholders: bool = False
     title: str | None = None
@@ -144,10 +154,8 @@ class SpaceSpec:
             check_secret_reference(key, ref)
         object.__setattr__(self, "secrets", secrets)
         object.__setattr__(self, "variables", _check_mapping("variables", self.variables, "name -> value"))
-        keep = (self.keep,) if isinstance(self.keep, str) else self.keep
-        if not isinstance(keep, (list, tuple)) or not all(isinstance(k, str) and k for k in keep):
-            raise SpecError(f"keep={self.keep!r} must be a list of glob patterns such as 'data/*'.")
-        object.__setattr__(self, "keep", tuple(keep))
+        for name in ("keep", "exclude", "include"):
+            object.__setattr__(self, name, check_patterns(getattr(self, name), field=name))
         if self.private is not None and not isinstance(self.private, bool):
             raise SpecError(f"private={self.private!r} must be true or false.")
         if not isinstance(self.strict_placeholders, bool):
@@ -237,6 +245,7 @@ class SpaceFiles:
       warnings: What the push result should say although the Space can be pushed (front matter, placeholders).
       placeholder_use: What rendering found in the files rendered so far (README.md, while listing); the
         placeholder rules are applied to the whole Space once all its files are rendered.
+      excluded: What the listing left out of the template and model, and why (reported with the result).
 
     Example::
 
@@ -248,9 +257,11 @@ class SpaceFiles:
     error: str | None = None
     warnings: tuple[str, ...] = ()
     placeholder_use: PlaceholderUse = PlaceholderUse()
+    excluded: tuple[Exclusion, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "warnings", tuple(self.warnings))
+        object.__setattr__(self, "excluded", tuple(self.excluded))
         if not isinstance(self.spec, SpaceSpec):
             raise SpecError(f"SpaceFiles.spec must be a SpaceSpec, got {type(self.spec).__name__}: {self.spec!r}.")
         files = tuple(self.files)
@@ -337,6 +348,8 @@ class PushResult:
 
     ``skipped`` says why a Space's push was not attempted (``"interrupted"``: the run was stopped before its commit
     was sent), so a stopped run still gives every Space a state; ``outcome`` names that state.
+
+    ``excluded`` lists what the template and model held that the Space did not get, and why (``.env``: secret).
     """
 
     repo_id: str
@@ -359,6 +372,7 @@ class PushResult:
     settings_failed: tuple[SettingChange, ...] = ()
     skipped: str | None = None
     warnings: tuple[str, ...] = ()
+    excluded: tuple[Exclusion, ...] = ()
 
     @property
     def outcome(self) -> Outcome:
@@ -385,4 +399,5 @@ class PushResult:
         for name in ("settings_planned", "settings_applied", "settings_failed"):
             fields[name] = tuple(SettingChange(**c) for c in fields.get(name, ()))
         fields["warnings"] = tuple(fields.get("warnings", ()))
+        fields["excluded"] = tuple(Exclusion(**e) for e in fields.get("excluded", ()))
         return cls(**fields)

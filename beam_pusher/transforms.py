@@ -37,7 +37,7 @@ from beam_pusher.errors import BeamPusherError, SpecError
 from beam_pusher.hashing import hash_bytes
 from beam_pusher.hub import HubSettings
 from beam_pusher.runner import stop_requested
-from beam_pusher.spec import AppFile, PlaceholderUse, PushResult, SpaceFiles, SpaceSpec
+from beam_pusher.spec import AppFile, Exclusion, PlaceholderUse, PushResult, SpaceFiles, SpaceSpec
 
 __all__ = ["DeploySpaces", "PushToSpace", "ReadAppFiles", "RenderPlaceholders"]
 
@@ -73,6 +73,7 @@ class _ListSpaceFilesFn(beam.DoFn):
     def __init__(self, base_dir: str | None):
         self._base_dir = base_dir
         self._listed = Metrics.counter(_NAMESPACE, "files_listed")
+        self._excluded = Metrics.counter(_NAMESPACE, "files_excluded")
 
     def process(self, spec: SpaceSpec) -> Iterable[SpaceFiles]:
         try:
@@ -82,16 +83,27 @@ class _ListSpaceFilesFn(beam.DoFn):
             yield SpaceFiles(spec, error=f"{spec.repo_id}: {_describe(exc)}")
             return
         self._listed.inc(len(space.files))
+        self._excluded.inc(len(space.excluded))
+        secrets = [e.path for e in space.excluded if e.is_secret]
+        if secrets:  # said once per Space; the result lists every exclusion
+            logger.warning("%s: not uploading %s: .env files may hold secrets (include: uploads one anyway)",
+                           spec.repo_id, ", ".join(secrets))  # fmt: skip
         yield space
 
     def _space_files(self, spec: SpaceSpec) -> SpaceFiles:
         values = templates.placeholder_values(spec)  # conflicting values fail this Space here, before any read
         root = sources.resolve_app_path(spec.app_path, base_dir=self._base_dir)
-        template_files = sources.list_source_files(root)
+        listing = sources.scan_source_files(root, exclude=spec.exclude, include=spec.include)
+        template_files = list(listing.files)
+        excluded: list[Exclusion] = list(listing.excluded)
         model_files = None
         if spec.model_path and not spec.model_hub_repo_id:
             model_root = sources.resolve_model_path(spec.model_path, base_dir=self._base_dir)
-            model_files = sources.list_source_files(model_root, prefix="model/")
+            model_listing = sources.scan_source_files(
+                model_root, prefix="model/", exclude=spec.exclude, include=spec.include
+            )
+            model_files = list(model_listing.files)
+            excluded.extend(model_listing.excluded)
         texts, readme_use = frontmatter.read_front_matter_sources(
             template_files, values, strict=spec.strict_placeholders
         )
@@ -112,7 +124,9 @@ class _ListSpaceFilesFn(beam.DoFn):
         ]
         files += [_content_file(spec.repo_id, path, content) for path, content in sorted(generated.items())]
         # SpaceFiles refuses a path listed twice (template vs model/): that fails this Space here.
-        return SpaceFiles(spec, tuple(files), warnings=front.warnings, placeholder_use=readme_use)
+        return SpaceFiles(
+            spec, tuple(files), warnings=front.warnings, placeholder_use=readme_use, excluded=tuple(excluded)
+        )
 
 
 class ReadAppFiles(beam.PTransform):
@@ -120,7 +134,9 @@ class ReadAppFiles(beam.PTransform):
 
     Input ``PCollection[SpaceSpec]``; output ``PCollection[SpaceFiles]``, one per Space. Template and model files are
     references (``AppFile.source``), read later by ``RenderPlaceholders``; a Space whose template cannot be read, or
-    that would get two files for one path, comes out with ``error`` set and no files.
+    that would get two files for one path, comes out with ``error`` set and no files. Files are chosen as git would
+    choose them (default exclusions such as ``.env`` and ``.venv/``, the template's ``.gitignore``, the spec's
+    ``exclude`` and ``include``); ``SpaceFiles.excluded`` says what was left out and why.
 
     Args:
       base_dir: Folder that relative ``app_path``/``model_path`` values are resolved against (default: cwd).
@@ -244,7 +260,8 @@ class _CollectSpaceFn(beam.DoFn):
         if warning:
             logger.warning("%s: %s", repo_id, warning)
         warnings = listings[0].warnings + ((warning,) if warning else ())
-        yield SpaceFiles(spec, tuple(arrived[path] for path in listed), warnings=warnings, placeholder_use=use)
+        yield SpaceFiles(spec, tuple(arrived[path] for path in listed), warnings=warnings, placeholder_use=use,
+                         excluded=listings[0].excluded)
 
 
 def _mismatch(repo_id: str, listed: list[str], arrived: list[str]) -> str:
@@ -384,9 +401,7 @@ class _CommitSpaceFn(beam.DoFn):
             except _StopAsked:  # planned, but the commit was not sent: the Space holds what it held
                 logger.info("%s: not committed: the run was stopped", repo_id)
                 result = PushResult(repo_id=repo_id, pushed=False, skipped="interrupted")
-        if space.warnings:
-            result = dataclasses.replace(result, warnings=space.warnings + result.warnings)
-        return result
+        return dataclasses.replace(result, warnings=space.warnings + result.warnings, excluded=space.excluded)
 
 
 class PushToSpace(beam.PTransform):

@@ -441,6 +441,23 @@ def test_rollback_restores_the_earlier_tree_in_one_new_commit(hub, api):
     assert hub.commit_count(repo_id) == count + 1
 
 
+def test_rollback_keep_leaves_matching_paths_as_they_are(hub, api, capsys):
+    repo_id = f"{hub.username}/rolled-keep"
+    api.create_repo(repo_id, repo_type="space", space_sdk="static")
+    v1 = api.create_commit(repo_id, [CommitOperationAdd("index.html", b"v1\n")], commit_message="v1",
+                           repo_type="space").oid  # fmt: skip
+    api.create_commit(repo_id, [CommitOperationAdd("index.html", b"v2\n"), CommitOperationAdd("data/a.csv", b"a\n"),
+                                CommitOperationAdd("data/sub/b.csv", b"b\n")], commit_message="v2",
+                      repo_type="space")  # fmt: skip
+
+    assert cli.main(["rollback", repo_id, "--to", v1, "--keep", "data/*.csv", *hub_args(hub)]) == 0
+    assert "+0 ~1 -1" in capsys.readouterr().out  # index.html restored, data/sub/b.csv deleted, data/a.csv kept
+    files = hub.list_files(repo_id)
+    assert {"data/a.csv", "index.html"} <= set(files) and "data/sub/b.csv" not in files
+    assert cli.main(["rollback", repo_id, "--to", v1, "--keep", "!", *hub_args(hub)]) == 2
+    assert "keep: '!' is not a .gitignore pattern" in capsys.readouterr().err
+
+
 def test_rollback_of_an_unknown_commit_is_a_usage_error(hub, api, capsys):
     repo_id = f"{hub.username}/rolled"
     api.create_repo(repo_id, repo_type="space", space_sdk="static")

@@ -93,6 +93,24 @@ def test_keep_patterns_protect_folders_and_globs_from_a_mirror_delete():
     assert [(c.action, c.path) for c in changes] == [("delete", "notes.md"), ("delete", "other.txt")]
 
 
+def test_keep_patterns_are_gitignore_patterns_like_exclude():
+    paths = ("data/a.csv", "data/sub/deep.csv", "data/notes.txt", "db/x.db", "root.db", "logs/keep.txt", "logs/x.txt")
+    remote = {p: RemoteFile(p, 1, "x") for p in paths}
+
+    def deleted(keep):
+        return [c.path for c in plan_changes([], remote, keep=keep)[0]]
+
+    # '*' does not cross '/': data/*.csv keeps the CSV files directly in data/, not data/sub/deep.csv.
+    assert "data/sub/deep.csv" in deleted(["data/*.csv"]) and "data/a.csv" not in deleted(["data/*.csv"])
+    # A pattern that matches a folder keeps everything in it, as a .gitignore would ignore it.
+    assert not {p for p in deleted(["data/*"]) if p.startswith("data/")}
+    # '!' takes a path back out of the kept set; '**' crosses folders; no '/' matches at any depth.
+    assert deleted(["data/*", "!data/*/"]) == ["data/sub/deep.csv", "db/x.db", "logs/keep.txt", "logs/x.txt",
+                                               "root.db"]  # fmt: skip
+    assert deleted(["data/**/*.csv", "*.db", "logs/", "!logs/x.txt"]) == ["data/notes.txt", "logs/x.txt"]
+    assert deleted(["/root.db"]) == [p for p in sorted(paths) if p != "root.db"]
+
+
 def test_planned_changes_keep_the_action_strings_of_json_reports():
     change = PlannedChange("update", "app.py", 3)
     assert change.action is ChangeAction.UPDATE and change.action == "update" and change.action.mark == "~"

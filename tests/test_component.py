@@ -155,6 +155,8 @@ def model_channel():
         ({"options": {"bad-name": "x"}}, "placeholders has the key 'bad-name'"),
         ({"hardware": "T4 Small"}, "is not a hardware flavor"),
         ({"app_path": ""}, "app_path='' is empty"),
+        ({"exclude": ["!"]}, "exclude: '!' is not a .gitignore pattern"),
+        ({"include": [3]}, "include=[3] must be a list of glob patterns"),
     ],
 )
 def test_space_pusher_rejects_bad_arguments_at_construction(model_channel, kwargs, message):
@@ -186,7 +188,7 @@ def test_keys_and_specs_are_written_once_and_still_importable_from_the_component
     from beam_pusher import component, component_spec
 
     keys = [name for name in component.__all__ if name.endswith("_KEY")]
-    assert len(keys) == 18
+    assert len(keys) == 20  # 18, and exclude and include
     for name in keys + ["HFSpacePusherSpec", "HFModelPusherSpec"]:
         assert getattr(component, name) is getattr(component_spec, name)
     assert set(component_spec.HFSpacePusherSpec.PARAMETERS) <= {getattr(component_spec, k) for k in keys}
@@ -359,6 +361,32 @@ def test_model_pusher_feeds_the_space_the_model_repo_and_version(hub, model_uri,
     assert not [p for p in hub.list_files(space_repo) if p.startswith("model/") or p == "model_loader.py"]
 
 
+def test_space_pusher_leaves_out_secrets_and_takes_exclude_and_include(hub, tmp_path):
+    root = tmp_path / "user-app"
+    for path, text in {"app.py": APP, ".env": "API_KEY=sk-fake\n", "notes.ipynb": "{}\n", "debug.log": "ok\n",
+                       ".venv/pyvenv.cfg": "home = /usr\n", ".gitignore": "scratch/\n", "scratch/x.txt": "x\n"}.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    pusher = HFSpacePusher(
+        username=hub.username,
+        hf_access_token=f"env:{TOKEN_ENV}",
+        repo_name="user-app",
+        app_path=str(root),
+        model_hub_repo_id="alice/model",
+        options={"GREETING": "hi"},
+        exclude=["*.ipynb"],
+        include=["debug.log"],
+        endpoint=hub.endpoint,
+    )
+    tfx.orchestration.LocalDagRunner().run(make_pipeline("user-app", tmp_path, [pusher]))
+
+    (props,) = pushed_models(tmp_path, "HFSpacePusher")
+    assert props["pushed"] == 1
+    files = set(HfApi(endpoint=hub.endpoint, token=hub.token).list_repo_files(f"{hub.username}/user-app",
+                                                                               repo_type="space"))  # fmt: skip
+    assert files == {".gitattributes", ".gitignore", "README.md", "app.py", "debug.log"}
+
+
 def test_components_compile_for_vertex_without_the_token(hub, tmp_path, monkeypatch):
     from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
 
@@ -372,6 +400,7 @@ def test_components_compile_for_vertex_without_the_token(hub, tmp_path, monkeypa
         options={"TITLE": "Penguins"},
         space_secrets={"API_KEY": "env:API_KEY"},
         private=True,
+        exclude=["*.ipynb", "/notebooks/"],
     )
     pipeline = tfx.dsl.Pipeline(pipeline_name="penguin-vertex", pipeline_root="gs://bucket/root",
                                 components=[model, model_pusher, space])
@@ -386,6 +415,7 @@ def test_components_compile_for_vertex_without_the_token(hub, tmp_path, monkeypa
     assert hub.token not in compiled
     assert "beam_pusher.executor.Executor" in compiled and "beam_pusher.executor.ModelPusherExecutor" in compiled
     assert f"env:{TOKEN_ENV}" in compiled
+    assert "/notebooks/" in compiled  # a list parameter compiles too
 
 
 def test_a_failed_push_fails_the_component_with_the_reason(hub, model_uri, tmp_path):

@@ -329,6 +329,10 @@ def test_yaml_syntax_error_is_reported_with_its_line():
             "c.yaml:1: spaces[0].commit_message: commit_message='' must be a non-empty string.",
         ),
         ("spaces: [{repo_id: u/a, app_path: /, keep: {a: 1}}]\n", "c.yaml:1: spaces[0].keep: keep={'a': 1} must be"),
+        ("spaces: [{repo_id: u/a, app_path: /, exclude: 5}]\n", "c.yaml:1: spaces[0].exclude: exclude=5 must be a "
+         "list of glob patterns in .gitignore syntax, such as '*.ipynb'"),
+        ("spaces: [{repo_id: u/a, app_path: /, include: ['!']}]\n", "c.yaml:1: spaces[0].include: include: '!' is "
+         "not a .gitignore pattern"),
         ("spaces: [{repo_id: u/a, app_path: /, 1: x}]\n", "c.yaml:1: spaces[0]: the key 1 is not a name"),
         ("spaces: [{repo_id: u/a, app_path: /}]\n---\nspaces: []\n", "c.yaml:2: yaml: invalid YAML: expected a single"),
         ("spaces: [{repo_id: u/a, app_path: !!python/name:os.system }]\n", "c.yaml:1: spaces[0].app_path: cannot"),
@@ -428,3 +432,20 @@ def test_demo_config_loads_with_three_spaces_and_an_embedded_model():
     assert embedded and all(spec.model_path == str(model) for spec in embedded)
     if model.exists():
         assert model.is_dir() and any(model.iterdir())
+
+
+def test_exclude_and_include_are_gitignore_pattern_lists_replaced_as_a_whole():
+    text = """
+defaults:
+  app_path: /
+  exclude: ["*.ipynb", /notebooks/]
+  include: .env.example
+spaces:
+  - repo_id: u/a
+  - repo_id: u/b
+    exclude:
+    include: [debug.log]
+"""
+    a, b = parse_config(text, check_secrets=False).specs
+    assert (a.exclude, a.include) == (("*.ipynb", "/notebooks/"), (".env.example",))
+    assert (b.exclude, b.include) == ((), ("debug.log",))

@@ -150,6 +150,33 @@ def test_a_commit_prefix_matches_one_commit_or_names_every_match():
         match_commit("alice/x", "d01", commits)
 
 
+def test_rollback_leaves_kept_paths_and_gitattributes_as_they_are(hub, api):
+    from huggingface_hub import CommitOperationDelete
+
+    repo_id = f"{hub.username}/rolled-kept"
+    api.create_repo(repo_id, repo_type="space", space_sdk="static")
+    commit = api.create_commit
+    commit(repo_id, [CommitOperationAdd("app.py", b"v1\n"), CommitOperationAdd("data/old.csv", b"old\n")],
+           commit_message="v1", repo_type="space")  # fmt: skip
+    v2 = commit(repo_id, [CommitOperationDelete(".gitattributes"), CommitOperationAdd("data/users.csv", b"u\n")],
+                commit_message="v2: no .gitattributes", repo_type="space").oid  # fmt: skip
+    commit(repo_id, [CommitOperationAdd("app.py", b"v3\n"), CommitOperationAdd(".gitattributes", b"*.bin lfs\n"),
+                     CommitOperationAdd("data/users.csv", b"u2\n"), CommitOperationDelete("data/old.csv"),
+                     CommitOperationAdd("data/new.csv", b"n\n"), CommitOperationAdd("stray.txt", b"s\n")],
+           commit_message="v3", repo_type="space")  # fmt: skip
+    committer = Committer.connect(HubSettings(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}"))
+
+    done = rollback(committer, repo_id, v2, keep=["data/"])
+    assert done.commit.committed
+    files = hub.list_files(repo_id)
+    assert set(files) == {".gitattributes", "README.md", "app.py", "data/users.csv", "data/new.csv"}  # no stray.txt
+    assert hub.read_file(repo_id, "app.py") == b"v1\n"  # restored
+    assert hub.read_file(repo_id, "data/users.csv") == b"u2\n"  # kept as it is now, not rolled back
+    assert hub.read_file(repo_id, ".gitattributes") == b"*.bin lfs\n"  # v2 had none: never deleted
+    with pytest.raises(SpecError, match="keep: '!' is not a .gitignore pattern"):
+        rollback(committer, repo_id, v2, keep=["!"])
+
+
 def test_space_status_reads_each_stage_and_keeps_going_past_a_missing_space(hub, api):
     running, broken, missing = f"{hub.username}/up", f"{hub.username}/no-readme", f"{hub.username}/never-deployed"
     readme = b"---\nsdk: static\n---\n"

@@ -219,3 +219,23 @@ def test_memory_path_with_dotdot_component_is_rejected(memory_root):
     fs.pipe(f"{root}/../escape.txt", b"x")
     with pytest.raises(TemplateError, match="escapes the template root"):
         sources.list_source_files(f"memory://{root}")
+
+
+def test_a_folder_of_excluded_files_says_what_was_left_out_and_how_to_bring_it_back(tmp_path):
+    write(tmp_path / ".env", "KEY=x\n")
+    write(tmp_path / "debug.log", "x\n")
+    with pytest.raises(TemplateError, match=r"holds no files to upload \(excluded 2: \.env \(secret\), debug\.log "
+                       r"\(log\)\).*include:"):  # fmt: skip
+        sources.list_source_files(str(tmp_path))
+    listing = sources.scan_source_files(str(tmp_path), include=["*.log"])
+    assert [f.path for f in listing.files] == ["debug.log"]
+    assert [(e.path, e.reason) for e in listing.excluded] == [(".env", "secret")]
+
+
+def test_list_source_files_warns_once_about_a_left_out_secret(tmp_path, caplog):
+    write(tmp_path / "saved_model.pb", b"\x08")
+    write(tmp_path / ".env", "KEY=x\n")
+    write(tmp_path / "sub" / ".env.local", "KEY=y\n")
+    assert [f.path for f in sources.list_source_files(str(tmp_path), prefix="model/")] == ["model/saved_model.pb"]
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "not uploading model/.env, model/sub/.env.local: .env files may hold secrets" in warning.getMessage()
