@@ -349,8 +349,17 @@ class Committer:
         return scrub(text, self._token, *secrets)
 
     def describe(self, exc: BaseException | None, repo_id: str) -> str:
-        """One line for a failed Hub call (see ``describe_error``), without the token."""
-        return describe_error(exc, repo_id, self._token)
+        """One line for a failed Hub call (see ``describe_error``), without the token, naming the endpoint when the
+        Hub could not be reached and saying so when a 401 came without any token."""
+        text = describe_error(exc, repo_id, self._token)
+        status = http_status(exc)
+        if status is None and exc is not None and _is_transport_error(exc):
+            endpoint = self.api.endpoint
+            text += f" (no answer from the Hub at {endpoint}: check the endpoint or HF_ENDPOINT, and the network)"
+        elif status == 401 and self._token is None:
+            text = text.replace(_STATUS_HINTS[401], "no token was sent: set HF_TOKEN, log in with `hf auth login`, "
+                                "or give a token reference")  # fmt: skip
+        return text
 
     def call(self, repo_id: str, what: str, fn: Callable[[], _T]) -> _T:
         """Runs one Hub call under the retry policy; a failure becomes a ``PushError`` saying what could not be done."""

@@ -183,3 +183,15 @@ def test_tokens_stay_out_of_the_pipeline(hub, pusher):
         PushModels(token=hub.token)
     with pytest.raises(TypeError, match="must not be pickled"):
         pickle.dumps(pusher)
+
+
+def test_hub_errors_name_the_endpoint_and_a_missing_token(hub, model_dir, monkeypatch):
+    unreachable = ModelRepoPusher(HubSettings(endpoint="http://127.0.0.1:9", token=f"env:{TOKEN_ENV}", max_attempts=1))
+    result = unreachable.push(ModelRepoSpec(f"{hub.username}/offline", str(model_dir), "v1"))
+    assert not result.pushed and "no answer from the Hub at http://127.0.0.1:9" in result.error
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    anonymous = ModelRepoPusher(HubSettings(endpoint=hub.endpoint, max_attempts=1))
+    result = anonymous.push(ModelRepoSpec(f"{hub.username}/anonymous", str(model_dir), "v1"))
+    assert "HTTP 401" in result.error and "no token was sent" in result.error
+    assert "rejected the token" not in result.error

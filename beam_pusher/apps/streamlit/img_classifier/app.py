@@ -16,8 +16,9 @@ serving signature TFX exports:
   bytes feature IMAGE_FEATURE (set the IMAGE_FEATURE placeholder at deploy time; default "image"), which the
   model's own preprocessing decodes and resizes.
 
-Class names come from a labels.txt (one per line) next to the model or to this file, else the class index is shown. The UI is built by main(), which
-Streamlit runs on every interaction; the model is loaded once per process (st.cache_resource).
+Class names come from a labels.txt (one per line) next to the model or to this file, else the class index is shown.
+The UI is built by main(), which Streamlit runs on every interaction; the model is loaded once per process
+(st.cache_resource).
 """
 
 from __future__ import annotations
