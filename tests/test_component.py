@@ -5,6 +5,7 @@ Every pipeline run costs seconds (TFX, Beam, TensorFlow), so each run below chec
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -374,6 +375,72 @@ def test_components_compile_for_vertex_without_the_token(hub, tmp_path, monkeypa
     assert hub.token not in compiled
     assert "beam_pusher.executor.Executor" in compiled and "beam_pusher.executor.ModelPusherExecutor" in compiled
     assert f"env:{TOKEN_ENV}" in compiled
+
+
+def compile_for_vertex(pipeline, out_dir: Path) -> dict:
+    """The pipeline compiled by KubeflowV2DagRunner, as the JSON Vertex AI Pipelines receives."""
+    from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
+
+    runner = KubeflowV2DagRunner(config=KubeflowV2DagRunnerConfig(default_image="gcr.io/project/penguin:latest"),
+                                 output_dir=str(out_dir), output_filename="pipeline.json")  # fmt: skip
+    runner.run(pipeline, write_out=True)
+    return json.loads((out_dir / "pipeline.json").read_text())["pipelineSpec"]
+
+
+def run_vertex_task(spec: dict, task: str, artifacts: dict[str, str], task_root: Path) -> None:
+    """Runs one compiled task as Vertex would: its container's args, ``{{$}}`` replaced by the ExecutorInput."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
+
+    parameters = {name: value["runtimeValue"]["constantValue"]
+                  for name, value in spec["root"]["dag"]["tasks"][task]["inputs"]["parameters"].items()}  # fmt: skip
+    schemas = {"model": "tfx.Model", "pushed_model": "tfx.PushedModel"}
+    inputs = {k: v for k, v in artifacts.items() if k != "pushed_model"}
+
+    def artifact_list(key: str, uri: str) -> dict:
+        return {"artifacts": [{"name": f"projects/p/artifacts/{task}-{key}", "uri": uri,
+                               "type": {"schemaTitle": schemas[key]}}]}  # fmt: skip
+
+    executor_input = {
+        "inputs": {"parameters": parameters, "artifacts": {k: artifact_list(k, v) for k, v in inputs.items()}},
+        "outputs": {"artifacts": {"pushed_model": artifact_list("pushed_model", artifacts["pushed_model"])},
+                    "outputFile": str(task_root / "executor_output.json")},
+    }  # fmt: skip
+    container = spec["deploymentSpec"]["executors"][f"{task}_executor"]["container"]
+    assert container["command"][-1] == "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+    args = [json.dumps(executor_input) if arg == "{{$}}" else arg for arg in container["args"]]
+    kubeflow_v2_run_executor.main(kubeflow_v2_run_executor._parse_flags(["run_executor", *args]))
+
+
+def test_a_compiled_vertex_task_runs_through_tfx_kubeflow_v2_entrypoint(hub, model_uri, template, tmp_path):
+    model = tfx.dsl.Importer(source_uri=model_uri, artifact_type=standard_artifacts.Model)
+    space = HFSpacePusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", repo_name="vertex-demo",
+                          app_path=template, model=model.outputs["result"], endpoint=hub.endpoint)  # fmt: skip
+    unnamed = HFSpacePusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", app_path=template,
+                            model=model.outputs["result"], endpoint=hub.endpoint).with_id("unnamed")  # fmt: skip
+    pipeline = tfx.dsl.Pipeline(pipeline_name="penguin-vertex", pipeline_root=str(tmp_path / "root"),
+                                components=[model, space, unnamed])  # fmt: skip
+    spec = compile_for_vertex(pipeline, tmp_path)
+
+    task_root = tmp_path / "root" / "123" / "penguin-vertex-20250101" / "HFSpacePusher_abc"
+    output_uri = task_root / "pushed_model"
+    run_vertex_task(spec, "HFSpacePusher", {"model": model_uri, "pushed_model": str(output_uri)}, task_root)
+
+    repo_id = f"{hub.username}/vertex-demo"
+    assert {"app.py", "model/saved_model.pb", "model_loader.py"} <= set(hub.list_files(repo_id))
+    output = json.loads((task_root / "executor_output.json").read_text())
+    properties = output["artifacts"]["pushed_model"]["artifacts"][0]["metadata"]
+    assert properties["pushed"] == 1 and properties["commit_id"] == hub.head(repo_id)
+    assert properties["repo_url"] == f"{hub.endpoint}/spaces/{repo_id}"
+    assert (output_uri / "push_result.json").is_file()
+    leftovers = [p for p in task_root.rglob("*") if p.is_file() and "result" in p.name and p.suffix == ".jsonl"]
+    assert leftovers == []  # no result files left in the pipeline root
+    assert hub.token not in json.dumps(spec)
+
+    # Vertex gives executors no pipeline name, so a pusher without repo_name stops before anything reaches the Hub.
+    unnamed_root = task_root.parent / "unnamed_def"
+    with pytest.raises(SpecError, match="give repo_name= to the component"):
+        run_vertex_task(spec, "unnamed", {"model": model_uri, "pushed_model": str(unnamed_root / "out")}, unnamed_root)
+    assert not hub.repo_exists(f"{hub.username}/penguin-vertex")
 
 
 def test_a_failed_push_fails_the_component_with_the_reason(hub, model_uri, tmp_path):
