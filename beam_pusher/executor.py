@@ -6,8 +6,8 @@ on the pipeline's and the component's ``beam_pipeline_args`` -- ``DeploySpaces``
 that pushes. The push's ``PushResult`` becomes the ``PushedModel`` artifact's custom properties.
 
 Where the time goes on local runners: TFX's ``BaseBeamExecutor`` packages its own installation as an sdist for the
-workers whenever ``beam_pipeline_args`` are given (about 2 s per execution, see ``_LocalBeamContext``), which workers
-on this machine never use; so for local runners the executors skip it. Results come back in memory when the runner
+workers whenever ``beam_pipeline_args`` are given (2-4 s per execution, see ``_HubPushExecutor.__init__``), which
+workers on this machine never use; so for local runners the executors skip it. Results come back in memory when the runner
 runs DoFns in this process, else through files under a temporary folder that is removed after the run.
 
 Failure policy: "not blessed" is an outcome, recorded as ``pushed=0``. A push the Hub refuses (or a template that
@@ -98,7 +98,7 @@ def default_repo_name(pipeline_name: str, node_id: Optional[str], component_id: 
     return pipeline_name if not node_id or node_id == component_id else f"{pipeline_name}-{node_id}"
 
 
-def version_of_push() -> str:
+def _version_of_push() -> str:
     """The ``pushed_version`` of a push that serves no versioned model: ``v<unix time>``, as a new model version."""
     return f"v{int(time.time())}"
 
@@ -288,7 +288,7 @@ class Executor(_HubPushExecutor):
             (result,) = run_deploy([spec], pipeline_args=self._beam_pipeline_args,
                                    endpoint=exec_properties.get(ENDPOINT_KEY) or None, token=token)  # fmt: skip
         # pushed_version: the version of the model the Space serves, in HFModelPusher's format.
-        result = dataclasses.replace(result, pushed_version=hub_branch or version_of_push())
+        result = dataclasses.replace(result, pushed_version=hub_branch or _version_of_push())
         self._record(output, result, destination=result.repo_url or "")
         if hub_repo_id:
             output.set_string_custom_property(MODEL_HUB_REPO_ID_PROPERTY, hub_repo_id)
