@@ -19,6 +19,7 @@ Arguments are checked when the component is built, so a typo fails at pipeline c
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any, Dict, List, Optional
@@ -43,19 +44,25 @@ from beam_pusher.component_spec import (
     MODEL_KEY,
     MODEL_VERSION_KEY,
     OPTIONS_KEY,
+    PIPELINE_TAG_KEY,
     PRIVATE_KEY,
     PUSHED_MODEL_KEY,
     REPO_NAME_KEY,
     SPACE_SDK_KEY,
     SPACE_SECRETS_KEY,
     SPACE_VARIABLES_KEY,
+    TEMPLATE_FINGERPRINT_KEY,
+    TITLE_KEY,
     USERNAME_KEY,
     HFModelPusherSpec,
     HFSpacePusherSpec,
+    check_options,
 )
-from beam_pusher.errors import SpecError
+from beam_pusher.errors import BeamPusherError, SpecError
+from beam_pusher.models import ModelRepoSpec
 from beam_pusher.rules import check_branch_name, check_space_sdk, validate_repo_id
 from beam_pusher.spec import SpaceSpec
+from beam_pusher.sources import list_source_files, resolve_app_path
 
 __all__ = [
     "APP_PATH_KEY",
@@ -75,16 +82,24 @@ __all__ = [
     "MODEL_KEY",
     "MODEL_VERSION_KEY",
     "OPTIONS_KEY",
+    "PIPELINE_TAG_KEY",
     "PRIVATE_KEY",
     "PUSHED_MODEL_KEY",
     "REPO_NAME_KEY",
     "SPACE_SDK_KEY",
     "SPACE_SECRETS_KEY",
     "SPACE_VARIABLES_KEY",
+    "TEMPLATE_FINGERPRINT_KEY",
+    "TITLE_KEY",
     "USERNAME_KEY",
+    "template_fingerprint",
 ]
 
 logger = logging.getLogger(__name__)
+
+FINGERPRINT_READ_LIMIT = 1024 * 1024
+"""Template files up to this size are read and hashed for ``template_fingerprint``; larger ones (weights, data)
+count by their size and their filesystem's checksum (mtime/inode locally, ETag or CRC on object stores), unread."""
 
 # The parameters that become fields of the executor's SpaceSpec.
 _SPACE_PARAMETERS = (
@@ -101,7 +116,47 @@ _SPACE_PARAMETERS = (
     SPACE_VARIABLES_KEY,
     EXCLUDE_KEY,
     INCLUDE_KEY,
+    TITLE_KEY,
 )
+
+
+def template_fingerprint(app_path: str) -> str:
+    """``sha256:<hex>`` of an app template's files: paths, sizes and content hashes, for TFX's cache key.
+
+    Files up to ``FINGERPRINT_READ_LIMIT`` are hashed whole; a larger one by its size and its filesystem's checksum,
+    so a template that carries a large file is never read whole here. Works for every template ``app_path`` takes
+    (built-in, a folder, ``gs://``, ``hf://``, ...), read from where the pipeline is built.
+
+    Raises:
+      TemplateError: the template cannot be found or read.
+    """
+    import fsspec
+
+    digest = hashlib.sha256()
+    for source in list_source_files(resolve_app_path(app_path)):
+        fs, path = fsspec.core.url_to_fs(source.url)
+        if source.size <= FINGERPRINT_READ_LIMIT:
+            with fs.open(path, "rb") as f:
+                content = "sha256:" + hashlib.sha256(f.read()).hexdigest()
+        else:
+            content = f"checksum:{fs.checksum(path)}"
+        digest.update(f"{source.path}\0{source.size}\0{content}\n".encode())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _fingerprint_or_fail(app_path: Any) -> Optional[str]:
+    """The template's fingerprint, None for a runtime parameter; an unreadable template fails the build."""
+    if not _is_plain(app_path):
+        logger.warning("app_path is a runtime parameter: TFX's cache cannot see changes of the template's files.")
+        return None
+    try:
+        return template_fingerprint(app_path)
+    except BeamPusherError as exc:
+        raise SpecError(
+            f"app_path={app_path!r} cannot be read where the pipeline is built ({exc}); HFSpacePusher fingerprints "
+            "the template here so that TFX's cache redeploys when it changes. Fix: give a template readable both "
+            "here and where the pipeline runs (for gs:// install gcsfs and log in), or a built-in template."
+        ) from None
 
 
 def _is_plain(value: Any) -> bool:
@@ -152,8 +207,13 @@ def _check_hub_arguments(username: Any, repo_name: Any, hf_access_token: Any) ->
     _check_token(hf_access_token)
 
 
-def _check_model_sources(model: Any, pushed_model: Any, model_hub_repo_id: Any, model_hub_repo_branch: Any) -> None:
-    """HFSpacePusher needs one model: embedded (``model``), from HFModelPusher, or a fixed Hub repository."""
+def _check_model_sources(
+    model: Any, pushed_model: Any, model_hub_repo_id: Any, model_hub_repo_branch: Any, options: Any
+) -> None:
+    """HFSpacePusher needs one model: embedded (``model``), from HFModelPusher, or a fixed Hub repository; and
+    ``options`` may not point the app at another (``check_options``)."""
+    if isinstance(options, Mapping):
+        check_options(options)
     if model_hub_repo_id is not None and pushed_model is not None:
         raise SpecError(
             "model_hub_repo_id and pushed_model both name the model repository: give model_hub_repo_id "
@@ -194,6 +254,7 @@ def _check_space_parameters(parameters: Mapping[str, Any]) -> None:
         variables=parameters[SPACE_VARIABLES_KEY] or {},
         exclude=parameters[EXCLUDE_KEY] or (),
         include=parameters[INCLUDE_KEY] or (),
+        title=parameters[TITLE_KEY],
     )
 
 
@@ -225,8 +286,12 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
 
     Component ``outputs`` contains ``pushed_model``: a ``PushedModel`` with custom properties ``pushed`` (int),
     ``pushed_version``, ``repo_id``, ``commit_id``, ``repo_url``, ``pushed_destination`` (= ``repo_url``),
-    ``committed`` (1 if this run made a commit) and, when the model comes from the Hub, ``model_hub_repo_id`` and
-    ``model_version``.
+    ``committed`` (1 if this run made a commit), ``template_fingerprint`` and, when the model comes from the Hub,
+    ``model_hub_repo_id`` and ``model_version``. ``pushed_version`` is the version of the model the Space serves,
+    as HFModelPusher names versions: its version, else ``v<unix time>`` of the push.
+
+    Caching: the template's content is fingerprinted when the component is built (``template_fingerprint``, an
+    execution property), so with caching on an edited template makes a new cache key and redeploys.
 
     Args:
       username: The Hub user or organization that owns the Space.
@@ -236,10 +301,12 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
       hf_access_token: ``env:NAME`` or ``file:PATH`` (resolved where the push runs), or None for ``HF_TOKEN`` /
         the huggingface_hub login. A literal token works on local runners but is stored in ML Metadata and the
         compiled pipeline; it cannot reach Dataflow workers.
-      repo_name: The Space's name (default: the pipeline's name).
+      repo_name: The Space's name (default: the pipeline's name, plus ``-<component id>`` when the component has
+        an id of its own, so two pushers of one pipeline never share a Space).
       model_hub_repo_id: A model repository the app loads from (fills ``$MODEL_REPO_ID``).
       model_hub_repo_branch: Its branch or tag (fills ``$MODEL_VERSION``).
-      options: More ``$NAME`` -> value placeholders for the template's text files.
+      options: More ``$NAME`` -> value placeholders for the template's text files; not ``MODEL_REPO_ID``,
+        ``MODEL_VERSION`` or ``SPACE_REPO_ID``, which the model source and the Space fill.
       model: A ``Model`` channel (Trainer's output).
       model_blessing: A ``ModelBlessing`` channel (Evaluator's output).
       pushed_model: A ``PushedModel`` channel from ``HFModelPusher``; supplies the model repo id and version.
@@ -254,6 +321,7 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
         template's own ``.gitignore``.
       include: .gitignore patterns that bring back files left out by default, by ``.gitignore`` or by ``exclude``
         (``[".env.example"]``).
+      title: The Space's title on its card (default: the Space's name).
     """
 
     SPEC_CLASS = HFSpacePusherSpec
@@ -279,14 +347,17 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
         endpoint: Optional[str] = None,
         exclude: Optional[List[str]] = None,
         include: Optional[List[str]] = None,
+        title: Optional[str] = None,
     ):
-        """Builds the component (its arguments are described above); every argument is checked here.
+        """Builds the component (its arguments are described above); every argument is checked here, and the
+        template is read to fingerprint it.
 
         Raises:
-          SpecError: an argument is invalid or the model sources contradict each other.
+          SpecError: an argument is invalid, the model sources contradict each other, or the template cannot be
+            read.
         """
         _check_hub_arguments(username, repo_name, hf_access_token)
-        _check_model_sources(model, pushed_model, model_hub_repo_id, model_hub_repo_branch)
+        _check_model_sources(model, pushed_model, model_hub_repo_id, model_hub_repo_branch, options)
         parameters = {
             USERNAME_KEY: username,
             HF_ACCESS_TOKEN_KEY: hf_access_token,
@@ -303,10 +374,12 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
             SPACE_VARIABLES_KEY: dict(space_variables) if space_variables else None,
             EXCLUDE_KEY: [exclude] if isinstance(exclude, str) else list(exclude) if exclude else None,
             INCLUDE_KEY: [include] if isinstance(include, str) else list(include) if include else None,
+            TITLE_KEY: title,
         }
         _check_space_parameters(parameters)
         spec = HFSpacePusherSpec(
             **parameters,
+            template_fingerprint=_fingerprint_or_fail(app_path),
             model=model,
             model_blessing=model_blessing,
             hub_pushed_model=pushed_model,
@@ -316,13 +389,15 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
 
 
 class HFModelPusher(base_beam_component.BaseBeamComponent):
-    """Pushes a blessed model to a Hugging Face model repository, each version on its own branch.
+    """Pushes a blessed model to a Hugging Face model repository: ``main`` holds the latest, each version a branch.
 
-    The serving model (as TFX's Pusher finds it in the ``Model`` artifact) is committed at the root of the branch
-    ``model_version`` (default ``v<unix time>``, like TFX Pusher's versions) of ``username/repo_name``, in one atomic
-    commit; the repository and the branch are created when missing. Pushing the same files to the same version again
-    makes no commit. Blessing, token and outputs follow ``HFSpacePusher``; feed ``outputs['pushed_model']`` to
-    ``HFSpacePusher(pushed_model=...)`` so the demo loads exactly this version.
+    The serving model (as TFX's Pusher finds it in the ``Model`` artifact) and a model card (``README.md`` with the
+    Hub's metadata, the version and the Evaluator's blessing) are committed to ``main`` of ``username/repo_name`` in
+    one atomic commit, and the version's branch is made at that commit. A version never changes: pushing other files
+    to an existing ``model_version`` fails. Without ``model_version`` an unchanged model keeps the version it was
+    pushed as (so a rerun changes nothing), and a new one gets ``v<unix time>``. Blessing, token and outputs follow
+    ``HFSpacePusher``; feed ``outputs['pushed_model']`` to ``HFSpacePusher(pushed_model=...)`` so the demo loads
+    exactly this version.
 
     Example::
 
@@ -341,9 +416,11 @@ class HFModelPusher(base_beam_component.BaseBeamComponent):
       hf_access_token: As for ``HFSpacePusher``: ``env:NAME``, ``file:PATH`` or None (a literal works locally
         but is stored in ML Metadata and the compiled pipeline).
       repo_name: The model repository's name (default: the pipeline's name).
-      model_version: The branch to push to (default ``v<unix time>`` of the push).
+      model_version: The version, a branch name such as ``v3`` (default: the version this model was pushed as,
+        else ``v<unix time>``).
       private: Whether a newly created repository is private (default False).
       endpoint: Hub URL (default: ``HF_ENDPOINT`` or huggingface.co, where the push runs).
+      pipeline_tag: The Hub task for the model card (``image-classification``, ``tabular-classification``, ...).
     """
 
     SPEC_CLASS = HFModelPusherSpec
@@ -359,6 +436,7 @@ class HFModelPusher(base_beam_component.BaseBeamComponent):
         model_version: Optional[str] = None,
         private: Optional[bool] = None,
         endpoint: Optional[str] = None,
+        pipeline_tag: Optional[str] = None,
     ):
         """Builds the component (its arguments are described above); every argument is checked here.
 
@@ -367,6 +445,8 @@ class HFModelPusher(base_beam_component.BaseBeamComponent):
         """
         _check_hub_arguments(username, repo_name, hf_access_token)
         _check_branch(MODEL_VERSION_KEY, model_version)
+        if all(_is_plain(v) for v in (model_version, pipeline_tag)):  # the model repository's own rules
+            ModelRepoSpec("owner/name", "model", version=model_version, pipeline_tag=pipeline_tag)
         if model is None:
             raise SpecError("HFModelPusher needs model=trainer.outputs['model'].")
         spec = HFModelPusherSpec(
@@ -376,6 +456,7 @@ class HFModelPusher(base_beam_component.BaseBeamComponent):
             endpoint=endpoint,
             model_version=model_version,
             private=private,
+            pipeline_tag=pipeline_tag,
             model=model,
             model_blessing=model_blessing,
             pushed_model=types.Channel(type=standard_artifacts.PushedModel),

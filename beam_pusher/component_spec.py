@@ -9,10 +9,13 @@ are the components' interface to the steps downstream.
 
 from __future__ import annotations
 
-from typing import Dict, List
+from collections.abc import Mapping
+from typing import Any, Dict, List
 
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from beam_pusher.errors import SpecError
 
 __all__ = [
     "APP_PATH_KEY",
@@ -34,6 +37,7 @@ __all__ = [
     "MODEL_VERSION_KEY",
     "MODEL_VERSION_PROPERTY",
     "OPTIONS_KEY",
+    "PIPELINE_TAG_KEY",
     "PRIVATE_KEY",
     "PUSHED_DESTINATION_PROPERTY",
     "PUSHED_MODEL_KEY",
@@ -45,7 +49,11 @@ __all__ = [
     "SPACE_SDK_KEY",
     "SPACE_SECRETS_KEY",
     "SPACE_VARIABLES_KEY",
+    "TEMPLATE_FINGERPRINT_KEY",
+    "TEMPLATE_FINGERPRINT_PROPERTY",
+    "TITLE_KEY",
     "USERNAME_KEY",
+    "check_options",
 ]
 
 # Execution parameters.
@@ -65,6 +73,11 @@ SPACE_VARIABLES_KEY = "space_variables"
 MODEL_VERSION_KEY = "model_version"
 EXCLUDE_KEY = "exclude"
 INCLUDE_KEY = "include"
+PIPELINE_TAG_KEY = "pipeline_tag"
+TITLE_KEY = "title"
+# Computed when HFSpacePusher is built, from the template's files: TFX's cache key holds the execution properties,
+# so a changed template makes a new cache key (as a user module's content hash does for Trainer).
+TEMPLATE_FINGERPRINT_KEY = "template_fingerprint"
 
 # Channels. TFX wants argument names unique across PARAMETERS, INPUTS and OUTPUTS, and ``pushed_model`` is the
 # output (as in TFX's Pusher), so HFSpacePusher's ``pushed_model=`` argument is stored under HUB_PUSHED_MODEL_KEY.
@@ -83,6 +96,32 @@ REPO_URL_PROPERTY = "repo_url"
 COMMITTED_PROPERTY = "committed"
 MODEL_VERSION_PROPERTY = "model_version"
 MODEL_HUB_REPO_ID_PROPERTY = "model_hub_repo_id"
+TEMPLATE_FINGERPRINT_PROPERTY = "template_fingerprint"
+
+# Placeholders whose values come from the model source and the Space: HFSpacePusher fills them, options may not.
+_RESERVED_OPTIONS = {
+    "MODEL_REPO_ID": "model_hub_repo_id= (or pushed_model=); with an embedded model the app must not load another",
+    "MODEL_VERSION": "model_hub_repo_branch= (or pushed_model=, which gives HFModelPusher's version)",
+    "SPACE_REPO_ID": "username= and repo_name=",
+}
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Refuses ``options`` that name a placeholder the model source or the Space decides.
+
+    An ``options['MODEL_REPO_ID']`` next to an embedded model would make the app load another repository's model
+    while ML Metadata records the blessed one as deployed; next to ``pushed_model`` it would contradict the version
+    HFModelPusher pushed. So each of these names has one source, checked when the component is built and again
+    when it runs (``options`` may be a runtime parameter).
+
+    Raises:
+      SpecError: names the key and the parameter that sets it.
+    """
+    for name in sorted(set(options) & set(_RESERVED_OPTIONS)):
+        raise SpecError(
+            f"options[{name!r}]={options[name]!r} is not allowed: HFSpacePusher fills ${name} from the model source "
+            f"and the Space. Fix: drop it from options and use {_RESERVED_OPTIONS[name]}."
+        )
 
 
 class HFSpacePusherSpec(ComponentSpec):
@@ -104,6 +143,8 @@ class HFSpacePusherSpec(ComponentSpec):
         SPACE_VARIABLES_KEY: ExecutionParameter(type=Dict[str, str], optional=True),
         EXCLUDE_KEY: ExecutionParameter(type=List[str], optional=True),
         INCLUDE_KEY: ExecutionParameter(type=List[str], optional=True),
+        TITLE_KEY: ExecutionParameter(type=str, optional=True),
+        TEMPLATE_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
@@ -125,6 +166,7 @@ class HFModelPusherSpec(ComponentSpec):
         ENDPOINT_KEY: ExecutionParameter(type=str, optional=True),
         MODEL_VERSION_KEY: ExecutionParameter(type=str, optional=True),
         PRIVATE_KEY: ExecutionParameter(type=bool, optional=True),
+        PIPELINE_TAG_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

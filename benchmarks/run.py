@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         figures.update(tfx_overhead_s=t.overhead_s)
         rows.append(("TFX HFSpacePusher vs DeploySpaces", f"run {t.tfx_run_s:.1f} s vs {t.beam_run_s:.1f} s; imports "
                      f"{t.tfx_import_s:.1f} s vs {t.beam_import_s:.1f} s (TFX loads TensorFlow)"))  # fmt: skip
+        rows.append(("  one pusher, --runner=FnApiRunner", f"{t.pusher_s:.2f} s new Space, {t.pusher_noop_s:.2f} s "
+                     f"unchanged (TFX's sdist for workers, skipped locally: {t.sdist_s:.1f} s)"))  # fmt: skip
 
     for name, fn in (("batch", batch), ("large", large), ("tfx", tfx)):
         if name in only:

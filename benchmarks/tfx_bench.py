@@ -10,7 +10,13 @@ Each process reports its import time and the time of the run call; ``tfx_overhea
 calls (orchestration: MLMD, importers, artifact resolution, the executor). Imports (TFX pulls in TensorFlow) are
 reported separately. Both Spaces are checked to hold the same files, with one commit each.
 
-Child mode: ``python benchmarks/tfx_bench.py --child {beam,tfx} WORKDIR ENDPOINT TOKEN_ENV REPO_NAME``.
+A third process times one pusher execution as TFX makes it -- the executor built from its context, then ``Do`` --
+with ``beam_pipeline_args=['--runner=FnApiRunner']`` (what docs/tfx.md recommends): ``pusher_s`` for a new Space,
+``pusher_noop_s`` for an unchanged redeploy (medians of three), and ``sdist_s``, what TFX's ``BaseBeamExecutor``
+spends per execution packaging TFX as an sdist for the workers whenever Beam flags are given; the executors skip
+that for local runners, where the workers import the installed TFX.
+
+Child mode: ``python benchmarks/tfx_bench.py --child {beam,tfx,executor} WORKDIR ENDPOINT TOKEN_ENV REPO_NAME``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -33,6 +40,9 @@ class TfxFigures:
     beam_run_s: float
     tfx_import_s: float
     tfx_run_s: float
+    pusher_s: float = 0.0
+    pusher_noop_s: float = 0.0
+    sdist_s: float = 0.0
 
     @property
     def overhead_s(self) -> float:
@@ -54,7 +64,39 @@ def _inputs(workdir: Path) -> tuple[Path, Path]:
     return template, model_uri
 
 
+def _executor_child(workdir: Path, endpoint: str, token_env: str, repo_name: str) -> dict:
+    """Times ``Executor(context).Do(...)`` with ``--runner=FnApiRunner``, new Spaces and unchanged redeploys."""
+    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+    from tfx.types import standard_artifacts
+    from tfx.utils import dependency_utils
+
+    from beam_pusher.executor import Executor
+
+    def push(repo: str, run: int) -> float:
+        model = standard_artifacts.Model()
+        model.uri = str(workdir / "model")
+        output = standard_artifacts.PushedModel()
+        output.uri = str(workdir / "executor" / f"{repo}-{run}")
+        start = time.perf_counter()
+        context = BaseBeamExecutor.Context(beam_pipeline_args=["--runner=FnApiRunner"], unique_id=f"{repo}-{run}",
+                                           tmp_dir=str(workdir / "executor" / "tmp"))  # fmt: skip
+        Executor(context).Do({"model": [model]}, {"pushed_model": [output]}, {
+            "username": "user", "hf_access_token": f"env:{token_env}", "repo_name": repo, "endpoint": endpoint,
+            "app_path": str(workdir / "template"), "space_sdk": "gradio"})  # fmt: skip
+        return time.perf_counter() - start
+
+    push(f"{repo_name}-warm", 0)  # the first run loads what every later one shares
+    new = [push(f"{repo_name}-{i}", 1) for i in range(3)]
+    noop = [push(f"{repo_name}-{i}", 2) for i in range(3)]
+    start = time.perf_counter()
+    dependency_utils.build_ephemeral_package()
+    sdist = time.perf_counter() - start
+    return {"pusher_s": statistics.median(new), "pusher_noop_s": statistics.median(noop), "sdist_s": sdist}
+
+
 def _child(mode: str, workdir: Path, endpoint: str, token_env: str, repo_name: str) -> dict:
+    if mode == "executor":
+        return _executor_child(workdir, endpoint, token_env, repo_name)
     start = time.perf_counter()
     from beam_pusher.runner import LOCAL_PIPELINE_ARGS
 
@@ -111,6 +153,13 @@ def run_tfx(workdir: Path, *, log=print) -> TfxFigures:
                 raise RuntimeError(f"tfx benchmark ({mode}) exited {proc.returncode}:\n{proc.stderr[-4000:]}")
             out[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
             log(f"  {mode}: run {out[mode]['run_s']:.1f} s (+{out[mode]['import_s']:.1f} s imports)")
+        cmd = [sys.executable, __file__, "--child", "executor", str(workdir), hub.endpoint, TOKEN_ENV, "tfx-executor"]
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"tfx benchmark (executor) exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+        out["executor"] = json.loads(proc.stdout.strip().splitlines()[-1])
+        log(f"  one pusher with --runner=FnApiRunner: {out['executor']['pusher_s']:.2f} s, unchanged "
+            f"{out['executor']['pusher_noop_s']:.2f} s (TFX's sdist, skipped: {out['executor']['sdist_s']:.1f} s)")
         trees = {}
         for mode in ("beam", "tfx"):
             repo_id = f"user/tfx-{mode}"
@@ -118,7 +167,8 @@ def run_tfx(workdir: Path, *, log=print) -> TfxFigures:
             files = hub.call("list_files", repo_id)
             trees[mode] = {p: (f.size, f.lfs_sha256 or f.blob_id) for p, f in files.items() if p != "README.md"}
         assert trees["beam"] == trees["tfx"], f"the two Spaces differ: {trees}"
-    return TfxFigures(out["beam"]["import_s"], out["beam"]["run_s"], out["tfx"]["import_s"], out["tfx"]["run_s"])
+    return TfxFigures(out["beam"]["import_s"], out["beam"]["run_s"], out["tfx"]["import_s"], out["tfx"]["run_s"],
+                      **out["executor"])
 
 
 if __name__ == "__main__":

@@ -123,6 +123,43 @@ def image_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tfx_image_model(tmp_path_factory) -> Path:
+    """An image classifier exported as TFX's Trainer does: ``serving_default`` takes serialized tf.Examples.
+
+    The signature parses the bytes feature ``image`` (a PNG, as TFX image pipelines keep images), decodes and resizes
+    it in the graph, and returns ``probabilities``; the model sits in ``Format-Serving`` of a Model artifact folder
+    with its labels under ``assets/``.
+    """
+    import tensorflow as tf
+
+    class ServingModel(tf.Module):
+        def __init__(self):
+            super().__init__()
+            weights = np.eye(3, dtype=np.float32) * 6.0 + np.arange(9, dtype=np.float32).reshape(3, 3) * 0.1
+            self.w = tf.Variable(weights)
+            self.b = tf.Variable([0.1, -0.2, 0.05])
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def serve(self, examples):
+            parsed = tf.io.parse_example(examples, {"image": tf.io.FixedLenFeature([], tf.string)})
+
+            def pixels(png):
+                image = tf.cast(tf.io.decode_png(png, channels=3), tf.float32) / 255.0
+                return tf.image.resize(image, [IMAGE_SIZE, IMAGE_SIZE])
+
+            images = tf.map_fn(pixels, parsed["image"], fn_output_signature=tf.float32)
+            logits = tf.matmul(tf.reduce_mean(images, axis=[1, 2]), self.w) + self.b
+            return {"probabilities": tf.nn.softmax(logits)}
+
+    serving = tmp_path_factory.mktemp("tfx-image-model") / "Format-Serving"
+    module = ServingModel()
+    tf.saved_model.save(module, str(serving), signatures={"serving_default": module.serve})
+    (serving / "assets").mkdir(exist_ok=True)
+    (serving / "assets" / "labels.txt").write_text("".join(f"{label}\n" for label in IMAGE_LABELS), encoding="utf-8")
+    return serving
+
+
+@pytest.fixture(scope="session")
 def text_model(tmp_path_factory) -> Path:
     """A tiny real text classifier taking a batch of strings (as TFX text models do), plus labels.txt."""
     import keras
@@ -334,6 +371,36 @@ def test_gradio_image_app_with_embedded_model_predicts_through_gradio_client(
     expected = reference_scores(image_model, pixels[None].astype(np.float32) / 255)
     assert_matches_model(prediction, expected, IMAGE_LABELS)
     assert seen["result"]["label"] == next(iter(prediction))
+
+
+def test_gradio_image_app_calls_a_tfx_serving_signature_with_serialized_examples(
+    hub, tfx_image_model, space_environment, tmp_path
+):
+    import tensorflow as tf
+    from PIL import Image
+
+    spec = SpaceSpec(
+        repo_id=f"{hub.username}/gradio-tfx-img",
+        app_path="apps.gradio.img_classifier",
+        model_path=str(tfx_image_model),
+    )
+    space = deploy_and_download(hub, spec, tmp_path / "space")
+    assert (space / "model" / "saved_model.pb").is_file() and (space / "model" / "assets" / "labels.txt").is_file()
+    env = space_environment.get()
+
+    y, x = np.mgrid[0:48, 0:40]
+    pixels = np.stack([x * 6, y * 5, (x + y) * 2], axis=-1).astype(np.uint8)  # not the model's size: it resizes
+    png = tmp_path / "input.png"
+    Image.fromarray(pixels).save(png)
+    seen = predict_through_gradio(env, space, tmp_path, "file", str(png))
+
+    prediction = label_output(seen["result"])
+    assert len(prediction) == len(IMAGE_LABELS)
+    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[png.read_bytes()]))
+    example = tf.train.Example(features=tf.train.Features(feature={"image": feature})).SerializeToString()
+    fn = tf.saved_model.load(str(tfx_image_model)).signatures["serving_default"]
+    expected = fn(examples=tf.constant([example]))["probabilities"].numpy()[0].astype(np.float64)
+    assert_matches_model(prediction, expected, IMAGE_LABELS)
 
 
 STREAMLIT_DRIVER = """

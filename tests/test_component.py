@@ -5,9 +5,11 @@ Every pipeline run costs seconds (TFX, Beam, TensorFlow), so each run below chec
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -157,6 +159,11 @@ def model_channel():
         ({"app_path": ""}, "app_path='' is empty"),
         ({"exclude": ["!"]}, "exclude: '!' is not a .gitignore pattern"),
         ({"include": [3]}, "include=[3] must be a list of glob patterns"),
+        ({"app_path": "/no/such/template"}, "app_path='/no/such/template' cannot be read where the pipeline is built"),
+        ({"options": {"MODEL_REPO_ID": "other/model"}}, "options['MODEL_REPO_ID']='other/model' is not allowed"),
+        ({"options": {"MODEL_VERSION": "v9"}, "pushed_model": "MODEL_PUSH"}, "use model_hub_repo_branch="),
+        ({"options": {"MODEL_REPO_ID": "alice/m"}, "model_hub_repo_id": "alice/m"}, "use model_hub_repo_id="),
+        ({"options": {"SPACE_REPO_ID": "alice/x"}}, "use username= and repo_name="),
     ],
 )
 def test_space_pusher_rejects_bad_arguments_at_construction(model_channel, kwargs, message):
@@ -182,16 +189,21 @@ def test_model_pusher_rejects_bad_arguments_at_construction(model_channel):
         HFModelPusher(username="a--b", model=model_channel)
     with pytest.raises(SpecError, match="HFModelPusher needs model"):
         HFModelPusher(username="alice", model=None)
+    with pytest.raises(SpecError, match="version='main' is not a version: main always holds the latest"):
+        HFModelPusher(username="alice", model=model_channel, model_version="main")
+    with pytest.raises(SpecError, match="pipeline_tag='Tabular' is not a Hub task name"):
+        HFModelPusher(username="alice", model=model_channel, pipeline_tag="Tabular")
 
 
 def test_keys_and_specs_are_written_once_and_still_importable_from_the_component():
     from beam_pusher import component, component_spec
 
     keys = [name for name in component.__all__ if name.endswith("_KEY")]
-    assert len(keys) == 20  # 18, and exclude and include
+    assert len(keys) == 23  # 18, exclude and include, title, pipeline_tag and template_fingerprint
     for name in keys + ["HFSpacePusherSpec", "HFModelPusherSpec"]:
         assert getattr(component, name) is getattr(component_spec, name)
     assert set(component_spec.HFSpacePusherSpec.PARAMETERS) <= {getattr(component_spec, k) for k in keys}
+    assert set(component_spec.HFModelPusherSpec.PARAMETERS) <= {getattr(component_spec, k) for k in keys}
 
 
 def test_a_literal_token_is_accepted_with_a_warning_that_does_not_show_it(model_channel, caplog):
@@ -418,6 +430,72 @@ def test_components_compile_for_vertex_without_the_token(hub, tmp_path, monkeypa
     assert "/notebooks/" in compiled  # a list parameter compiles too
 
 
+def compile_for_vertex(pipeline, out_dir: Path) -> dict:
+    """The pipeline compiled by KubeflowV2DagRunner, as the JSON Vertex AI Pipelines receives."""
+    from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
+
+    runner = KubeflowV2DagRunner(config=KubeflowV2DagRunnerConfig(default_image="gcr.io/project/penguin:latest"),
+                                 output_dir=str(out_dir), output_filename="pipeline.json")  # fmt: skip
+    runner.run(pipeline, write_out=True)
+    return json.loads((out_dir / "pipeline.json").read_text())["pipelineSpec"]
+
+
+def run_vertex_task(spec: dict, task: str, artifacts: dict[str, str], task_root: Path) -> None:
+    """Runs one compiled task as Vertex would: its container's args, ``{{$}}`` replaced by the ExecutorInput."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
+
+    parameters = {name: value["runtimeValue"]["constantValue"]
+                  for name, value in spec["root"]["dag"]["tasks"][task]["inputs"]["parameters"].items()}  # fmt: skip
+    schemas = {"model": "tfx.Model", "pushed_model": "tfx.PushedModel"}
+    inputs = {k: v for k, v in artifacts.items() if k != "pushed_model"}
+
+    def artifact_list(key: str, uri: str) -> dict:
+        return {"artifacts": [{"name": f"projects/p/artifacts/{task}-{key}", "uri": uri,
+                               "type": {"schemaTitle": schemas[key]}}]}  # fmt: skip
+
+    executor_input = {
+        "inputs": {"parameters": parameters, "artifacts": {k: artifact_list(k, v) for k, v in inputs.items()}},
+        "outputs": {"artifacts": {"pushed_model": artifact_list("pushed_model", artifacts["pushed_model"])},
+                    "outputFile": str(task_root / "executor_output.json")},
+    }  # fmt: skip
+    container = spec["deploymentSpec"]["executors"][f"{task}_executor"]["container"]
+    assert container["command"][-1] == "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+    args = [json.dumps(executor_input) if arg == "{{$}}" else arg for arg in container["args"]]
+    kubeflow_v2_run_executor.main(kubeflow_v2_run_executor._parse_flags(["run_executor", *args]))
+
+
+def test_a_compiled_vertex_task_runs_through_tfx_kubeflow_v2_entrypoint(hub, model_uri, template, tmp_path):
+    model = tfx.dsl.Importer(source_uri=model_uri, artifact_type=standard_artifacts.Model)
+    space = HFSpacePusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", repo_name="vertex-demo",
+                          app_path=template, model=model.outputs["result"], endpoint=hub.endpoint)  # fmt: skip
+    unnamed = HFSpacePusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", app_path=template,
+                            model=model.outputs["result"], endpoint=hub.endpoint).with_id("unnamed")  # fmt: skip
+    pipeline = tfx.dsl.Pipeline(pipeline_name="penguin-vertex", pipeline_root=str(tmp_path / "root"),
+                                components=[model, space, unnamed])  # fmt: skip
+    spec = compile_for_vertex(pipeline, tmp_path)
+
+    task_root = tmp_path / "root" / "123" / "penguin-vertex-20250101" / "HFSpacePusher_abc"
+    output_uri = task_root / "pushed_model"
+    run_vertex_task(spec, "HFSpacePusher", {"model": model_uri, "pushed_model": str(output_uri)}, task_root)
+
+    repo_id = f"{hub.username}/vertex-demo"
+    assert {"app.py", "model/saved_model.pb", "model_loader.py"} <= set(hub.list_files(repo_id))
+    output = json.loads((task_root / "executor_output.json").read_text())
+    properties = output["artifacts"]["pushed_model"]["artifacts"][0]["metadata"]
+    assert properties["pushed"] == 1 and properties["commit_id"] == hub.head(repo_id)
+    assert properties["repo_url"] == f"{hub.endpoint}/spaces/{repo_id}"
+    assert (output_uri / "push_result.json").is_file()
+    leftovers = [p for p in task_root.rglob("*") if p.is_file() and "result" in p.name and p.suffix == ".jsonl"]
+    assert leftovers == []  # no result files left in the pipeline root
+    assert hub.token not in json.dumps(spec)
+
+    # Vertex gives executors no pipeline name, so a pusher without repo_name stops before anything reaches the Hub.
+    unnamed_root = task_root.parent / "unnamed_def"
+    with pytest.raises(SpecError, match="give repo_name= to the component"):
+        run_vertex_task(spec, "unnamed", {"model": model_uri, "pushed_model": str(unnamed_root / "out")}, unnamed_root)
+    assert not hub.repo_exists(f"{hub.username}/penguin-vertex")
+
+
 def test_a_failed_push_fails_the_component_with_the_reason(hub, model_uri, tmp_path):
     from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 
@@ -439,3 +517,128 @@ def test_a_failed_push_fails_the_component_with_the_reason(hub, model_uri, tmp_p
     assert hub.token not in str(info.value)
     assert "pushed" not in output.mlmd_artifact.custom_properties
     assert not hub.repo_exists(f"{hub.username}/broken")
+
+
+# Field-readiness: caching, collisions, versions, the model repository --------------------------------------------
+
+
+def execution_states(tmp_path: Path, node_id: str) -> list[str]:
+    """The MLMD states of ``node_id``'s executions, oldest first: COMPLETE, CACHED, FAILED."""
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(tmp_path / "mlmd.sqlite")
+    store = metadata_store.MetadataStore(config)
+    node = next(c for c in store.get_contexts_by_type("node") if c.name.endswith("." + node_id))
+    executions = sorted(store.get_executions_by_context(node.id), key=lambda e: e.id)
+    return [metadata_store_pb2.Execution.State.Name(e.last_known_state) for e in executions]
+
+
+def test_with_caching_on_an_edited_template_redeploys_and_an_unchanged_one_is_cached(
+    hub, model_uri, template, tmp_path
+):
+    def run() -> None:
+        model, blessing = importers(model_uri, tmp_path, blessed=1)
+        pusher = HFSpacePusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", repo_name="cached",
+                               app_path=template, model=model.outputs["result"],
+                               model_blessing=blessing.outputs["result"], endpoint=hub.endpoint)  # fmt: skip
+        pipeline = make_pipeline("cached", tmp_path, [model, blessing, pusher])
+        pipeline.enable_cache = True
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+
+    repo_id = f"{hub.username}/cached"
+    run()
+    (Path(template) / "app.py").write_text(APP + "EDITED = True\n")
+    run()
+    edited_head = hub.head(repo_id)
+    run()
+
+    assert execution_states(tmp_path, "HFSpacePusher") == ["COMPLETE", "COMPLETE", "CACHED"]
+    first, second, *_ = pushed_models(tmp_path, "HFSpacePusher")
+    assert b"EDITED = True" in hub.read_file(repo_id, "app.py")
+    assert second["committed"] == 1 and second["commit_id"] == edited_head != first["commit_id"]
+    assert first["template_fingerprint"] != second["template_fingerprint"]
+    assert second["template_fingerprint"].startswith("sha256:")
+    assert hub.head(repo_id) == edited_head  # the cached run pushed nothing
+
+
+def test_template_fingerprint_sees_content_and_large_files_without_reading_them(tmp_path):
+    from beam_pusher.component import FINGERPRINT_READ_LIMIT, template_fingerprint
+
+    root = tmp_path / "t"
+    (root / "data").mkdir(parents=True)
+    (root / "app.py").write_text("A = 1\n")
+    weights = root / "data" / "weights.bin"
+    weights.write_bytes(b"\0" * (FINGERPRINT_READ_LIMIT + 1))
+    first = template_fingerprint(str(root))
+    assert template_fingerprint(str(root)) == first
+    (root / "app.py").write_text("A = 2\n")  # same size, other content
+    second = template_fingerprint(str(root))
+    assert second != first
+    os.utime(weights, ns=(1, 1))  # a large file counts by its size and checksum (here: mtime), not its bytes
+    assert template_fingerprint(str(root)) != second
+    assert template_fingerprint("apps.gradio.img_classifier").startswith("sha256:")
+
+
+def test_two_space_pushers_without_repo_name_get_a_space_each_on_beam_dag_runner(hub, model_uri, template, tmp_path):
+    model, blessing = importers(model_uri, tmp_path, blessed=1)
+    common = dict(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", app_path=template, endpoint=hub.endpoint,
+                  model_blessing=blessing.outputs["result"])  # fmt: skip
+    embedded = HFSpacePusher(model=model.outputs["result"], **common)
+    from_hub = HFSpacePusher(model_hub_repo_id="alice/other-model", **common).with_id("hub_demo")
+    BeamDagRunner().run(make_pipeline("two-demos", tmp_path, [model, blessing, embedded, from_hub]))
+
+    (first,) = pushed_models(tmp_path, "HFSpacePusher")
+    (second,) = pushed_models(tmp_path, "hub_demo")
+    assert first["repo_id"] == f"{hub.username}/two-demos"
+    assert second["repo_id"] == f"{hub.username}/two-demos-hub_demo"
+    assert {"model/saved_model.pb", "model_loader.py"} <= set(hub.list_files(first["repo_id"]))
+    assert b'MODEL_REPO_ID = "$MODEL_REPO_ID"' in hub.read_file(first["repo_id"], "app.py")
+    assert b'MODEL_REPO_ID = "alice/other-model"' in hub.read_file(second["repo_id"], "app.py")
+    assert "model_loader.py" not in hub.list_files(second["repo_id"])
+    assert hub.commit_count(first["repo_id"]) == hub.commit_count(second["repo_id"]) == 2  # created, then pushed
+    # The README's title is the Space's name, not the template's.
+    assert b"title: two-demos-hub_demo" in hub.read_file(second["repo_id"], "README.md")
+
+
+def test_model_versions_are_immutable_and_an_unchanged_model_reruns_as_a_no_op(hub, model_uri, template, tmp_path):
+    def run(model_dir: str, *, version: str | None = None) -> None:
+        model, blessing = importers(model_dir, tmp_path, blessed=1)
+        model_pusher = HFModelPusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", repo_name="m",
+                                     model_version=version, model=model.outputs["result"],
+                                     model_blessing=blessing.outputs["result"], endpoint=hub.endpoint,
+                                     pipeline_tag="tabular-regression")  # fmt: skip
+        space = HFSpacePusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", repo_name="s",
+                              app_path=template, pushed_model=model_pusher.outputs["pushed_model"],
+                              endpoint=hub.endpoint)  # fmt: skip
+        tfx.orchestration.LocalDagRunner().run(make_pipeline("versions", tmp_path, [model, blessing, model_pusher,
+                                                                                      space]))  # fmt: skip
+
+    model_repo, space_repo = f"{hub.username}/m", f"{hub.username}/s"
+    run(model_uri)
+    run(model_uri)  # no cache: everything runs again, and nothing changes
+    (m1, m2), (s1, s2) = pushed_models(tmp_path, "HFModelPusher"), pushed_models(tmp_path, "HFSpacePusher")
+    assert re.fullmatch(r"v\d{10}", m1["pushed_version"]) and m2["pushed_version"] == m1["pushed_version"]
+    assert s1["pushed_version"] == s2["pushed_version"] == m1["pushed_version"] == s1["model_version"]
+    assert (m1["committed"], m2["committed"], s1["committed"], s2["committed"]) == (1, 0, 1, 0)
+    assert m2["commit_id"] == m1["commit_id"] == hub.head(model_repo, repo_type="model", revision=m1["model_version"])
+    assert hub.commit_count(space_repo) == 2
+
+    # main holds the latest version and a model card with what TFX knew.
+    saved_model = (Path(model_uri) / "Format-Serving" / "saved_model.pb").read_bytes()
+    assert hub.read_file(model_repo, "saved_model.pb", repo_type="model") == saved_model
+    card = hub.read_file(model_repo, "README.md", repo_type="model").decode()
+    assert "library_name: tfx" in card and "pipeline_tag: tabular-regression" in card
+    assert f"model_version: {m1['model_version']}" in card
+    assert "tfx_blessed: true" in card and "tfx_pipeline: versions" in card
+
+    # A fixed version, pushed again with another model, fails; the version and the Space stay as they were.
+    other = tmp_path / "other-model"
+    shutil.copytree(model_uri, other)
+    (other / "Format-Serving" / "assets").mkdir(exist_ok=True)
+    (other / "Format-Serving" / "assets" / "vocab.txt").write_text("adelie\n")
+    run(model_uri, version="v1")
+    space_head = hub.head(space_repo)
+    with pytest.raises(Exception, match="version 'v1' already exists with other model files"):
+        run(str(other), version="v1")
+    assert "assets/vocab.txt" not in hub.list_files(model_repo, repo_type="model", revision="v1")
+    assert hub.head(space_repo) == space_head
+    assert execution_states(tmp_path, "HFModelPusher")[-1] == "FAILED"

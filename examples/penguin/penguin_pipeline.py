@@ -92,6 +92,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         endpoint=endpoint,
+        pipeline_tag="tabular-classification",
     )
     space_pusher = HFSpacePusher(
         username=username,
@@ -187,8 +188,11 @@ def main(argv: list[str] | None = None) -> int:
             print("The model was not blessed by the Evaluator: nothing was pushed.")
             return 1
         print(f"Model: {model['repo_url']} (branch {model['model_version']}, commit {model['commit_id']})")
-        print(f"Space: {space['repo_url']} (commit {space['commit_id']})")
+        print(f"Space: {space['repo_url']} (commit {space['commit_id']}, serving version {space['pushed_version']})")
         if local_hub is not None:
+            card = local_hub.read_file(f"{username}/{args.model_repo}", "README.md", repo_type="model").decode()
+            print("The model repository's main holds that version and a model card:\n  "
+                  + "\n  ".join(card.split("---")[1].strip().splitlines()))
             app = local_hub.read_file(f"{username}/{args.space_repo}", "app.py").decode()
             filled = [line for line in app.splitlines() if line.startswith(("MODEL_REPO_ID", "MODEL_VERSION"))]
             print("The Space's app.py now reads:\n  " + "\n  ".join(filled))

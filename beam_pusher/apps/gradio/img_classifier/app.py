@@ -7,9 +7,16 @@ Deployed by beam_pusher. The model comes from one of two places:
 - embedded mode: the values below stay unfilled and the model ships in this Space under model/, loaded by the
   generated model_loader.py.
 
-A TensorFlow SavedModel (such as TFX's serving export) or a Keras file (.keras, .h5) works. Images are resized to
-the model's input shape when its signature tells it, else to 224x224. Class names come from a labels.txt (one per
-line) next to the model or to this file, else the class index is shown.
+A TensorFlow SavedModel (such as TFX's serving export) or a Keras file (.keras, .h5) works, with either kind of
+serving signature TFX exports:
+
+- raw tensors: pixels (float, scaled by PIXEL_SCALE, or uint8), resized to the model's input shape when its
+  signature tells it, else to 224x224; a string input other than "examples" gets the image encoded as PNG;
+- serialized tf.Examples (TFX's "examples" input, the usual serving_default): the image is sent PNG-encoded as the
+  bytes feature IMAGE_FEATURE (set the IMAGE_FEATURE placeholder at deploy time; default "image"), which the
+  model's own preprocessing decodes and resizes.
+
+Class names come from a labels.txt (one per line) next to the model or to this file, else the class index is shown.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from PIL import Image
 
 MODEL_REPO_ID = "$MODEL_REPO_ID"
 MODEL_VERSION = "$MODEL_VERSION"
+IMAGE_FEATURE = "$IMAGE_FEATURE"
+DEFAULT_IMAGE_FEATURE = "image"
+EXAMPLES_INPUT = "examples"
 TOP_K = 5
 DEFAULT_SIZE = (224, 224)
 PIXEL_SCALE = 1 / 255  # pixels are multiplied by this; use 1.0 for a model that rescales its input itself
@@ -104,25 +114,54 @@ def load_labels(folder: Path, root: Path) -> tuple[str, ...]:
 
 
 def _signature(model):
-    """(function of a batch, input shape or None, input dtype name) for a SavedModel or a Keras model."""
+    """(function of a batch, input shape or None, input dtype name, input name) for a SavedModel or a Keras model."""
     signatures = getattr(model, "signatures", None)
     if signatures is not None and "serving_default" in signatures:
         fn = signatures["serving_default"]
         name, spec = sorted(fn.structured_input_signature[1].items())[0]
-        return (lambda batch: fn(**{name: batch})), tuple(spec.shape), spec.dtype.name
+        return (lambda batch: fn(**{name: batch})), tuple(spec.shape), spec.dtype.name, name
     inputs = getattr(model, "inputs", None)
     if inputs:
         dtype = getattr(inputs[0].dtype, "name", inputs[0].dtype)
-        return (lambda batch: model(batch, training=False)), tuple(inputs[0].shape), str(dtype)
+        return (lambda batch: model(batch, training=False)), tuple(inputs[0].shape), str(dtype), None
     if callable(model):
-        return model, None, "float32"
+        return model, None, "float32", None
     raise RuntimeError(f"Cannot call the loaded model ({type(model).__name__}).")
+
+
+def _as_image(image) -> Image.Image:
+    return image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image).astype(np.uint8))
+
+
+def _png(image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    _as_image(image).convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _example(image, feature: str) -> bytes:
+    """A serialized tf.Example holding the image, PNG-encoded, as the bytes feature ``feature``."""
+    import tensorflow as tf
+
+    value = tf.train.Feature(bytes_list=tf.train.BytesList(value=[_png(image)]))
+    return tf.train.Example(features=tf.train.Features(feature={feature: value})).SerializeToString()
+
+
+def _model_input(image, shape, dtype: str, name: str | None):
+    """The batch of one the model's signature takes: pixels, a serialized tf.Example, or encoded image bytes."""
+    if dtype != "string":
+        return _prepare(image, shape, dtype)
+    if name == EXAMPLES_INPUT:
+        feature = _filled(IMAGE_FEATURE) or os.environ.get("IMAGE_FEATURE") or DEFAULT_IMAGE_FEATURE
+        return np.array([_example(image, feature)], dtype=object)
+    return np.array([_png(image)], dtype=object)
 
 
 def _prepare(image, shape, dtype: str) -> np.ndarray:
     """The image as a batch of one, shaped like the model's input."""
-    if not isinstance(image, Image.Image):
-        image = Image.fromarray(np.asarray(image).astype(np.uint8))
+    image = _as_image(image)
     (height, width), channels, target = DEFAULT_SIZE, 3, None
     if shape and len(shape) == 4:
         height, width, channels = shape[1] or height, shape[2] or width, shape[3] or 3
@@ -163,8 +202,8 @@ def predict(image) -> dict[str, float]:
     import tensorflow as tf
 
     model, folder, root = load_model()
-    call, shape, dtype = _signature(model)
-    scores = _scores(call(tf.constant(_prepare(image, shape, dtype))))
+    call, shape, dtype, name = _signature(model)
+    scores = _scores(call(tf.constant(_model_input(image, shape, dtype, name))))
     labels = load_labels(folder, root)
     best = np.argsort(-scores, kind="stable")[:TOP_K]
     return {(labels[i] if i < len(labels) else f"class {i}"): float(scores[i]) for i in best}
