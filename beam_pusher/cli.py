@@ -23,7 +23,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 
-from beam_pusher import rules
+from beam_pusher import auth, rules
 from beam_pusher.cli_args import (
     BEAM_COMMANDS,
     PASS_THROUGH_COMMANDS,
@@ -35,7 +35,7 @@ from beam_pusher.cli_args import (
 )
 from beam_pusher.errors import BeamPusherError, ConfigError, SpecError
 from beam_pusher.report import ConsoleReport, symbols_for, write_report
-from beam_pusher.runner import describe_runner, run_deploy, runner_flag, runner_kind
+from beam_pusher.runner import describe_runner, job_only_outcome, run_deploy, runner_flag, runner_kind
 from beam_pusher.spec import PushResult, SpaceSpec
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "pipeline_options"]
@@ -141,7 +141,12 @@ def _token(args: argparse.Namespace, config_token: str | None = None, *, local: 
             f"--token-env takes the name of an environment variable (like HF_TOKEN), got {name!r}; give the "
             "variable's name, never the token itself."
         )
-    if local and name not in os.environ:
+    if not local:
+        raise SpecError(
+            f"--token-env {name}: {auth.remote_reference_problem(f'env:{name}')} Give that reference as the "
+            "config's 'token:'."
+        )
+    if name not in os.environ:
         raise SpecError(
             f"--token-env {name}: the environment variable {name} is not set; export it, or choose another variable."
         )
@@ -160,10 +165,10 @@ def _exit_status(results: Sequence[PushResult]) -> int:
     return EXIT_FAILED if any(r.error for r in results) else EXIT_OK
 
 
-def _load(path: str, only: Sequence[str] = (), *, check_secrets: bool = True):
+def _load(path: str, only: Sequence[str] = (), *, check_secrets: bool = True, remote: bool = False):
     from beam_pusher.config import load_config
 
-    config = load_config(path, check_secrets=check_secrets)
+    config = load_config(path, check_secrets=check_secrets, remote=remote)
     selected = config.select(only)
     if not selected.specs:
         raise SpecError(
@@ -191,6 +196,12 @@ def _run_specs(args: argparse.Namespace, extra: Sequence[str], specs, *, endpoin
         logger.debug("pipeline failure", exc_info=True)
         print(f"beam-pusher: the pipeline failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    outcome = job_only_outcome(options)
+    if outcome:  # Dataflow's --dry_run / --template_location: the job was built, nothing ran
+        report.close()
+        noun = "Space" if len(specs) == 1 else "Spaces"
+        print(f"{outcome} for {len(specs)} {noun}; nothing was pushed.")
+        return EXIT_OK
     results = report.finish(results, [s.repo_id for s in specs])  # a Space the pipeline lost counts as failed
     if args.report:
         write_report(args.report, results)
@@ -200,7 +211,7 @@ def _run_specs(args: argparse.Namespace, extra: Sequence[str], specs, *, endpoin
 
 def _cmd_deploy(args: argparse.Namespace, extra: Sequence[str], *, dry_run: bool = False) -> int:
     local = _is_local(extra)
-    config = _load(args.config, args.only, check_secrets=local)
+    config = _load(args.config, args.only, check_secrets=local, remote=not local)
     endpoint = _endpoint(args, config.endpoint)
     token = _token(args, config.token, local=local)
     base_dir = os.path.dirname(config.path) if config.path else None
@@ -256,7 +267,8 @@ def _whoami(endpoint: str | None, token: str | None) -> str:
 
 
 def _cmd_validate(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    config = _load(args.config, check_secrets=not args.skip_secrets)
+    remote = bool(args.runner) and not runner_kind(args.runner).is_local
+    config = _load(args.config, check_secrets=not args.skip_secrets, remote=remote)
     noun = "Space" if len(config.specs) == 1 else "Spaces"
     print(f"{args.config}: valid, {len(config.specs)} {noun}")
     width = max(len(s.repo_id) for s in config.specs)

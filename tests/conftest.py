@@ -114,3 +114,30 @@ def aws_secrets(monkeypatch):
         from beam_pusher import secretstores
 
         secretstores._aws_client.cache_clear()
+
+
+@pytest.fixture
+def gcs_emulator(monkeypatch):
+    """A local GCS (gcp-storage-emulator, in memory) with the bucket ``bucket``; returns its URL.
+
+    google-cloud-storage (Beam's staging and gcsio) finds it through ``STORAGE_EMULATOR_HOST``. ``NO_GCE_CHECK``
+    spares the client's wait for a metadata server that does not exist here.
+    """
+    import socket
+
+    from gcp_storage_emulator.server import create_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket="bucket")
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")  # else gcsfs waits a minute per bucket
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    try:
+        yield url
+    finally:
+        server.stop()
