@@ -2,9 +2,10 @@
 
 Each ``Do`` gates on the blessing as TFX's Pusher does, builds one spec, and runs the push as a small Beam pipeline
 in ``self._make_beam_pipeline()`` -- ``DeploySpaces`` for a Space, ``PushModels`` for a model version -- so the
-pipeline's and the component's ``beam_pipeline_args`` decide where it runs, and the token is resolved on the worker
-that pushes. The push's ``PushResult`` comes back through files under the execution's temp folder (on the pipeline
-root, so it works on Dataflow too), and becomes the ``PushedModel`` artifact's custom properties.
+pipeline's and the component's ``beam_pipeline_args`` decide where it runs (on a remote runner with the running
+beam_pusher staged for the workers), and the token is resolved on the worker that pushes. The push's ``PushResult``
+comes back through files under the execution's temp folder (on the pipeline root, so it works on Dataflow too), and
+becomes the ``PushedModel`` artifact's custom properties.
 
 Failure policy: "not blessed" is an outcome, recorded as ``pushed=0``. A push the Hub refuses (or a template that
 cannot be read) raises ``PushError`` with the push's error, so the component fails and the run shows it, as any TFX
@@ -65,6 +66,7 @@ from beam_pusher.errors import PushError, SpecError
 from beam_pusher.models import ModelRepoSpec, PushModels
 from beam_pusher.runner import collect_results, read_results
 from beam_pusher.spec import PushResult, SpaceSpec
+from beam_pusher.staging import stage_package
 from beam_pusher.transforms import DeploySpaces
 
 __all__ = ["Executor", "ModelPusherExecutor"]
@@ -135,6 +137,16 @@ class _HubPushExecutor(base_beam_executor.BaseBeamExecutor):
             yield f"env:{name}"
         finally:
             os.environ.pop(name, None)
+
+    def _make_beam_pipeline(self) -> beam.Pipeline:
+        """The pipeline TFX makes from ``beam_pipeline_args``; on a remote runner, with beam_pusher staged.
+
+        Staged as the CLI stages it (``staging.stage_package``): unless the args already say how workers get
+        beam_pusher (``--setup_file``, ``--extra_package``, ``--sdk_container_image``).
+        """
+        pipeline = super()._make_beam_pipeline()
+        stage_package(pipeline.options)
+        return pipeline
 
     def _results_prefix(self, output: types.Artifact) -> str:
         try:

@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 DISTRIBUTION = "beam-pusher"
 """The distribution name the package is installed under."""
 
+# TFX's Beam executors stage TFX itself as ``tfx_ephemeral-<version>.tar.gz`` when the user chose nothing: that is
+# TFX's staging, not the user's choice of how workers get beam_pusher.
+_TFX_EPHEMERAL = "tfx_ephemeral-"
 _SKIPPED_DIRS = frozenset({"__pycache__"})
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 _WHEEL_TAG = "py3-none-any"
@@ -50,9 +53,10 @@ def staging_choice(options: PipelineOptions) -> str | None:
 
     setup = options.view_as(SetupOptions)
     worker = options.view_as(WorkerOptions)
+    packages = [p for p in setup.extra_packages or () if not os.path.basename(p).startswith(_TFX_EPHEMERAL)]
     for flag, value in (
         ("--setup_file", setup.setup_file),
-        ("--extra_package", setup.extra_packages),
+        ("--extra_package", packages),
         ("--sdk_container_image", worker.sdk_container_image),
     ):
         if value:
@@ -64,6 +68,7 @@ def stage_package(options: PipelineOptions) -> str | None:
     """Adds the running beam_pusher as ``--extra_package`` when the runner is remote and the user chose nothing.
 
     Changes ``options`` in place (Beam's option views share one dict) and says in one log line what was staged.
+    The ``tfx_ephemeral`` package that TFX's executors add for TFX itself is kept, and is no choice of the user's.
 
     Args:
       options: The pipeline's options; local runners and options that already say how workers get beam_pusher are
@@ -91,7 +96,8 @@ def stage_package(options: PipelineOptions) -> str | None:
         logger.info("Workers get beam_pusher from %s; nothing else is staged.", chosen)
         return None
     wheel = _cached_wheel()
-    options.view_as(SetupOptions).extra_packages = [wheel]
+    setup = options.view_as(SetupOptions)
+    setup.extra_packages = [*(setup.extra_packages or ()), wheel]  # after TFX's own package, if any
     logger.info(
         "Staging %s (beam_pusher from %s) for the workers; pass --sdk_container_image, --setup_file or "
         "--extra_package to choose otherwise.", os.path.basename(wheel), _package_dir(),
