@@ -143,8 +143,9 @@ def read_aws_secret(secret_id: str, key: str | None, *, what: str) -> str:
             raise TokenError(f"{what}: AWS Secrets Manager has no secret {secret_id} (ResourceNotFoundException); "
                              "create it ('aws secretsmanager create-secret') or fix the name and region.") from None
         if code in ("AccessDeniedException", "AccessDenied") or status == 403:
-            raise TokenError(f"{what}: access to {secret_id} was denied (HTTP {status}, {code}); allow secretsmanager:"
-                             "GetSecretValue on it for the workers' role (and kms:Decrypt for a customer key).") from None
+            raise TokenError(f"{what}: access to {secret_id} was denied (HTTP {status}, {code}); allow "
+                             "secretsmanager:GetSecretValue on it for the workers' role (and kms:Decrypt for a "
+                             "customer key).") from None
         raise TokenError(f"{what}: AWS Secrets Manager refused {secret_id} ({code or type(exc).__name__}); "
                          "check the secret and the workers' credentials.") from None  # fmt: skip
     except BotoCoreError as exc:  # no credentials, no region, endpoint unreachable

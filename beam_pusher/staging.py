@@ -143,12 +143,20 @@ def _record_line(name: str, data: bytes) -> str:
 
 
 def _metadata_files(dist: metadata.Distribution, version: str) -> dict[str, bytes]:
-    """The ``.dist-info`` files of the wheel: the installed METADATA (its version set to ``version``) and more."""
-    lines = (dist.read_text("METADATA") or f"Metadata-Version: 2.1\nName: {DISTRIBUTION}\n").splitlines()
-    head, _, body = "\n".join(lines).partition("\n\n")
-    head = "\n".join(line for line in head.splitlines() if not line.startswith("Version:"))
+    """The ``.dist-info`` files of the wheel: METADATA from the installed distribution's, at ``version``.
+
+    Read through ``importlib.metadata`` (``dist.metadata``, ``dist.requires``), so an ``.egg-info`` of a checkout
+    serves as well as an installed ``.dist-info``.
+    """
+    info = dist.metadata
+    lines = ["Metadata-Version: 2.1", f"Name: {info['Name'] or DISTRIBUTION}", f"Version: {version}"]
+    for field in ("Summary", "License", "Requires-Python"):
+        if info[field]:
+            lines.append(f"{field}: {info[field]}")
+    lines += [f"Provides-Extra: {extra}" for extra in info.get_all("Provides-Extra") or ()]
+    lines += [f"Requires-Dist: {requirement}" for requirement in dist.requires or ()]
     files = {
-        "METADATA": f"{head}\nVersion: {version}\n\n{body}".encode(),
+        "METADATA": ("\n".join(lines) + "\n").encode(),
         "WHEEL": f"Wheel-Version: 1.0\nGenerator: beam_pusher.staging\nRoot-Is-Purelib: true\nTag: {_WHEEL_TAG}\n"
         .encode(),
     }

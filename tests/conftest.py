@@ -28,17 +28,6 @@ def api(hub_api):
     return hub_api
 
 
-@pytest.fixture
-def gcp_secrets(monkeypatch):
-    """A started local Google Secret Manager that the real client reaches (through the emulator variable)."""
-    from beam_pusher.secretstores import GCP_EMULATOR_ENV
-    from beam_pusher.testing.secret_manager import LocalSecretManager
-
-    with LocalSecretManager() as store:
-        monkeypatch.setenv(GCP_EMULATOR_ENV, store.host)
-        yield store
-
-
 class AwsSecrets:
     """moto's server in server mode, holding secrets, with an IAM user that may read them and one that may not."""
 
@@ -115,29 +104,3 @@ def aws_secrets(monkeypatch):
 
         secretstores._aws_client.cache_clear()
 
-
-@pytest.fixture
-def gcs_emulator(monkeypatch):
-    """A local GCS (gcp-storage-emulator, in memory) with the bucket ``bucket``; returns its URL.
-
-    google-cloud-storage (Beam's staging and gcsio) finds it through ``STORAGE_EMULATOR_HOST``. ``NO_GCE_CHECK``
-    spares the client's wait for a metadata server that does not exist here.
-    """
-    import socket
-
-    from gcp_storage_emulator.server import create_server
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = create_server("127.0.0.1", port, in_memory=True, default_bucket="bucket")
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
-    monkeypatch.setenv("NO_GCE_CHECK", "True")
-    monkeypatch.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")  # else gcsfs waits a minute per bucket
-    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
-    try:
-        yield url
-    finally:
-        server.stop()

@@ -60,12 +60,13 @@ def test_job_only_outcome_is_dataflow_dry_run_or_template():
         return job_only_outcome(PipelineOptions(list(args)))
 
     assert outcome("--runner=DataflowRunner", "--dry_run=True") == "job graph built"
-    assert outcome("--runner=DataflowRunner", "--template_location=gs://b/t.json") == "template written to gs://b/t.json"
+    template = "--template_location=gs://b/t.json"
+    assert outcome("--runner=DataflowRunner", template) == "template written to gs://b/t.json"
     assert outcome("--runner=DataflowRunner") is None
     assert outcome("--runner=FnApiRunner", "--dry_run=True") is None  # Beam ignores it there: the run pushes
 
 
-def test_a_dry_run_builds_the_job_and_is_no_failure(hub, gcs_emulator, tmp_path, capsys):
+def test_a_dry_run_builds_the_job_and_is_no_failure(hub, local_gcs, tmp_path, capsys):
     config = write_config(tmp_path, hub)
     assert main(["deploy", config, *dataflow_flags("--dry_run=True")]) == 0
     out = capsys.readouterr().out
@@ -74,17 +75,17 @@ def test_a_dry_run_builds_the_job_and_is_no_failure(hub, gcs_emulator, tmp_path,
 
 
 def test_template_stages_the_package_and_a_worker_pushes_from_the_staged_files(
-    hub, gcs_emulator, gcp_secrets, tmp_path, capsys, caplog, monkeypatch
+    hub, local_gcs, local_secret_manager, tmp_path, capsys, caplog, monkeypatch
 ):
     caplog.set_level(logging.INFO, logger="beam_pusher")
-    gcp_secrets.add(TOKEN_VERSION, hub.token)
-    gcp_secrets.add(SECRET_VERSION, SECRET_VALUE)
+    local_secret_manager.add(TOKEN_VERSION, hub.token)
+    local_secret_manager.add(SECRET_VERSION, SECRET_VALUE)
     config = write_config(tmp_path, hub)
     template = "gs://bucket/templates/spaces.json"
     assert main(["deploy", config, "-v", *dataflow_flags("--template_location", template)]) == 0
     assert f"template written to {template} for 3 Spaces; nothing was pushed." in capsys.readouterr().out
     assert "Staging beam_pusher-0.1.0-py3-none-any.whl" in caplog.text
-    assert gcp_secrets.calls == 0  # the launcher resolves nothing: the workers will
+    assert local_secret_manager.calls == 0  # the launcher resolves nothing: the workers will
     staged = blobs("staging/")
     wheel = next(data for name, data in staged.items() if name.endswith("beam_pusher-0.1.0-py3-none-any.whl"))
     wheel_path = tmp_path / "staged.whl"

@@ -60,19 +60,19 @@ def test_only_secret_store_references_resolve_on_remote_workers():
     assert "reads a file" in auth.remote_reference_problem("file:/run/secrets/hf")
 
 
-def test_gcp_secret_token_and_space_secret(gcp_secrets):
-    gcp_secrets.add("projects/demo/secrets/hf-token/versions/1", "old")
-    gcp_secrets.add(VERSION, TOKEN_VALUE + "\n")
-    gcp_secrets.add("projects/demo/secrets/weather/versions/1", SECRET_VALUE)
+def test_gcp_secret_token_and_space_secret(local_secret_manager):
+    local_secret_manager.add("projects/demo/secrets/hf-token/versions/1", "old")
+    local_secret_manager.add(VERSION, TOKEN_VALUE + "\n")
+    local_secret_manager.add("projects/demo/secrets/weather/versions/1", SECRET_VALUE)
     assert auth.resolve_token(f"gcp-secret:{VERSION}") == TOKEN_VALUE
     assert auth.resolve_token("gcp-secret:projects/demo/secrets/hf-token/versions/latest") == TOKEN_VALUE
     assert auth.resolve_secret("API_KEY", "gcp-secret:projects/demo/secrets/weather/versions/1") == SECRET_VALUE
-    assert gcp_secrets.calls == 3
+    assert local_secret_manager.calls == 3
 
 
-def test_gcp_secret_missing_and_denied_say_what_to_do(gcp_secrets):
-    gcp_secrets.add(VERSION, TOKEN_VALUE)
-    gcp_secrets.deny("projects/demo/secrets/hf-token")
+def test_gcp_secret_missing_and_denied_say_what_to_do(local_secret_manager):
+    local_secret_manager.add(VERSION, TOKEN_VALUE)
+    local_secret_manager.deny("projects/demo/secrets/hf-token")
     with pytest.raises(TokenError, match=r"no secret version projects/demo/secrets/nope/versions/1 \(NotFound\)"):
         auth.resolve_token("gcp-secret:projects/demo/secrets/nope/versions/1")
     with pytest.raises(TokenError) as denied:
@@ -92,16 +92,16 @@ def test_aws_secret_token_json_key_missing_and_denied(aws_secrets, monkeypatch):
     with pytest.raises(TokenError, match=r"no secret missing \(ResourceNotFoundException\); create it"):
         auth.resolve_token("aws-secret:missing")
     aws_secrets.use(monkeypatch, aws_secrets.nobody)
-    with pytest.raises(TokenError, match=r"access to hf-token was denied .*allow secretsmanager:GetSecretValue") as denied:
+    with pytest.raises(TokenError, match=r"access to hf-token was denied .*allow secretsmanager:GetSecret") as denied:
         auth.resolve_token("aws-secret:hf-token")
     for error in (no_key, denied):
         assert TOKEN_VALUE not in str(error.value) and SECRET_VALUE not in str(error.value)
 
 
 def test_a_deploy_reads_token_and_secrets_from_the_stores_and_shows_them_nowhere(
-    hub, gcp_secrets, aws_secrets, monkeypatch, tmp_path, caplog
+    hub, local_secret_manager, aws_secrets, monkeypatch, tmp_path, caplog
 ):
-    gcp_secrets.add(VERSION, hub.token)
+    local_secret_manager.add(VERSION, hub.token)
     aws_secrets.set_up({"app": json.dumps({"API_KEY": SECRET_VALUE})})
     aws_secrets.use(monkeypatch, aws_secrets.reader)
     caplog.set_level(logging.DEBUG)  # after the set-up, which sends the values to the servers

@@ -22,8 +22,8 @@ from beam_pusher.staging import build_wheel, stage_package, staging_choice
 from beam_pusher.transforms import DeploySpaces
 
 WHEEL = f"beam_pusher-{beam_pusher.__version__}-py3-none-any.whl"
-DRY_DATAFLOW = ["--runner=DataflowRunner", "--no_auth", "--dry_run=True", "--project=demo-project", "--region=europe-west1",
-                "--temp_location=gs://bucket/tmp"]
+DRY_DATAFLOW = ["--runner=DataflowRunner", "--no_auth", "--dry_run=True", "--project=demo-project",
+                "--region=europe-west1", "--temp_location=gs://bucket/tmp"]
 
 
 def test_the_wheel_holds_the_imported_package_its_apps_and_valid_metadata(tmp_path):

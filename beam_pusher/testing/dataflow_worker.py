@@ -17,6 +17,7 @@ extra, as Dataflow's container has) until the staged packages are installed.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import subprocess
 import sys
@@ -66,6 +67,7 @@ def install_packages(folder: str | os.PathLike) -> list[str]:
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", *(str(Path(folder) / n) for n in names)], check=True
         )
+        importlib.invalidate_caches()  # this process imports them next; its finders may have listed site-packages
     return names
 
 
