@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo example bench clean
+.PHONY: setup test demo example bench dataflow-check clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ example: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
+
+# A Dataflow worker's view, offline: a fresh virtualenv with only Beam and the staged files runs the staged job
+# (minutes: it installs Beam), so it is not part of `make test`.
+dataflow-check: setup
+	$(BIN)/python -m pytest checks -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -25,8 +25,17 @@ setup(
     extras_require={
         # tfx_bsl imports dill, which apache-beam >= 2.72 no longer installs by itself.
         "tfx": ["tfx>=1.16,<1.18", "apache-beam[dill]"],
+        # Dataflow: the runner and its GCS client, gs:// through fsspec, gcp-secret: references.
+        "gcp": ["apache-beam[gcp]", "gcsfs", "google-cloud-secret-manager>=2"],
+        # s3:// through fsspec; aws-secret: references (boto3).
+        "s3": ["s3fs", "boto3"],
+        "aws": ["s3fs", "boto3"],
         # kfp-pipeline-spec compiles pipelines for Vertex AI (KubeflowV2DagRunner); 0.3+ needs protobuf 4, tfx 1.16 has 3.
-        "test": ["pytest>=7", "pytest-timeout", "kfp-pipeline-spec>=0.2.2,<0.3"],
+        # moto's server, a GCS emulator and the cloud clients test staging and secret references offline.
+        "test": [
+            "pytest>=7", "pytest-timeout", "kfp-pipeline-spec>=0.2.2,<0.3", "apache-beam[gcp]",
+            "google-cloud-secret-manager>=2", "moto[server]>=5", "boto3", "s3fs", "gcp-storage-emulator",
+        ],
     },
     entry_points={"console_scripts": ["beam-pusher=beam_pusher.cli:main"]},
     classifiers=[

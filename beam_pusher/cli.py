@@ -27,7 +27,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 
-from beam_pusher import rules, runner
+from beam_pusher import auth, rules, runner
 from beam_pusher.cli_args import (
     BEAM_COMMANDS,
     PASS_THROUGH_COMMANDS,
@@ -42,6 +42,7 @@ from beam_pusher.errors import BeamPusherError, ConfigError, PushError, SpecErro
 from beam_pusher.report import ConsoleReport, check_report_path, symbols_for, write_report
 from beam_pusher.runner import (
     describe_runner,
+    job_only_outcome,
     options_kind,
     run_deploy,
     runner_flag,
@@ -209,7 +210,12 @@ def _token(args: argparse.Namespace, config_token: str | None = None, *, local: 
             f"--token-env takes the name of an environment variable (like HF_TOKEN), got {name!r}; give the "
             "variable's name, never the token itself."
         )
-    if local and name not in os.environ:
+    if not local:
+        raise SpecError(
+            f"--token-env {name}: {auth.remote_reference_problem(f'env:{name}')} Give that reference as the "
+            "config's 'token:'."
+        )
+    if name not in os.environ:
         raise SpecError(
             f"--token-env {name}: the environment variable {name} is not set; export it, or choose another variable."
         )
@@ -243,10 +249,10 @@ def _exit_status(results: Sequence[PushResult]) -> int:
     return EXIT_FAILED if any(r.error for r in results) else EXIT_OK
 
 
-def _load(path: str, only: Sequence[str] = (), *, check_secrets: bool = True):
+def _load(path: str, only: Sequence[str] = (), *, check_secrets: bool = True, remote: bool = False):
     from beam_pusher.config import load_config
 
-    config = load_config(path, check_secrets=check_secrets)
+    config = load_config(path, check_secrets=check_secrets, remote=remote)
     selected = config.select(only)
     if not selected.specs:
         raise SpecError(
@@ -292,6 +298,10 @@ def _run_specs(args: argparse.Namespace, extra: Sequence[str], specs, *, endpoin
                 return EXIT_FAILED
             results = list(arrived.values())  # a runner elsewhere was stopped: what came back is all that is known
     if interruption.signal_name is None:
+        outcome = job_only_outcome(options)
+        if outcome:  # Dataflow's --dry_run / --template_location: the job was built, nothing ran
+            print(f"{outcome} for {len(specs)} {'Space' if len(specs) == 1 else 'Spaces'}; nothing was pushed.")
+            return EXIT_OK
         return _exit_status(_finish(args, report, results, expected))
     unknown = len(set(expected) - {r.repo_id for r in results})
     results = _finish(args, report, results, expected, missing=_STATE_UNKNOWN)
@@ -329,7 +339,7 @@ def _finish(args, report: ConsoleReport, results, expected, *, missing: str | No
 
 def _cmd_deploy(args: argparse.Namespace, extra: Sequence[str], *, dry_run: bool = False) -> int:
     local = _is_local(extra)
-    config = _load(args.config, args.only, check_secrets=local)
+    config = _load(args.config, args.only, check_secrets=local, remote=not local)
     endpoint = _endpoint(args, config.endpoint)
     token = _token(args, config.token, local=local)
     if local:  # remote workers may reach a Hub, and hold a token, that this machine does not
@@ -391,7 +401,8 @@ def _whoami(api) -> str:
 
 
 def _cmd_validate(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    config = _load(args.config, check_secrets=not args.skip_secrets)
+    remote = bool(args.runner) and not runner_kind(args.runner).is_local
+    config = _load(args.config, check_secrets=not args.skip_secrets, remote=remote)
     noun = "Space" if len(config.specs) == 1 else "Spaces"
     print(f"{args.config}: valid, {len(config.specs)} {noun}")
     width = max(len(s.repo_id) for s in config.specs)

@@ -70,7 +70,8 @@ _VALIDATE_EPILOG = """Checks the whole config without touching the Hub and lists
 
 examples:
   beam-pusher validate configs/spaces.yaml
-  beam-pusher validate configs/spaces.yaml --skip-secrets   # on a machine that does not deploy"""
+  beam-pusher validate configs/spaces.yaml --skip-secrets   # on a machine that does not deploy
+  beam-pusher validate configs/spaces.yaml --runner DataflowRunner   # references that Dataflow workers resolve"""
 _PUSH_EPILOG = """Flags are named like the TFX HFSpacePusher component's parameters.
 
 examples:
@@ -197,6 +198,10 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     p = _subparser(sub, "validate", "check a config file and list every problem", _VALIDATE_EPILOG, common)
     _add_config(p)
     p.add_argument("--skip-secrets", action="store_true", help="do not require the env:NAME references to be set here")
+    p.add_argument(
+        "--runner", metavar="RUNNER",
+        help="the Beam runner of the deploy; on a remote one (DataflowRunner) env: and file: references are refused",
+    )
 
     _add_push(sub, common)
 

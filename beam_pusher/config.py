@@ -50,7 +50,7 @@ from beam_pusher.rules import check_endpoint, is_url
 from beam_pusher.spec import SpaceSpec
 from beam_pusher.yamlnodes import BadValue, NodeReader, is_null, join, kind, line_of
 
-__all__ = ["DeployConfig", "load_config", "parse_config"]
+__all__ = ["DeployConfig", "load_config", "missing_filesystem", "parse_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,11 @@ def _matches(spec: SpaceSpec, pattern: str) -> bool:
 
 
 def load_config(
-    path: str | os.PathLike, *, check_secrets: bool = True, environ: Mapping[str, str] | None = None
+    path: str | os.PathLike,
+    *,
+    check_secrets: bool = True,
+    environ: Mapping[str, str] | None = None,
+    remote: bool = False,
 ) -> DeployConfig:
     """Reads and validates a batch config file; relative paths in it are resolved against its folder.
 
@@ -126,6 +130,9 @@ def load_config(
       check_secrets: Also require every ``env:NAME`` reference (Space secrets, ``token``) to be set in ``environ``;
         off when validating on a machine that is not the one that deploys.
       environ: Environment to check references against (default ``os.environ``). Values are never read out.
+      remote: The deploy runs on remote workers (Dataflow): ``env:`` and ``file:`` references are problems there,
+        since the workers have neither this machine's environment nor its files; secret-store references
+        (``gcp-secret:``, ``aws-secret:``) are what resolves.
 
     Returns:
       The validated ``DeployConfig``.
@@ -149,7 +156,8 @@ def load_config(
         raise ConfigError(f"{source}: 1 problem in the config:\n  {problem}", problems=[problem]) from None
     absolute = os.path.abspath(source)
     config = parse_config(
-        text, source=source, base_dir=os.path.dirname(absolute), check_secrets=check_secrets, environ=environ
+        text, source=source, base_dir=os.path.dirname(absolute), check_secrets=check_secrets, environ=environ,
+        remote=remote,
     )
     return dataclasses.replace(config, path=absolute)
 
@@ -161,6 +169,7 @@ def parse_config(
     base_dir: str | None = None,
     check_secrets: bool = True,
     environ: Mapping[str, str] | None = None,
+    remote: bool = False,
 ) -> DeployConfig:
     """Validates config text; see ``load_config``.
 
@@ -171,6 +180,7 @@ def parse_config(
         working directory).
       check_secrets: See ``load_config``.
       environ: See ``load_config``.
+      remote: See ``load_config``.
 
     Raises:
       ConfigError: With every problem, each ``FILE:LINE: key: what is wrong; the fix``.
@@ -180,6 +190,7 @@ def parse_config(
         base_dir=os.path.abspath(base_dir if base_dir is not None else os.getcwd()),
         check_secrets=check_secrets,
         environ=os.environ if environ is None else environ,
+        remote=remote,
     )
     config = parser.read(text)
     if parser.problems:
@@ -194,12 +205,15 @@ def parse_config(
 class _Parser(NodeReader):
     """One parse of one config: the YAML reader, plus where relative paths start and which secrets to check."""
 
-    def __init__(self, *, source: str, base_dir: str, check_secrets: bool, environ: Mapping[str, str]):
+    def __init__(
+        self, *, source: str, base_dir: str, check_secrets: bool, environ: Mapping[str, str], remote: bool = False
+    ):
         super().__init__(source)
         self.warnings: list[tuple[int, str]] = []
         self.base_dir = base_dir
         self.check_secrets = check_secrets
         self.environ = environ
+        self.remote = remote
 
     def _unknown_key(self, key_node: yaml.Node, path: str, key: str, allowed: Iterable[str]) -> None:
         allowed = list(allowed)
@@ -304,27 +318,33 @@ class _Parser(NodeReader):
         except SpecError as err:
             self.problem(line_of(entry[0]), "token", str(err))
             return None
-        path = auth.file_reference_path(value)
-        if path is None:
-            self._check_variable_set(line_of(entry[0]), "token", auth.env_reference_name(value))
-        elif self.check_secrets and not os.path.isfile(path):
-            self.problem(line_of(entry[0]), "token", f"the token file {path} does not exist here; mount it, "
-                         "use 'env:NAME', or validate without checking secrets.")
+        self._check_reference(line_of(entry[0]), "token", value, what="token")
         return value
 
-    def _check_variable_set(self, line: int, key: str, name: str) -> None:
-        """Records a problem when secrets are checked and the environment variable ``name`` is not set or empty.
+    def _check_reference(self, line: int, key: str, reference: str, *, what: str) -> None:
+        """Records a problem when ``reference`` cannot resolve where the deploy runs.
 
-        An empty value is a mistake, never a secret: deployed, it would wipe the Space's secret.
+        On a remote runner, ``env:`` and ``file:`` cannot; on this machine (when secrets are checked), the variable
+        must be set and not empty (an empty value is a mistake, never a secret: deployed, it would wipe the Space's
+        secret), and the file must exist. Secret-store references are checked by the worker that reads them.
         """
+        if self.remote:
+            problem = auth.remote_reference_problem(reference)
+            if problem:
+                self.problem(line, key, f"the runner is remote: {problem}")
+            return
         if not self.check_secrets:
             return
-        if name not in self.environ:
+        name, path = auth.env_reference_name(reference), auth.file_reference_path(reference)
+        if name is not None and name not in self.environ:
             self.problem(line, key, f"refers to the environment variable {name}, which is not set; set {name} in "
                          "the environment that runs the deploy, or validate without checking secrets.")
-        elif not self.environ[name]:
+        elif name is not None and not self.environ[name]:
             self.problem(line, key, f"refers to the environment variable {name}, which is empty; set {name} to the "
                          "value, or remove the entry (a deploy then deletes the secret it set).")
+        if path is not None and not os.path.isfile(path):
+            self.problem(line, key, f"the {what} file {path} does not exist here; mount it, use 'env:NAME', or "
+                         "validate without checking secrets.")
 
     def _defaults(self, entry: tuple[yaml.Node, yaml.Node] | None) -> tuple[dict[str, Any] | None, set[str]]:
         """The defaults' fields (None when they have problems) and the keys they name, good or bad.
@@ -456,13 +476,17 @@ class _Parser(NodeReader):
                 ok = False
                 continue
             if field == "secrets":
-                self._check_variable_set(line_of(name_node), entry_path, auth.env_reference_name(value))
+                self._check_reference(line_of(name_node), entry_path, value, what="secret")
             out[name] = value
         return out if ok else _BAD
 
     def _path(self, key_path: str, field: str, line: int, value: str) -> Any:
         """A URL or built-in app name as written; a local path made absolute against the config's folder."""
         if is_url(value):
+            missing = missing_filesystem(value)
+            if missing:
+                self.problem(line, key_path, missing)
+                return _BAD
             return value  # remote: read (and checked) by the deploy, never from here
         if field == "model_path":
             # Not checked for existence: the model may be written by a step that runs after validation.
@@ -476,6 +500,36 @@ class _Parser(NodeReader):
             # Kept by name: each worker finds the built-in app inside its own installed package.
             return value
         return resolved
+
+
+# The extra that installs the filesystem of a scheme, where beam-pusher has one.
+_FILESYSTEM_EXTRAS = {"gs": "gcp", "gcs": "gcp", "s3": "s3", "s3a": "s3"}
+
+
+def missing_filesystem(url: str) -> str | None:
+    """Why fsspec cannot open ``url`` here (its scheme unknown, or the filesystem not installed); None if it can.
+
+    Each protocol of a chain (``simplecache::s3://b/x``) is checked. Only the import is tried: no bucket is read.
+
+    Example::
+
+        missing_filesystem("s3://bucket/app")  # "... install 'beam-pusher[s3]' ..." where s3fs is missing
+    """
+    import fsspec
+
+    for part in url.split("::"):
+        protocol = part.split("://", 1)[0]
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except ValueError:
+            return (f"{url!r}: fsspec knows no filesystem for {protocol}://; use a local path or a URL such as "
+                    "gs://, s3://, hf:// or memory://.")  # fmt: skip
+        except ImportError as err:
+            extra = _FILESYSTEM_EXTRAS.get(protocol)
+            fix = f"pip install 'beam-pusher[{extra}]'" if extra else str(err).splitlines()[0]
+            return (f"{url!r}: the filesystem for {protocol}:// is not installed here; {fix} (on the workers too: "
+                    "see docs/dataflow.md).")  # fmt: skip
+    return None
 
 
 def _typing_hint(field: str, value: Any, node: yaml.Node) -> str:

@@ -3,7 +3,7 @@
 Each ``Do`` gates on the blessing as TFX's Pusher does, builds one spec, and runs the push as a small Beam pipeline
 on the pipeline's and the component's ``beam_pipeline_args`` -- ``DeploySpaces`` for a Space (through
 ``runner.run_deploy``, the CLI's path), ``PushModels`` for a model version -- so the token is resolved on the worker
-that pushes. The push's ``PushResult`` becomes the ``PushedModel`` artifact's custom properties.
+that pushes; on a remote runner the running beam_pusher is staged for the workers (``staging.stage_package``). The push's ``PushResult`` becomes the ``PushedModel`` artifact's custom properties.
 
 Where the time goes on local runners: TFX's ``BaseBeamExecutor`` packages its own installation as an sdist for the
 workers whenever ``beam_pipeline_args`` are given (2-4 s per execution, see ``_HubPushExecutor.__init__``), which
@@ -80,6 +80,7 @@ from beam_pusher.errors import PushError, SpecError
 from beam_pusher.models import ModelRepoSpec, PushModels
 from beam_pusher.runner import collect_results, read_results, run_deploy, runner_kind
 from beam_pusher.spec import PushResult, SpaceSpec
+from beam_pusher.staging import stage_package
 
 __all__ = ["Executor", "ModelPusherExecutor", "default_repo_name"]
 
@@ -208,6 +209,16 @@ class _HubPushExecutor(base_beam_executor.BaseBeamExecutor):
             yield f"env:{name}"
         finally:
             os.environ.pop(name, None)
+
+    def _make_beam_pipeline(self) -> beam.Pipeline:
+        """The pipeline TFX makes from ``beam_pipeline_args``; on a remote runner, with beam_pusher staged.
+
+        Staged as the CLI stages it (``staging.stage_package``): unless the args already say how workers get
+        beam_pusher (``--setup_file``, ``--extra_package``, ``--sdk_container_image``).
+        """
+        pipeline = super()._make_beam_pipeline()
+        stage_package(pipeline.options)
+        return pipeline
 
     @contextlib.contextmanager
     def _results_folder(self) -> Iterator[str]:

@@ -5,7 +5,10 @@ The one home of what depends on the Beam runner:
 - the local default (``LOCAL_PIPELINE_ARGS``) and the options built from flags (``build_options``);
 - where a runner runs the pipeline's DoFns (``runner_kind``): on this machine, where ``env:NAME`` token references
   resolve as they do here, and in this very process, where results can be handed over in memory;
-- running the deploy and collecting its results (``run_deploy``), with ``on_result`` called once per Space.
+- running the deploy and collecting its results (``run_deploy``), with ``on_result`` called once per Space;
+- on a remote runner, staging the running beam_pusher for the workers (``beam_pusher.staging``);
+- runs that only build the job (``job_only_outcome``: Dataflow's ``--dry_run`` and ``--template_location``), which
+  push nothing and so bring no results back.
 
 Results always reach the caller through one collector in this process, fed by a step mapped over the results. When
 the workers may not share this process (Dataflow, DirectRunner ``multi_processing``), that step finds no collector
@@ -56,6 +59,7 @@ __all__ = [
     "build_options",
     "collect_results",
     "describe_runner",
+    "job_only_outcome",
     "options_kind",
     "read_results",
     "request_stop",
@@ -327,6 +331,26 @@ def _cancel(pipeline: beam.Pipeline) -> None:
         )
 
 
+def job_only_outcome(options: PipelineOptions) -> str | None:
+    """What a run that only builds the Dataflow job leaves behind; None when the run executes the pipeline.
+
+    ``--dry_run=True`` builds the job graph and stops; ``--template_location`` also stages the files and writes a
+    template that runs later. Other runners ignore both flags and run the pipeline.
+
+    Example::
+
+        job_only_outcome(PipelineOptions(["--runner=DataflowRunner", "--dry_run=True"]))  # "job graph built"
+    """
+    from apache_beam.options.pipeline_options import GoogleCloudOptions, StandardOptions, TestOptions
+
+    if _runner_name(options.view_as(StandardOptions).runner) != "dataflowrunner":
+        return None
+    if options.view_as(TestOptions).dry_run:
+        return "job graph built"
+    template = options.view_as(GoogleCloudOptions).template_location
+    return f"template written to {template}" if template else None
+
+
 # -- collecting results --------------------------------------------------------------------------------------------
 
 _CALLBACKS: dict[str, Callable[[PushResult], None]] = {}
@@ -401,8 +425,12 @@ def read_results(path_prefix: str) -> list[PushResult]:
 
 
 @contextlib.contextmanager
-def _results_folder(options: PipelineOptions) -> Iterator[str | None]:
-    """A fresh folder for result files, removed afterwards; None when the workers share this process."""
+def _results_folder(options: PipelineOptions, *, job_only: bool = False) -> Iterator[str | None]:
+    """A fresh folder for result files, removed afterwards; None when the workers share this process.
+
+    A job that is only built (``job_only``) still names the folder in its graph, but writes nothing there now;
+    a template writes there whenever it is launched, so the folder is left alone.
+    """
     if options_kind(options) is RunnerKind.IN_PROCESS:
         yield None
         return
@@ -414,7 +442,7 @@ def _results_folder(options: PipelineOptions) -> Iterator[str | None]:
     finally:
         if own_temp:
             shutil.rmtree(own_temp, ignore_errors=True)
-        else:
+        elif not job_only:
             _remove_remote(folder)
 
 
@@ -437,6 +465,9 @@ def run_deploy(
 ) -> list[PushResult]:
     """Deploys ``specs`` in one Beam pipeline and returns one ``PushResult`` per Space, sorted by repo id.
 
+    On a remote runner the running beam_pusher is staged for the workers (``staging.stage_package``) unless the
+    options already say how they get it. A run that only builds the job (``job_only_outcome``) returns no results.
+
     Args:
       specs: The Spaces to deploy.
       pipeline_args: As for ``build_options``; default ``LOCAL_PIPELINE_ARGS``.
@@ -457,11 +488,14 @@ def run_deploy(
     """
     import apache_beam as beam
 
+    from beam_pusher.staging import stage_package
     from beam_pusher.transforms import DeploySpaces
 
     options = _options(pipeline_args)
+    stage_package(options)
+    job_only = job_only_outcome(options) is not None
     collector = _Collector(on_result)
-    with _in_process_callback(collector.add) as key, _results_folder(options) as folder:
+    with _in_process_callback(collector.add) as key, _results_folder(options, job_only=job_only) as folder:
         pipeline = _new_pipeline(options)
         try:
             with pipeline:
@@ -473,7 +507,7 @@ def run_deploy(
         except KeyboardInterrupt:
             _cancel(pipeline)
             raise
-        if folder is not None:
+        if folder is not None and not job_only:
             for result in read_results(f"{folder}/results"):
                 collector.add(result)
     return collector.results()

@@ -642,3 +642,32 @@ def test_model_versions_are_immutable_and_an_unchanged_model_reruns_as_a_no_op(h
     assert "assets/vocab.txt" not in hub.list_files(model_repo, repo_type="model", revision="v1")
     assert hub.head(space_repo) == space_head
     assert execution_states(tmp_path, "HFModelPusher")[-1] == "FAILED"
+
+
+def test_space_pusher_reads_token_and_space_secret_from_secret_manager_and_records_neither(
+    hub, model_uri, template, tmp_path, local_secret_manager, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    secret_value = "sk-component-secret-5150"
+    local_secret_manager.add("projects/demo/secrets/hf-token/versions/1", hub.token)
+    local_secret_manager.add("projects/demo/secrets/weather/versions/2", secret_value)
+    model, blessing = importers(model_uri, tmp_path, blessed=1)
+    pusher = HFSpacePusher(
+        username=hub.username,
+        repo_name="penguin-secret-store",
+        hf_access_token="gcp-secret:projects/demo/secrets/hf-token/versions/latest",
+        space_secrets={"WEATHER_KEY": "gcp-secret:projects/demo/secrets/weather/versions/2"},
+        app_path=template,
+        model=model.outputs["result"],
+        model_blessing=blessing.outputs["result"],
+        endpoint=hub.endpoint,
+    )
+    tfx.orchestration.LocalDagRunner().run(make_pipeline("penguin-secret-store", tmp_path, [model, blessing, pusher]))
+    (pushed,) = pushed_models(tmp_path, "HFSpacePusher")
+    assert pushed["pushed"] == 1
+    assert hub.space_state(f"{hub.username}/penguin-secret-store").secrets == {"WEATHER_KEY": secret_value}
+    for value in (hub.token.encode(), secret_value.encode()):
+        assert value not in (tmp_path / "mlmd.sqlite").read_bytes()
+        assert files_containing(tmp_path / "pipeline_root", value) == []
+        assert value.decode() not in caplog.text
+    assert b"gcp-secret:projects/demo/secrets/hf-token/versions/latest" in (tmp_path / "mlmd.sqlite").read_bytes()

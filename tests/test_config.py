@@ -449,3 +449,52 @@ spaces:
     a, b = parse_config(text, check_secrets=False).specs
     assert (a.exclude, a.include) == (("*.ipynb", "/notebooks/"), (".env.example",))
     assert (b.exclude, b.include) == ((), ("debug.log",))
+
+
+def test_remote_runs_refuse_env_and_file_references_and_say_what_resolves_there(tmp_path):
+    text = """
+        token: env:HF_TOKEN
+        spaces:
+          - repo_id: user/a
+            app_path: apps.gradio.img_classifier
+            secrets: {API_KEY: "file:/run/secrets/key", OTHER: "gcp-secret:projects/p/secrets/o/versions/2",
+                      THIRD: "aws-secret:app#KEY"}
+    """
+    problems = problems_of(text, remote=True, environ={"HF_TOKEN": "x"})
+    assert lines_and_keys(problems) == [(1, "token"), (5, "spaces[0].secrets.API_KEY")]
+    assert "the runner is remote: 'env:HF_TOKEN' reads an environment variable" in problems[0]
+    assert "'file:/run/secrets/key' reads a file" in problems[1] and "aws-secret:NAME" in problems[1]
+    config = parse_config(textwrap.dedent(text).replace("env:HF_TOKEN", "gcp-secret:projects/p/secrets/t/versions/1")
+                          .replace('"file:/run/secrets/key"', "aws-secret:key"), remote=True)
+    assert config.token == "gcp-secret:projects/p/secrets/t/versions/1"
+    assert config.specs[0].secrets["THIRD"] == "aws-secret:app#KEY"
+
+
+def test_local_runs_check_that_secret_files_exist(tmp_path):
+    (tmp_path / "key").write_text("value\n")
+    text = f"""
+        spaces:
+          - repo_id: user/a
+            app_path: apps.gradio.img_classifier
+            secrets: {{GOOD: "file:{tmp_path / 'key'}", BAD: "file:{tmp_path / 'missing'}"}}
+    """
+    problems = problems_of(text)
+    assert len(problems) == 1 and f"the secret file {tmp_path / 'missing'} does not exist here" in problems[0]
+    assert parse_config(textwrap.dedent(text), check_secrets=False).specs[0].secrets["BAD"].startswith("file:")
+
+
+def test_a_url_whose_filesystem_is_missing_or_unknown_is_a_problem():
+    problems = problems_of("""
+        spaces:
+          - repo_id: user/a
+            app_path: nope://bucket/app
+          - repo_id: user/b
+            app_path: apps.gradio.img_classifier
+            model_path: simplecache::oci://bucket/model
+          - repo_id: user/c
+            app_path: gs://bucket/app
+            model_path: s3://bucket/model
+    """)
+    assert lines_and_keys(problems) == [(3, "spaces[0].app_path"), (6, "spaces[1].model_path")]
+    assert "fsspec knows no filesystem for nope://" in problems[0]
+    assert "the filesystem for oci:// is not installed here; Install ocifs" in problems[1]

@@ -11,6 +11,13 @@
 - ``local_hub_token``: the token *reference* (``env:BEAM_PUSHER_LOCAL_HUB_TOKEN``) to give ``DeploySpaces`` and the
   components, which refuse literal tokens; the variable holds ``local_hub``'s token for the test's duration.
 
+Local cloud services, for deployments that run on Dataflow (they need the ``test`` extra):
+
+- ``local_secret_manager``: a started ``testing.secret_manager.LocalSecretManager``; the real Secret Manager client
+  of this process (and of processes it starts) reaches it, so ``gcp-secret:`` references resolve against it.
+- ``local_gcs``: a GCS emulator (gcp-storage-emulator, in memory) with the bucket ``bucket``, reached through
+  ``STORAGE_EMULATOR_HOST`` by google-cloud-storage (Beam's staging and ``gs://`` files); yields its URL.
+
 Nothing heavy is imported here at module level: huggingface_hub reads ``HF_ENDPOINT`` and ``HF_HUB_DISABLE_XET``
 once, at import, so it must be imported after a conftest has set them, whatever the plugin load order.
 """
@@ -24,7 +31,15 @@ import pytest
 
 from beam_pusher.testing import LOCAL_HUB_TOKEN_ENV
 
-__all__ = ["LOCAL_HUB_TOKEN_ENV", "hub_api", "local_hub", "local_hub_session", "local_hub_token"]
+__all__ = [
+    "LOCAL_HUB_TOKEN_ENV",
+    "hub_api",
+    "local_gcs",
+    "local_hub",
+    "local_hub_session",
+    "local_hub_token",
+    "local_secret_manager",
+]
 
 
 def pytest_configure(config: Any) -> None:
@@ -82,3 +97,41 @@ def local_hub_token(local_hub: Any, monkeypatch: Any) -> str:
     """``env:BEAM_PUSHER_LOCAL_HUB_TOKEN``, with that variable set to ``local_hub.token`` during the test."""
     monkeypatch.setenv(LOCAL_HUB_TOKEN_ENV, local_hub.token)
     return f"env:{LOCAL_HUB_TOKEN_ENV}"
+
+
+@pytest.fixture
+def local_secret_manager(monkeypatch: Any) -> Iterator[Any]:
+    """A started local Google Secret Manager; ``gcp-secret:`` references resolve against it during the test."""
+    from beam_pusher.secretstores import GCP_EMULATOR_ENV
+    from beam_pusher.testing.secret_manager import LocalSecretManager
+
+    with LocalSecretManager() as store:
+        monkeypatch.setenv(GCP_EMULATOR_ENV, store.host)
+        yield store
+
+
+@pytest.fixture
+def local_gcs(monkeypatch: Any) -> Iterator[str]:
+    """A local GCS with the bucket ``bucket``, in memory; yields its URL (also set as ``STORAGE_EMULATOR_HOST``).
+
+    ``NO_GCE_CHECK`` spares Google clients their wait for a metadata server; gcsfs's hierarchical-namespace probe
+    (``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT``) is turned off, as it waits a minute per bucket on an emulator.
+    """
+    import socket
+
+    from gcp_storage_emulator.server import create_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket="bucket")
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    try:
+        yield url
+    finally:
+        server.stop()
