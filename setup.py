@@ -12,19 +12,21 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["beam_pusher", "beam_pusher.*"]),
     include_package_data=True,
-    package_data={"beam_pusher": ["py.typed", "apps/**/*", "apps/*/*/*"]},
+    package_data={"beam_pusher": ["py.typed", "apps/**/*", "apps/*/*/*", "localhub/templates/*.html"]},
     install_requires=[
         "apache-beam>=2.47",
         "huggingface-hub>=1.0",
         "fsspec>=2023.5",
         "gcsfs",
         "pyyaml>=5.1",
+        "jinja2>=3.0",  # the local Hub's web pages
     ],
     extras_require={
         # tfx_bsl imports dill, which apache-beam >= 2.72 no longer installs by itself.
         "tfx": ["tfx>=1.16,<1.18", "apache-beam[dill]"],
         # kfp-pipeline-spec compiles pipelines for Vertex AI (KubeflowV2DagRunner); 0.3+ needs protobuf 4, tfx 1.16 has 3.
-        "test": ["pytest>=7", "pytest-timeout", "kfp-pipeline-spec>=0.2.2,<0.3"],
+        # selenium drives Debian's chromium and chromedriver in the browser test.
+        "test": ["pytest>=7", "pytest-timeout", "kfp-pipeline-spec>=0.2.2,<0.3", "selenium>=4.10"],
     },
     entry_points={"console_scripts": ["beam-pusher=beam_pusher.cli:main"]},
     classifiers=[

@@ -308,7 +308,11 @@ class LocalHub:
             run = runner.run_of(repo)
             return [] if run is None else [line.text for line in run.lines("build" if build else "run")]
         now = time.time()
-        return [line.text for line in (timeline.build_log() if build else timeline.run_log()) if line.at <= now]
+        if build:
+            lines = runner.build_log(repo, timeline) if runner is not None else timeline.build_log()
+        else:
+            lines = timeline.run_log()
+        return [line.text for line in lines if line.at <= now]
 
     def fail_space_run(self, repo_id: str, message: str = "RuntimeError: the app crashed (LocalHub.fail_space_run)",
                        ) -> None:  # fmt: skip

@@ -153,7 +153,10 @@ def logs(request: Request, repo_id: str, kind: str) -> Response:
         if run is not None:
             return Response(content_type="text/event-stream", events=_live_events(request, run, kind))
         return Response(content_type="text/event-stream", events=iter(()))  # the build starts within a moment
-    lines = timeline.build_log() if kind == "build" else timeline.run_log()
+    if kind == "build":
+        lines = runner.build_log(repo, timeline) if runner is not None else timeline.build_log()
+    else:
+        lines = timeline.run_log()
     return Response(content_type="text/event-stream", events=_events(request, lines))
 
 

@@ -215,6 +215,14 @@ class SpaceRunner:
             return LiveStatus("BUILDING", None, None)  # built within ``poll`` seconds
         return None if run.simulated else run.status()
 
+    def build_log(self, repo: Repository, timeline: SpaceTimeline) -> tuple[LogLine, ...]:
+        """The build log of a Space the simulation answers for, with the runtime's reason when it gave one."""
+        lines = timeline.build_log()
+        run = self.run_of(repo)
+        if run is None or not run.simulated or not lines:
+            return lines
+        return (*lines, LogLine(timeline.build_started, f"Simulated: {run.simulated}"))
+
     # The watcher -------------------------------------------------------------------------------------------------
 
     def _watch(self) -> None:
@@ -244,12 +252,10 @@ class SpaceRunner:
         with repo.lock:
             secrets = {name: item["value"] for name, item in repo.settings.get("secrets", {}).items()}
         run = SpaceRun(repo.repo_id, key, timeline.head, tuple(secrets.values()))
-        if not _runnable(timeline):
-            run.simulated = "the simulation answers: the Space is paused, crashed on purpose or not built"
         with self._lock:
             self._runs[repo.repo_id] = run
             self._threads = [thread for thread in self._threads if thread.is_alive()]
-        if run.simulated is None:
+        if _runnable(timeline):  # else the simulation answers: paused, crashed on purpose, or refused by the builder
             thread = threading.Thread(target=self._build_and_run, args=(run, repo, timeline), daemon=True,
                                       name=f"space-run-{repo.repo_id}")  # fmt: skip
             self._threads.append(thread)

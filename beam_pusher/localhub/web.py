@@ -158,7 +158,8 @@ def _space_context(request: Request, repo: Repository) -> dict[str, Any]:
     if live:
         logs = {kind: [line.text for line in run.lines(kind)] for kind in ("build", "run")}
     else:
-        logs = {"build": _until_now(timeline.build_log()), "run": _until_now(timeline.run_log())}
+        build_log = state.runner.build_log(repo, timeline) if state.runner is not None else timeline.build_log()
+        logs = {"build": _until_now(build_log), "run": _until_now(timeline.run_log())}
     with repo.lock:
         settings = repo.settings
         secrets = sorted(settings.get("secrets", {}))
