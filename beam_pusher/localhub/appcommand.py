@@ -142,7 +142,7 @@ def app_environment(base: Mapping[str, str], *, repo_id: str, port: int, home: P
     env = {key: value for key, value in base.items() if key not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
     namespace, name = repo_id.split("/", 1)
     env.update({
-        "SYSTEM": "spaces", "SPACE_ID": repo_id, "SPACE_AUTHOR_NAME": namespace, "SPACE_REPO_NAME": name,
+        "SPACE_ID": repo_id, "SPACE_AUTHOR_NAME": namespace, "SPACE_REPO_NAME": name,
         "PORT": str(port), "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
         "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(home / "gradio"),
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", "STREAMLIT_SERVER_HEADLESS": "true",
