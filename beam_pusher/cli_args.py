@@ -87,10 +87,10 @@ _HUB_EPILOG = """examples:
   beam-pusher hub serve --port 0 --data-dir /tmp/hub      # prints the endpoint first, then serves
 
 Point clients at it with HF_ENDPOINT=<endpoint> and HF_HUB_DISABLE_XET=1 (the local Hub speaks classic LFS)."""
-_DEMO_EPILOG = """Starts a local Hub that runs Spaces, deploys configs/demo.yaml (three Spaces), then deploys it again to
-show that nothing is re-uploaded; waits until the Spaces' apps run and prints their page and app URLs, then keeps
-serving until Ctrl-C (--no-wait, CI=... or no terminal on stdin: stops at once). Stops the Hub and removes its files.
-Needs a source checkout and TensorFlow (the tfx extra).
+_DEMO_EPILOG = """Starts a local Hub that runs Spaces, deploys configs/demo.yaml (three Spaces), then deploys it again
+to show that nothing is re-uploaded; waits until the Spaces' apps run and prints their page and app URLs, then
+keeps serving until Ctrl-C (--no-wait, CI=... or no terminal on stdin: stops at once). Stops the Hub and removes its
+files. Needs a source checkout and TensorFlow (the tfx extra).
 
 examples:
   beam-pusher demo              # then open the printed URLs in a browser

@@ -2,8 +2,8 @@
 
 Each test builds a tiny real model here (TensorFlow in the project's venv), deploys it with ``run_deploy``, downloads
 the Space with ``snapshot_download`` as the Hub's builder would, and runs the app in a separate environment made
-from the Space's requirements.txt (``beam_pusher.localhub.appenv``): gradio/streamlit need a protobuf that TFX's TensorFlow cannot
-live with, and a Space never runs in the deployer's environment anyway.
+from the Space's requirements.txt (``beam_pusher.localhub.appenv``): gradio/streamlit need a protobuf that TFX's
+TensorFlow cannot live with, and a Space never runs in the deployer's environment anyway.
 
 The apps reach nothing but loopback: embedded-model apps run with ``HF_HUB_OFFLINE=1``, gradio's analytics and
 streamlit's usage stats are off, and the hub-mode app reaches only the local Hub through ``HF_ENDPOINT``.

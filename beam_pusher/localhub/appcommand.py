@@ -77,7 +77,8 @@ def plan_launch(plan: BuildPlan, read: Reader) -> tuple[AppLaunch | None, str | 
         description = f"Docker Space whose Dockerfile runs Streamlit: {_command_text(STREAMLIT, command[2])}"
         return AppLaunch(STREAMLIT, command[2], _with_sdk(lines, STREAMLIT, None), description), None
     names = {canonicalize_name(re.split(r"[^A-Za-z0-9._-]", line, maxsplit=1)[0]) for line in lines}
-    if command is not None and len(command) == 2 and re.fullmatch(r"python3?(\.\d+)?", command[0]) and "gradio" in names:
+    runs_python = command is not None and len(command) == 2 and re.fullmatch(r"python3?(\.\d+)?", command[0])
+    if runs_python and "gradio" in names:
         description = f"Docker Space whose Dockerfile runs a Gradio app: {_command_text(GRADIO, command[1])}"
         return AppLaunch(GRADIO, command[1], lines, description), None
     shown = "no CMD or ENTRYPOINT" if command is None else f"the command {shlex.join(command)!r}"

@@ -132,7 +132,8 @@ def _start(runner: SpaceRunner, run: SpaceRun, repo: Repository, launch: appcomm
     home = folder / "home"
     home.mkdir(parents=True, exist_ok=True)
     environ = appcommand.app_environment(env.child_env(), repo_id=repo.repo_id, port=port, home=home,
-                                         endpoint=runner.state.endpoint, variables=variables, secrets=secrets)  # fmt: skip
+                                         endpoint=runner.state.endpoint, variables=variables,
+                                         secrets=secrets)  # fmt: skip
     command = appcommand.app_command(launch, env.python, port)
     process = subprocess.Popen(command, cwd=folder / "app", env=environ, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace",

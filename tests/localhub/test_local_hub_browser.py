@@ -74,7 +74,8 @@ def _start_demo() -> Demo:
         output.append(line)
         if READY in line:
             demo = Demo(process, output)
-            threading.Thread(target=lambda: [output.append(rest) for rest in iter(lines.get, None)], daemon=True).start()
+            keep = threading.Thread(target=lambda: [output.append(rest) for rest in iter(lines.get, None)], daemon=True)
+            keep.start()
             return demo
     process.kill()
     pytest.fail("the demo did not start serving:\n" + "\n".join(output[-60:]), pytrace=False)

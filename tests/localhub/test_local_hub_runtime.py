@@ -200,3 +200,19 @@ def _alive(pid: int) -> bool:
         return False
     status = Path(f"/proc/{pid}/status")
     return not (status.exists() and "\nState:\tZ" in status.read_text())
+
+
+def test_a_docker_space_whose_dockerfile_runs_streamlit_really_runs(hub):
+    api = HfApi(endpoint=hub.endpoint, token=hub.token)
+    api.create_repo("user/docker-streamlit", repo_type="space", space_sdk="docker")
+    api.create_commit("user/docker-streamlit", repo_type="space", commit_message="streamlit in docker", operations=[
+        CommitOperationAdd("README.md", b"---\nsdk: docker\napp_port: 8501\n---\n"),
+        CommitOperationAdd("Dockerfile", b"FROM python:3.10\nCOPY . .\nRUN pip install -r requirements.txt\n"
+                           b"EXPOSE 8501\nCMD [\"streamlit\", \"run\", \"app.py\", \"--server.port=8501\"]\n"),
+        CommitOperationAdd("requirements.txt", b"streamlit>=1.28\n"),
+        CommitOperationAdd("app.py", b"import streamlit as st\nst.title('Hello from Docker')\n")])  # fmt: skip
+    runtime = wait_for_stage(hub, "user/docker-streamlit")
+    assert runtime["stage"] == "RUNNING", hub.space_logs("user/docker-streamlit")
+    assert get(hub.app_url("user/docker-streamlit") + "_stcore/health") == "ok"
+    assert any("runs Streamlit: streamlit run app.py" in line
+               for line in hub.space_logs("user/docker-streamlit", build=True))  # fmt: skip
