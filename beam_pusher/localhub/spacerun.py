@@ -93,7 +93,7 @@ class SpaceRun:
             if over is not None:
                 self.over[over] = True
             if stage in ("BUILD_ERROR", "RUNTIME_ERROR", "RUNNING"):
-                self.over = {"build": True, "run": self.over["run"] or stage != "BUILD_ERROR"}
+                self.over = {"build": True, "run": True}  # a failed build has no run log to wait for
             self.changed.notify_all()
 
     def add_process(self, process: subprocess.Popen) -> None:
