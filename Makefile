@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo example bench dataflow-check clean
+.PHONY: setup browser test demo example bench dataflow-check clean
 
 setup: $(STAMP)
 
@@ -16,7 +16,13 @@ $(STAMP): setup.py constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[tfx,test]"
 	touch $(STAMP)
 
-test: setup
+# The browser test drives Debian's chromium with its chromedriver; installed here when missing (root, or sudo).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; }
+
+test: setup browser
 	$(BIN)/python -m pytest tests
 
 demo: setup

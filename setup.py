@@ -12,7 +12,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["beam_pusher", "beam_pusher.*"]),
     include_package_data=True,
-    package_data={"beam_pusher": ["py.typed", "apps/**/*", "apps/*/*/*"]},
+    package_data={"beam_pusher": ["py.typed", "apps/**/*", "apps/*/*/*", "localhub/templates/*.html"]},
     install_requires=[
         "apache-beam>=2.47",
         "huggingface-hub>=1.0",
@@ -21,6 +21,8 @@ setup(
         "pathspec>=0.12,<2",
         "gcsfs",
         "pyyaml>=5.1",
+        "jinja2>=3.0",  # the local Hub's web pages
+        "packaging",  # the local Hub's builder reads requirement pins
     ],
     extras_require={
         # tfx_bsl imports dill, which apache-beam >= 2.72 no longer installs by itself.
@@ -31,10 +33,12 @@ setup(
         "s3": ["s3fs", "boto3"],
         "aws": ["s3fs", "boto3"],
         # kfp-pipeline-spec compiles pipelines for Vertex AI (KubeflowV2DagRunner); 0.3+ needs protobuf 4, tfx 1.16 has 3.
-        # moto's server, a GCS emulator and the cloud clients test staging and secret references offline.
+        # moto's server, a GCS emulator and the cloud clients test staging and secret references offline;
+        # selenium drives Debian's chromium and chromedriver in the browser test.
         "test": [
             "pytest>=7", "pytest-timeout", "kfp-pipeline-spec>=0.2.2,<0.3", "apache-beam[gcp]",
             "google-cloud-secret-manager>=2", "moto[server]>=5", "boto3", "s3fs", "gcp-storage-emulator",
+            "selenium>=4.10",
         ],
     },
     entry_points={"console_scripts": ["beam-pusher=beam_pusher.cli:main"]},

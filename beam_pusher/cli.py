@@ -483,7 +483,7 @@ def _cmd_hub(args: argparse.Namespace, extra: Sequence[str]) -> int:
 def _cmd_demo(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from beam_pusher.demo import run_demo
 
-    return run_demo()
+    return run_demo(wait=args.wait)
 
 
 _COMMANDS = {

@@ -95,11 +95,14 @@ _HUB_EPILOG = """examples:
   beam-pusher hub serve --port 0 --data-dir /tmp/hub      # prints the endpoint first, then serves
 
 Point clients at it with HF_ENDPOINT=<endpoint> and HF_HUB_DISABLE_XET=1 (the local Hub speaks classic LFS)."""
-_DEMO_EPILOG = """Starts a local Hub, deploys configs/demo.yaml (three Spaces), then deploys it again to show that
-nothing is re-uploaded; stops the Hub and removes its files. Needs a source checkout and TensorFlow (the tfx extra).
+_DEMO_EPILOG = """Starts a local Hub that runs Spaces, deploys configs/demo.yaml (three Spaces), then deploys it again
+to show that nothing is re-uploaded; waits until the Spaces' apps run and prints their page and app URLs, then
+keeps serving until Ctrl-C (--no-wait, CI=... or no terminal on stdin: stops at once). Stops the Hub and removes its
+files. Needs a source checkout and TensorFlow (the tfx extra).
 
-example:
-  beam-pusher demo"""
+examples:
+  beam-pusher demo              # then open the printed URLs in a browser
+  beam-pusher demo --no-wait"""
 
 
 def _add_hub_options(parser: argparse.ArgumentParser) -> None:
@@ -214,7 +217,12 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     p = _subparser(sub, "hub", "run a local Hub server (for tests and demos)", _HUB_EPILOG, common)
     p.add_argument("hub_command", metavar="serve", choices=["serve"], help="'serve' (see 'hub serve --help')")
 
-    _subparser(sub, "demo", "deploy the demo config to an embedded local Hub, twice", _DEMO_EPILOG, common)
+    p = _subparser(sub, "demo", "deploy the demo config to an embedded local Hub, twice, and run it", _DEMO_EPILOG,
+                   common)  # fmt: skip
+    wait = p.add_mutually_exclusive_group()
+    wait.add_argument("--wait", dest="wait", action="store_true", default=None,
+                      help="keep serving the Hub and the apps until Ctrl-C (default on a terminal, without CI)")
+    wait.add_argument("--no-wait", dest="wait", action="store_false", help="stop once the apps run")
     return parser, dict(sub.choices)
 
 

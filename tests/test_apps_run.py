@@ -2,8 +2,8 @@
 
 Each test builds a tiny real model here (TensorFlow in the project's venv), deploys it with ``run_deploy``, downloads
 the Space with ``snapshot_download`` as the Hub's builder would, and runs the app in a separate environment made
-from the Space's requirements.txt (``space_env``): gradio/streamlit need a protobuf that TFX's TensorFlow cannot
-live with, and a Space never runs in the deployer's environment anyway.
+from the Space's requirements.txt (``beam_pusher.localhub.appenv``): gradio/streamlit need a protobuf that TFX's
+TensorFlow cannot live with, and a Space never runs in the deployer's environment anyway.
 
 The Streamlit app is deployed as the Hub takes new Streamlit Spaces, a Docker Space: it is run as its Dockerfile's
 command says (``streamlit run app.py``), under ``AppTest`` and as a server answering on its health endpoint.
@@ -12,7 +12,7 @@ The apps reach nothing but loopback: embedded-model apps run with ``HF_HUB_OFFLI
 streamlit's usage stats are off, and the hub-mode app reaches only the local Hub through ``HF_ENDPOINT``.
 
 The first run builds the Space environment (minutes: TensorFlow is a large wheel); later runs reuse it from
-``~/.cache/beam-pusher`` (see ``space_env``).
+``~/.cache/beam-pusher`` (see ``beam_pusher.localhub.appenv``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import space_env
+from beam_pusher.localhub import appenv
 from beam_pusher import sources
 from beam_pusher.runner import run_deploy
 from beam_pusher.spec import SpaceSpec
@@ -39,7 +39,7 @@ from beam_pusher.spec import SpaceSpec
 TOKEN_ENV = "BEAM_PUSHER_TEST_APPS_TOKEN"
 APPS_DIR = Path(sources.BUILTIN_APPS_URL)
 REQUIREMENT_FILES = sorted(APPS_DIR.glob("*/*/requirements.txt"))
-DRIVER_REQUIREMENTS = ("gradio_client",)  # what the test drivers need beyond the Spaces' own requirements
+DRIVER_REQUIREMENTS = appenv.BUILTIN_EXTRA  # what the test drivers need beyond the Spaces' own requirements
 CHECK_IMPORTS = ("gradio", "gradio_client", "streamlit", "streamlit.testing.v1", "tensorflow", "PIL", "huggingface_hub")
 REPORT = ("gradio", "gradio_client", "streamlit", "tensorflow-cpu", "keras", "protobuf", "numpy", "huggingface-hub")
 IMAGE_LABELS = ("daisy", "rose", "tulip")
@@ -63,16 +63,16 @@ class _SpaceEnvOnce:
     """
 
     def __init__(self) -> None:
-        self._env: space_env.SpaceEnv | None = None
-        self._error: space_env.SpaceEnvError | None = None
+        self._env: appenv.SpaceEnv | None = None
+        self._error: appenv.SpaceEnvError | None = None
 
-    def get(self) -> space_env.SpaceEnv:
+    def get(self) -> appenv.SpaceEnv:
         if self._env is None and self._error is None:
             try:
-                self._env = space_env.ensure_space_env(
+                self._env = appenv.ensure_space_env(
                     REQUIREMENT_FILES, extra=DRIVER_REQUIREMENTS, check_imports=CHECK_IMPORTS, report=REPORT
                 )
-            except space_env.SpaceEnvError as exc:
+            except appenv.SpaceEnvError as exc:
                 self._error = exc
         if self._error is not None:
             pytest.fail(str(self._error), pytrace=False)
@@ -95,8 +95,8 @@ def test_requirement_lines_normalize_and_union(tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("# comment\ngradio>=4.0\nhuggingface_hub >= 0.20  # hub\n\n", encoding="utf-8")
     b.write_text("Pillow\nhuggingface-hub>=0.20\n", encoding="utf-8")
-    assert space_env.requirement_lines([a, b]) == ("gradio>=4.0", "huggingface-hub>=0.20", "pillow")
-    assert space_env.env_key(("a",), "cpython 3.10.13 x86_64") != space_env.env_key(("a",), "cpython 3.11.7 x86_64")
+    assert appenv.requirement_lines([a, b]) == ("gradio>=4.0", "huggingface-hub>=0.20", "pillow")
+    assert appenv.env_key(("a",), "cpython 3.10.13 x86_64") != appenv.env_key(("a",), "cpython 3.11.7 x86_64")
 
 
 # Models, built with the project's TensorFlow -------------------------------------------------------------------
@@ -218,9 +218,9 @@ def deploy_and_download(hub, spec: SpaceSpec, dest: Path) -> Path:
     return Path(folder)
 
 
-def assert_env_covers(env: space_env.SpaceEnv, space: Path) -> None:
+def assert_env_covers(env: appenv.SpaceEnv, space: Path) -> None:
     """The env was made from (a superset of) this Space's own requirements.txt."""
-    wanted = set(space_env.requirement_lines([space / "requirements.txt"]))
+    wanted = set(appenv.requirement_lines([space / "requirements.txt"]))
     assert wanted <= set(env.requirements), sorted(wanted - set(env.requirements))
 
 
@@ -233,7 +233,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def app_environment(env: space_env.SpaceEnv, tmp_path: Path, **overrides: str) -> dict[str, str]:
+def app_environment(env: appenv.SpaceEnv, tmp_path: Path, **overrides: str) -> dict[str, str]:
     """Variables for an app process: loopback only, nothing phones home, caches under the test's tmp_path."""
     home = tmp_path / "app-home"
     home.mkdir(exist_ok=True)
@@ -263,7 +263,7 @@ def app_environment(env: space_env.SpaceEnv, tmp_path: Path, **overrides: str) -
     return child
 
 
-def run_driver(env: space_env.SpaceEnv, source: str, args: list[str], *, cwd: Path, environ: dict[str, str]) -> dict:
+def run_driver(env: appenv.SpaceEnv, source: str, args: list[str], *, cwd: Path, environ: dict[str, str]) -> dict:
     """Runs a driver script in the Space env; returns the JSON it printed last, or fails with its output."""
     script = cwd.parent / "driver.py"
     script.write_text(source, encoding="utf-8")
@@ -553,7 +553,7 @@ def test_gradio_text_app_in_hub_mode_downloads_the_model_from_the_hub(hub, text_
 
 def test_a_failed_build_step_reports_its_output(tmp_path):
     log = tmp_path / "build.log"
-    with pytest.raises(space_env.SpaceEnvError) as caught:
-        space_env._run([sys.executable, "-c", "print('no matching distribution'); raise SystemExit(1)"],
+    with pytest.raises(appenv.SpaceEnvError) as caught:
+        appenv._run([sys.executable, "-c", "print('no matching distribution'); raise SystemExit(1)"],
                        env=dict(os.environ), log=log, timeout=60)
     assert "no matching distribution" in str(caught.value) and str(log) in str(caught.value)

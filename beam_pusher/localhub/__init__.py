@@ -18,6 +18,11 @@ merge; preupload follows the repository's ``.gitattributes`` and ``.gitignore``.
 In pytest, add ``pytest_plugins = ["beam_pusher.testing.pytest_plugin"]`` and use the ``local_hub`` fixture. From
 the command line: ``python -m beam_pusher.localhub.serve --port 0`` prints the endpoint, then serves.
 
+Spaces really run with ``LocalHub(run_spaces=True)`` (``--run-spaces``): each commit, restart or secret/variable
+change builds the Space (an environment from its requirements.txt, ``appenv``) and starts its app on a loopback
+port (``spacerun``, ``appcommand``), with real stages and logs; otherwise they are simulated (``runtime``). Web pages
+(``web``): ``/`` lists the Spaces and models, ``/spaces/ns/name`` shows a Space and its running app.
+
 It is as strict as the Hub where that decides whether a deploy works: access rules, the Space builder's checks
 (``CONFIG_ERROR`` / ``BUILD_ERROR`` / ``RUNTIME_ERROR`` with build and run logs), and, opt-in, the Hub's request rate
 limit and commit quota (``LocalHub(rate_limit="1000/300", commit_quota="128/3600")``).

@@ -29,6 +29,7 @@ from beam_pusher.localhub.ratelimit import RateLimit, parse_rate_limit
 from beam_pusher.localhub.runtime import space_runtime, space_timeline
 from beam_pusher.localhub.server import HubHTTPServer
 from beam_pusher.localhub.repostore import RepoStore
+from beam_pusher.localhub.spacerun import SpaceRunner
 from beam_pusher.localhub.storage import Repository
 
 __all__ = ["LocalHub", "SpaceState", "StoredFile"]
@@ -87,6 +88,10 @@ class LocalHub:
             headers, which the client waits out by itself on the calls it retries. None (default): no limit.
         commit_quota: commits allowed per repository in each window, ``"COUNT/SECONDS"`` (the Hub: about
             ``"128/3600"``); over it a commit is answered 429 with the Hub's message. None (default): no quota.
+        run_spaces: build and really run each Space after each commit, restart or settings change (``spacerun``):
+            an environment from its requirements.txt, then its app on a free loopback port, with real stages and
+            logs. False (default): the stages and logs are simulated (``runtime``) and nothing runs.
+        app_start_timeout: with ``run_spaces``, seconds an app may take to answer HTTP before ``RUNTIME_ERROR``.
 
     Example::
 
@@ -112,6 +117,8 @@ class LocalHub:
         seed: int = 0,
         rate_limit: RateLimit | str | None = None,
         commit_quota: RateLimit | str | None = None,
+        run_spaces: bool = False,
+        app_start_timeout: float = 300.0,
     ):
         for name, value in (("tree_page_size", tree_page_size), ("commits_page_size", commits_page_size)):
             if value < 1:
@@ -131,6 +138,8 @@ class LocalHub:
             commit_quota=parse_rate_limit(commit_quota),
         )
         self.faults = FaultInjector(latency=latency, seed=seed)
+        self.run_spaces = run_spaces
+        self.app_start_timeout = app_start_timeout
         self._server: HubHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._state: HubState | None = None
@@ -151,6 +160,9 @@ class LocalHub:
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else f"[{self.host}]" if ":" in self.host else self.host
         state.endpoint = f"http://{host}:{self._server.server_address[1]}"
         self._state = state
+        if self.run_spaces:
+            state.runner = SpaceRunner(state, self.data_dir / "space-apps", start_timeout=self.app_start_timeout)
+            state.runner.start()
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"local-hub-{self._server.server_address[1]}", daemon=True)  # fmt: skip
         self._thread.start()
@@ -158,10 +170,12 @@ class LocalHub:
         return self
 
     def stop(self) -> None:
-        """Stops serving, closes open connections, and removes the data directory if it was temporary."""
+        """Stops the Spaces' apps and builds, then serving; removes the data directory if it was temporary."""
         if self._server is not None:
             if self._state is not None:
                 self._state.stopping.set()  # log streams waiting for their next line end now
+                if self._state.runner is not None:
+                    self._state.runner.stop()
             self._server.shutdown()
             self._server.close_connections()
             self._server.server_close()
@@ -209,8 +223,14 @@ class LocalHub:
         return self.accounts.users[0].token
 
     def url(self, repo_id: str, repo_type: str = "space") -> str:
-        """The repository's URL, e.g. for ``git clone``: ``http://HOST:PORT/spaces/user/demo``."""
+        """The repository's URL, e.g. for ``git clone``, and its web page: ``http://HOST:PORT/spaces/user/demo``."""
         return f"{self.endpoint}/{URL_PREFIXES[repo_type]}{repo_id}"
+
+    def app_url(self, repo_id: str) -> str | None:
+        """Where the Space's app answers (``http://127.0.0.1:PORT/``) while it runs for real, else None."""
+        runner = self._running().runner
+        run = runner.run_of(self._repo(repo_id, "space")) if runner is not None else None
+        return None if run is None or run.simulated else run.status().url
 
     # Inspection --------------------------------------------------------------------------------------------------
 
@@ -267,7 +287,7 @@ class LocalHub:
         repo = self._repo(repo_id, "space")
         with repo.lock:
             settings = json.loads(json.dumps(repo.settings))
-        runtime = space_runtime(repo, self.config.runtime_delay)
+        runtime = space_runtime(repo, self.config.runtime_delay, runner=self._running().runner)
         return SpaceState(
             sdk=settings.get("sdk", ""),
             private=bool(settings.get("private")),
@@ -281,9 +301,18 @@ class LocalHub:
 
     def space_logs(self, repo_id: str, *, build: bool = False) -> list[str]:
         """The lines of a Space's run log (its build log with ``build=True``) written so far, without newlines."""
-        timeline = space_timeline(self._repo(repo_id, "space"), self.config.runtime_delay)
+        repo = self._repo(repo_id, "space")
+        timeline = space_timeline(repo, self.config.runtime_delay)
+        runner = self._running().runner
+        if runner is not None and runner.status(repo, timeline) is not None:
+            run = runner.run_of(repo)
+            return [] if run is None else [line.text for line in run.lines("build" if build else "run")]
         now = time.time()
-        return [line.text for line in (timeline.build_log() if build else timeline.run_log()) if line.at <= now]
+        if build:
+            lines = runner.build_log(repo, timeline) if runner is not None else timeline.build_log()
+        else:
+            lines = timeline.run_log()
+        return [line.text for line in lines if line.at <= now]
 
     def fail_space_run(self, repo_id: str, message: str = "RuntimeError: the app crashed (LocalHub.fail_space_run)",
                        ) -> None:  # fmt: skip

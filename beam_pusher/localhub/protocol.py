@@ -78,6 +78,7 @@ class HubState:
         self.request_quota = RequestQuota(config.rate_limit) if config.rate_limit else None
         self.commit_quota = CommitQuota(config.commit_quota) if config.commit_quota else None
         self.stopping = threading.Event()
+        self.runner: Any = None  # a spacerun.SpaceRunner when Spaces really run (LocalHub(run_spaces=True))
         self._signing_key = signing_key
         self._counts: collections.Counter[str] = collections.Counter()
         self._timeline: collections.deque[tuple[str, float, float]] = collections.deque(maxlen=10_000)

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from beam_pusher.localhub import commit_api, discussion_api, file_api, repo_api, space_api
+from beam_pusher.localhub import commit_api, discussion_api, file_api, repo_api, space_api, web
 
 __all__ = ["Route", "match"]
 
@@ -48,7 +48,16 @@ def _route(name: str, function: Callable[..., Any], *args: Any) -> Route:
 
 
 def match(method: str, segments: list[str]) -> Route | None:
-    """The route for ``method`` and the decoded path ``segments``, or None (404)."""
+    """The route for ``method`` and the decoded path ``segments``, or None (404).
+
+    Web pages (``web``) take the paths no API, git or file route has: ``/``, ``/login``, ``/logout`` and a
+    repository's own URL (``/spaces/ns/name``, ``/ns/name``), which git and ``resolve`` only ever extend.
+    """
+    reading = method in ("GET", "HEAD")
+    if not segments and reading:
+        return _route("page", web.index)
+    if segments in (["login"], ["logout"]) and method == "POST":
+        return _route("page", web.sign_in if segments == ["login"] else web.sign_out)
     if segments[:1] == ["api"]:
         return _match_api(method, segments[1:])
     if segments[:1] == ["lfs-objects"] and len(segments) == 2:
@@ -60,6 +69,8 @@ def match(method: str, segments: list[str]) -> Route | None:
     repo_type = "model"
     if segments[:1] in (["spaces"], ["datasets"]):
         repo_type, segments = _PLURALS[segments[0]], segments[1:]
+    if len(segments) == 2 and reading and not segments[1].endswith(".git"):
+        return _route("page", web.repo_page, repo_type, "/".join(segments))
     if len(segments) < 3:
         return None
     if segments[1] == "resolve" and segments[2] != "resolve" and method in ("GET", "HEAD"):

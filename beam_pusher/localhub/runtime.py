@@ -25,7 +25,16 @@ from beam_pusher.localhub import spaces
 from beam_pusher.localhub.builder import CONFIG_ERROR, BuildPlan, check_space
 from beam_pusher.localhub.storage import Repository
 
-__all__ = ["RUNTIME_ERROR_MARKER", "LogLine", "SpaceTimeline", "space_runtime", "space_timeline", "start_build"]
+__all__ = [
+    "RUNTIME_ERROR_MARKER",
+    "LogLine",
+    "SpaceTimeline",
+    "build_banner",
+    "clock",
+    "space_runtime",
+    "space_timeline",
+    "start_build",
+]
 
 RUNTIME_ERROR_MARKER = "LOCAL_HUB_RUNTIME_ERROR"
 _DEFAULT_CRASH = "RuntimeError: the app stopped with an error (LOCAL_HUB_RUNTIME_ERROR)"
@@ -104,10 +113,7 @@ class SpaceTimeline:
         """The build's lines, spread over the build (a configuration error is reported at once)."""
         if self.plan is None:
             return ()
-        banner = [f"===== Build Queued at {_clock(self.build_started)} / Commit SHA: {(self.head or '')[:7]} ====="]
-        if self.factory:
-            banner.append("Factory reboot: building from scratch, without cached layers or installed packages")
-        lines = [*banner, *self.plan.steps]
+        lines = [*build_banner(self), *self.plan.steps]
         if self.plan.stage == CONFIG_ERROR:
             return tuple(LogLine(self.build_started, text) for text in lines)
         step = (self.build_ends - self.build_started) / max(1, len(lines) - 1)
@@ -118,7 +124,7 @@ class SpaceTimeline:
         if self.plan is None or self.plan.stage is not None:
             return ()
         start = self.build_ends
-        lines = [LogLine(start, f"===== Application Startup at {_clock(start)} =====")]
+        lines = [LogLine(start, f"===== Application Startup at {clock(start)} =====")]
         lines += [LogLine(start, text) for text in _startup_lines(self.plan)]
         end = self.crash_at if self.crash_at is not None else self.sleeps_at
         if self.crash_at is not None:
@@ -142,7 +148,17 @@ def _startup_lines(plan: BuildPlan) -> list[str]:
     return [f"Serving {plan.app_file} and the Space's other files"]
 
 
-def _clock(timestamp: float) -> str:
+def build_banner(timeline: SpaceTimeline) -> list[str]:
+    """The first lines of a build log: when the build was queued and which commit it builds."""
+    head = (timeline.head or "")[:7]
+    banner = [f"===== Build Queued at {clock(timeline.build_started)} / Commit SHA: {head} ====="]
+    if timeline.factory:
+        banner.append("Factory reboot: building from scratch, without cached layers or installed packages")
+    return banner
+
+
+def clock(timestamp: float) -> str:
+    """``2024-05-01 12:00:00``, UTC: the Hub's time stamps in log banners."""
     return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -199,11 +215,17 @@ def _sleeps_at(settings: Mapping[str, Any], starts: float) -> float | None:
     return max(starts, float(settings.get("sleep_time_set_at") or 0)) + seconds
 
 
-def space_runtime(repo: Repository, delay: float, now: float | None = None) -> dict[str, Any]:
-    """The ``runtime`` object of a Space, as ``GET /api/spaces/{repo_id}/runtime`` answers it."""
+def space_runtime(repo: Repository, delay: float, now: float | None = None, runner: Any = None) -> dict[str, Any]:
+    """The ``runtime`` object of a Space, as ``GET /api/spaces/{repo_id}/runtime`` answers it.
+
+    With a ``spacerun.SpaceRunner``, a Space it really runs has the stage and error of its real build and app.
+    """
     timeline = space_timeline(repo, delay)
     now = time.time() if now is None else now
-    stage = timeline.stage(now)
+    stage, error = timeline.stage(now), timeline.error(now)
+    live = runner.status(repo, timeline) if runner is not None else None
+    if live is not None:
+        stage, error = live.stage, live.error
     settings = timeline.settings
     requested = settings.get("hardware") or spaces.FREE_HARDWARE
     current = requested if stage == "RUNNING" else None
@@ -217,7 +239,6 @@ def space_runtime(repo: Repository, delay: float, now: float | None = None) -> d
         "domains": [{"domain": settings.get("subdomain", "") + ".hf.space", "stage": "READY"}],
         "sha": timeline.head,
     }
-    error = timeline.error(now)
     if error is not None:
         runtime["errorMessage"] = error
     return runtime

@@ -7,6 +7,8 @@ listens::
     http://127.0.0.1:41234
 
 ``--rate-limit 1000/300`` and ``--commit-quota 128/3600`` make it answer 429 as the Hub does past its quotas.
+``--run-spaces`` builds and runs each Space's app for real (``spacerun``); open the endpoint in a browser to see the
+Spaces, their logs and their apps.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ def build_parser(prog: str = "beam-pusher hub serve") -> argparse.ArgumentParser
     parser.add_argument("--commit-quota", metavar="COMMITS/SECONDS", type=_rate_limit,
                         help="answer 429 once a repository has received COMMITS commits in a window of SECONDS; "
                         "the Hub allows about 128/3600 (default: no quota)")  # fmt: skip
+    parser.add_argument("--run-spaces", action="store_true",
+                        help="build each Space from its requirements.txt and run its app on a local port after each "
+                        "commit, restart or settings change (default: stages and logs are simulated)")  # fmt: skip
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser
 
@@ -81,7 +86,8 @@ def serve_command(argv: list[str] | None = None) -> int:
         user = HubUser(args.user, args.token, tuple(args.org), tuple(args.read_token))
         hub = LocalHub(args.data_dir, host=args.host, port=args.port, users=[user], runtime_delay=args.runtime_delay,
                        latency=args.latency, free_account_policy=args.free_account_policy,
-                       rate_limit=args.rate_limit, commit_quota=args.commit_quota).start()  # fmt: skip
+                       rate_limit=args.rate_limit, commit_quota=args.commit_quota,
+                       run_spaces=args.run_spaces).start()  # fmt: skip
     except (OSError, ValueError) as err:
         print(f"error: cannot start the local Hub: {err}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ Secret values are stored so the test helpers can check them, but no endpoint eve
 server-sent events, one ``data: {"data": LINE, "timestamp": ISO_DATE}`` event per line, as ``fetch_space_logs``
 reads them: the lines written so far at once, then each later line of the current build or start when it is
 written; the stream ends when the build (``/logs/build``) or the app's start or crash (``/logs/run``) is over.
+A Space that the local Spaces runtime really runs (``spacerun``) streams its real build's and app's lines alike.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def _write_setting(request: Request, repo, kind: str) -> None:
 
 
 def runtime(request: Request, repo_id: str) -> Response:
-    return json_response(space_runtime(_space(request, repo_id), request.state.config.runtime_delay))
+    state = request.state
+    return json_response(space_runtime(_space(request, repo_id), state.config.runtime_delay, runner=state.runner))
 
 
 def hardware(request: Request, repo_id: str) -> Response:
@@ -145,7 +147,16 @@ def logs(request: Request, repo_id: str, kind: str) -> Response:
     """``GET /api/spaces/{repo_id}/logs/build`` or ``/logs/run``: the build's or the app's lines as SSE events."""
     repo = _space(request, repo_id)
     timeline = space_timeline(repo, request.state.config.runtime_delay)
-    lines = timeline.build_log() if kind == "build" else timeline.run_log()
+    runner = request.state.runner
+    if runner is not None and runner.status(repo, timeline) is not None:
+        run = runner.run_of(repo)
+        if run is not None:
+            return Response(content_type="text/event-stream", events=_live_events(request, run, kind))
+        return Response(content_type="text/event-stream", events=iter(()))  # the build starts within a moment
+    if kind == "build":
+        lines = runner.build_log(repo, timeline) if runner is not None else timeline.build_log()
+    else:
+        lines = timeline.run_log()
     return Response(content_type="text/event-stream", events=_events(request, lines))
 
 
@@ -156,5 +167,19 @@ def _events(request: Request, lines: tuple[LogLine, ...]) -> Iterator[bytes]:
         while (wait := line.at - time.time()) > 0:
             if stopping.wait(min(wait, 0.2)):
                 return
-        event = {"data": line.text + "\n", "timestamp": iso_date(line.at)}
-        yield b"data: " + json.dumps(event).encode() + b"\n\n"
+        yield _event(line)
+
+
+def _event(line: LogLine) -> bytes:
+    return b"data: " + json.dumps({"data": line.text + "\n", "timestamp": iso_date(line.at)}).encode() + b"\n\n"
+
+
+def _live_events(request: Request, run: Any, kind: str) -> Iterator[bytes]:
+    """A really run Space's lines: those written so far, then each new one until the build or the start is over."""
+    seen = 0
+    while not request.state.stopping.is_set():
+        lines, ended = run.wait_lines(kind, seen, timeout=0.2)
+        seen += len(lines)
+        yield from (_event(line) for line in lines)
+        if ended:
+            return

@@ -1,17 +1,21 @@
-"""A separate Python environment made from Spaces' requirements.txt files, as the Hub builds one for each Space.
+"""A Python environment made from Spaces' requirements.txt files, as the Hub builds one for each Space.
 
-The apps cannot run in the project's own virtualenv: gradio and streamlit need a protobuf that TFX's TensorFlow
-cannot import beside. So the tests build a virtualenv of their own, ``pip install -r`` the Spaces' requirements
-into it, and run the apps there in subprocesses.
+The local Hub's Spaces runtime (``LocalHub(run_spaces=True)``) and the tests that run the built-in apps use it. The
+apps cannot run in the deployer's own virtualenv (gradio and streamlit need a protobuf that TFX's TensorFlow cannot
+import beside), and a Space never runs in the deployer's environment anyway: a virtualenv of its own is made, the
+requirements are ``pip install``-ed into it from the package index, and the app runs there in a subprocess.
 
-Building one costs minutes (TensorFlow alone is a ~250 MB wheel), so the environment is cached outside the
+Building one costs minutes (TensorFlow alone is a ~250 MB wheel), so environments are cached outside the
 repository, under ``$BEAM_PUSHER_CACHE`` or ``~/.cache/beam-pusher``, as ``space-env-<key>``, where the key hashes the
 interpreter's version and the normalized union of the requirement lines. A folder is used only once its
 ``.complete`` marker exists (written last), and builds take a file lock, so an interrupted or concurrent build never
 yields a half-made environment. pip's own cache makes a rebuild after a requirement change cheaper.
+``find_satisfying_env`` finds a cached environment in which every requirement of a Space is already installed
+(``pip install`` would install nothing), so the Spaces made from the built-in apps all reuse the one environment
+``builtin_apps_env`` builds for their union.
 
-The interpreter is the base Python behind the one running the tests (the virtualenv's ``home``): it exists wherever
-the project's venv was made, and it is Python 3.10 under ``make setup``, which is also the Hub's default for Spaces.
+The interpreter is the base Python behind the one running (the virtualenv's ``home``): it exists wherever the
+project's venv was made, and it is Python 3.10 under ``make setup``, which is also the Hub's default for Spaces.
 ``$BEAM_PUSHER_SPACE_PYTHON`` overrides it.
 """
 
@@ -28,16 +32,38 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-__all__ = ["SpaceEnv", "SpaceEnvError", "base_python", "cache_root", "ensure_space_env", "env_key", "requirement_lines"]
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+__all__ = [
+    "BUILTIN_EXTRA",
+    "SpaceEnv",
+    "SpaceEnvError",
+    "base_python",
+    "builtin_apps_env",
+    "builtin_requirement_files",
+    "cache_root",
+    "ensure_space_env",
+    "env_key",
+    "find_satisfying_env",
+    "normalize_requirement_lines",
+    "requirement_lines",
+]
 
 logger = logging.getLogger(__name__)
 
 MARKER = ".complete"
 BUILD_TIMEOUT = 1800  # seconds for one pip install; a cold TensorFlow download on a slow link fits
 OUTPUT_TAIL = 12_000  # characters of pip's output kept in an error message
+
+BUILTIN_EXTRA = ("gradio_client",)  # what the apps' test drivers need beyond the Spaces' own requirements
+BUILTIN_CHECK_IMPORTS = ("gradio", "gradio_client", "streamlit", "streamlit.testing.v1", "tensorflow", "PIL",
+                         "huggingface_hub")  # fmt: skip
+OutputSink = Callable[[str], None]
+ProcessSink = Callable[[subprocess.Popen], None]
 
 # Variables of the parent process that would make the child Python or pip look at the wrong environment.
 _LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV", "PIP_USER", "PIP_TARGET")
@@ -85,19 +111,27 @@ def requirement_lines(files: Iterable[os.PathLike | str]) -> tuple[str, ...]:
     ``huggingface-hub`` key the same environment. Options (``-r``, ``--index-url``) are refused: a Space's file holds
     plain requirements, and an include would hide what the key covers.
     """
-    out = set()
+    out: set[str] = set()
     for file in files:
-        for raw in Path(file).read_text(encoding="utf-8").splitlines():
-            line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
-            if not line:
-                continue
-            if line.startswith("-"):
-                raise SpaceEnvError(f"{file}: option line {line!r} is not supported in a Space's requirements here.")
-            line = re.sub(r"\s+", "", line)
-            name = re.match(r"[A-Za-z0-9._-]+", line)
-            if name:
-                line = re.sub(r"[-_.]+", "-", name.group(0)).lower() + line[name.end() :]
-            out.add(line)
+        out.update(normalize_requirement_lines(Path(file).read_text(encoding="utf-8").splitlines(), str(file)))
+    return tuple(sorted(out))
+
+
+def normalize_requirement_lines(lines: Iterable[str], source: str) -> tuple[str, ...]:
+    """``requirement_lines`` for the lines of one file named ``source`` (in the error for an option line)."""
+    out = set()
+    for raw in lines:
+        line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+        if not line:
+            continue
+        if line.startswith("-"):
+            raise SpaceEnvError(f"{source}: option line {line!r} is not supported in a Space's requirements here: "
+                                "list plain requirements, one a line")  # fmt: skip
+        line = re.sub(r"\s+", "", line)
+        name = re.match(r"[A-Za-z0-9._-]+", line)
+        if name:
+            line = re.sub(r"[-_.]+", "-", name.group(0)).lower() + line[name.end() :]
+        out.add(line)
     return tuple(sorted(out))
 
 
@@ -144,17 +178,37 @@ def env_key(requirements: Sequence[str], python_tag: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _run(cmd: list[str], *, env: dict[str, str], log: Path, timeout: float) -> None:
-    """Runs a build step, appending its output to ``log``; raises SpaceEnvError with that output when it fails."""
+def _run(cmd: list[str], *, env: dict[str, str], log: Path, timeout: float, on_output: OutputSink | None = None,
+         on_process: ProcessSink | None = None) -> None:  # fmt: skip
+    """Runs a build step, appending its output to ``log``; raises SpaceEnvError with that output when it fails.
+
+    Each output line is also given to ``on_output`` as it comes (the Spaces runtime's build log), and the process
+    to ``on_process`` (so a newer build or the Hub's stop can end it); it runs in a process group of its own.
+    """
+    deadline = time.monotonic() + timeout
     with log.open("a", encoding="utf-8") as f:
         f.write(f"$ {' '.join(cmd)}\n")
         f.flush()
-        try:
-            done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
+        if on_output is not None:
+            on_output(f"$ {' '.join(cmd)}")
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+                                   errors="replace", start_new_session=True)  # fmt: skip
+        if on_process is not None:
+            on_process(process)
+        assert process.stdout is not None
+        timed_out = False
+        for line in process.stdout:  # pip prints a line at least every few seconds while it downloads
+            f.write(line)
+            if on_output is not None:
+                on_output(line.rstrip("\n"))
+            if time.monotonic() > deadline:
+                timed_out = True
+                process.kill()
+                break
+        returncode = process.wait()
+        if timed_out:
             f.write(f"\n(timed out after {timeout:.0f} s)\n")
-            done = None
-    if done is None or done.returncode != 0:
+    if timed_out or returncode != 0:
         output = log.read_text(encoding="utf-8", errors="replace")
         raise SpaceEnvError(f"building the Space environment failed at: {' '.join(cmd)} (log: {log})", output)
 
@@ -176,6 +230,8 @@ def ensure_space_env(
     report: Sequence[str] = (),
     root: os.PathLike | str | None = None,
     python: os.PathLike | str | None = None,
+    on_output: OutputSink | None = None,
+    on_process: ProcessSink | None = None,
 ) -> SpaceEnv:
     """Returns the Space environment for these requirements, building it first unless a complete one is cached.
 
@@ -187,6 +243,8 @@ def ensure_space_env(
       report: Distributions whose installed versions are returned in ``SpaceEnv.versions``.
       root: The cache folder (default ``cache_root()``).
       python: The interpreter to make the venv with (default ``base_python()``).
+      on_output: Called with each line the build prints, as it prints it.
+      on_process: Called with each build process when it starts (it runs in a process group of its own).
 
     Raises:
       SpaceEnvError: venv creation, pip or the import check failed; the message ends with the output.
@@ -203,7 +261,7 @@ def ensure_space_env(
         started = time.monotonic()
         built = False
         if not (path / MARKER).exists():
-            _build(path, python, lines)
+            _build(path, python, lines, on_output, on_process)
             built = True
         # Importing gradio and TensorFlow takes many seconds, so a reused env is only asked for its versions.
         versions = _check(path, env_python, check_imports if built else (), report)
@@ -212,7 +270,8 @@ def ensure_space_env(
     return SpaceEnv(path, env_python, lines, versions, seconds)
 
 
-def _build(path: Path, python: Path, lines: tuple[str, ...]) -> None:
+def _build(path: Path, python: Path, lines: tuple[str, ...], on_output: OutputSink | None,
+           on_process: ProcessSink | None) -> None:  # fmt: skip
     if path.exists():
         shutil.rmtree(path)  # an interrupted build: no marker, so nothing in it can be trusted
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -220,12 +279,14 @@ def _build(path: Path, python: Path, lines: tuple[str, ...]) -> None:
     log.write_text("", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in _LEAKY_VARIABLES}
     env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
-    _run([str(python), "-m", "venv", str(path)], env=env, log=log, timeout=300)
+    hooks = {"on_output": on_output, "on_process": on_process}
+    _run([str(python), "-m", "venv", str(path)], env=env, log=log, timeout=300, **hooks)
     requirements = path / "space-requirements.txt"
     requirements.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     pip = [str(path / "bin" / "python"), "-m", "pip"]
-    _run([*pip, "install", "--upgrade", "pip"], env=env, log=log, timeout=BUILD_TIMEOUT)
-    _run([*pip, "install", "--progress-bar", "off", "-r", str(requirements)], env=env, log=log, timeout=BUILD_TIMEOUT)
+    _run([*pip, "install", "--upgrade", "pip"], env=env, log=log, timeout=BUILD_TIMEOUT, **hooks)
+    _run([*pip, "install", "--progress-bar", "off", "-r", str(requirements)], env=env, log=log, timeout=BUILD_TIMEOUT,
+         **hooks)  # fmt: skip
     (path / MARKER).write_text(json.dumps({"requirements": lines, "built": time.time()}), encoding="utf-8")
 
 
@@ -241,3 +302,74 @@ def _check(path: Path, env_python: Path, modules: Sequence[str], report: Sequenc
         raise SpaceEnvError(f"the Space environment {path} is broken: importing {', '.join(modules)} failed",
                             done.stdout + done.stderr)  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def builtin_requirement_files() -> list[Path]:
+    """The requirements.txt of every built-in app template (``beam_pusher/apps/SDK/NAME/requirements.txt``)."""
+    apps = Path(__file__).resolve().parent.parent / "apps"
+    return sorted(apps.glob("*/*/requirements.txt"))
+
+
+def builtin_apps_env(**options: object) -> SpaceEnv:
+    """The environment of the built-in apps' union of requirements (plus ``BUILTIN_EXTRA``), built once and cached.
+
+    The tests that run the apps and the demo's Spaces share it: every built-in app's Space finds it with
+    ``find_satisfying_env``. ``options`` are passed to ``ensure_space_env``.
+    """
+    return ensure_space_env(builtin_requirement_files(), extra=BUILTIN_EXTRA,
+                            check_imports=BUILTIN_CHECK_IMPORTS, **options)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _installed(env_path: Path) -> dict[str, str]:
+    """Canonical distribution name -> version of what is installed in a venv, read from its metadata files."""
+    import importlib.metadata
+
+    found: dict[str, str] = {}
+    for site in env_path.glob("lib/python*/site-packages"):
+        for dist in importlib.metadata.distributions(path=[str(site)]):
+            name = dist.metadata["Name"]
+            if name:
+                found[canonicalize_name(name)] = dist.version
+    return found
+
+
+def _satisfied(lines: Sequence[str], installed: dict[str, str]) -> bool:
+    for line in lines:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            return False  # pip will say what is wrong with it
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        version = installed.get(canonicalize_name(requirement.name))
+        if version is None or requirement.url or not requirement.specifier.contains(version, prereleases=True):
+            return False
+    return True
+
+
+def find_satisfying_env(lines: Sequence[str], *, root: os.PathLike | str | None = None,
+                        python: os.PathLike | str | None = None) -> SpaceEnv | None:  # fmt: skip
+    """A complete cached environment of the same interpreter in which every requirement line is installed, or None.
+
+    ``pip install`` of ``lines`` into it would install nothing, so a Space with these requirements can run in it.
+    The most recently built match wins.
+    """
+    python = Path(python) if python else base_python()
+    root = Path(root) if root else cache_root()
+    version = _python_tag(python).split()[1]
+    candidates = []
+    for marker in root.glob(f"space-env-*/{MARKER}"):
+        path = marker.parent
+        config_file = path / "pyvenv.cfg"
+        config = config_file.read_text(encoding="utf-8", errors="replace") if config_file.is_file() else ""
+        if not re.search(rf"^version(_info)?\s*=\s*{re.escape(version)}\s*$", config, re.MULTILINE):
+            continue
+        candidates.append((marker.stat().st_mtime, path))
+    for _, path in sorted(candidates, reverse=True):
+        if _satisfied(lines, _installed(path)):
+            try:
+                built = json.loads((path / MARKER).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                built = {}
+            return SpaceEnv(path, path / "bin" / "python", tuple(built.get("requirements", ())), {}, 0.0)
+    return None
