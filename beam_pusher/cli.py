@@ -2,7 +2,7 @@
 
 Exit status: 0 when every Space is fine, 1 when some Space failed, 2 for bad usage or a bad config, 130 when a deploy
 was stopped by SIGINT (Ctrl-C) or SIGTERM: the first signal lets the commits already sent finish and still prints the
-summary and writes the report, with every Space's state; a second one stops at once (``runner.stop_on_signals``).
+summary and writes the report, with every Space's state; a second one stops at once (``stopping.stop_on_signals``).
 
 Endpoint and token follow huggingface_hub: ``HF_ENDPOINT``, ``HF_TOKEN`` or the cached login; a config's
 ``endpoint``/``token`` keys come next, and ``--endpoint`` / ``--token-env NAME`` override both. The token stays a
@@ -27,7 +27,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 
-from beam_pusher import auth, rules, runner
+from beam_pusher import auth, rules, stopping
 from beam_pusher.cli_args import (
     BEAM_COMMANDS,
     PASS_THROUGH_COMMANDS,
@@ -47,7 +47,7 @@ from beam_pusher.runner import (
     run_deploy,
     runner_flag,
     runner_kind,
-    stop_on_signals,
+
 )
 from beam_pusher.spec import PushResult, SpaceSpec
 
@@ -277,7 +277,7 @@ def _run_specs(args: argparse.Namespace, extra: Sequence[str], specs, *, endpoin
         print(f"beam-pusher: {reason}; not waiting for the pipeline.", file=sys.stderr)
         _finish(args, report, list(arrived.values()), expected, missing=_STATE_UNKNOWN)
 
-    with stop_on_signals(options_kind(options), on_signal=_say_stopping, on_give_up=give_up) as interruption:
+    with stopping.stop_on_signals(options_kind(options), on_signal=_say_stopping, on_give_up=give_up) as interruption:
         report.start(runner=describe_runner(options))
         try:
             with contextlib.closing(report), _without_hub_progress_bars():  # the progress bar stops however it ends
@@ -320,7 +320,7 @@ _STATE_UNKNOWN = (
 
 def _say_stopping(signal_name: str, waits: bool) -> None:
     if waits:
-        text = (f"{signal_name}: starting no new pushes; waiting up to {runner.STOP_GRACE_SECONDS:g} s for the commits "
+        text = (f"{signal_name}: starting no new pushes; waiting up to {stopping.STOP_GRACE_SECONDS:g} s for the commits "
                 "already sent (send it again to stop at once)")  # fmt: skip
     else:
         text = (f"{signal_name}: stopping the pipeline; its workers run in other processes, so a Space whose result "

@@ -22,13 +22,11 @@ retrying and describing failed calls is ``beam_pusher.retries``; its names are r
 from __future__ import annotations
 
 import dataclasses
-import functools
 import io
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from beam_pusher import templates
 from beam_pusher.auth import resolve_token, scrub
 from beam_pusher.errors import PushError, SpecError
 from beam_pusher.retries import (
@@ -36,6 +34,7 @@ from beam_pusher.retries import (
 )  # fmt: skip
 from beam_pusher.selection import PathPatterns
 from beam_pusher.spec import AppFile, ChangeAction, PlannedChange, PushResult
+from beam_pusher.uploads import upload_source
 
 __all__ = [
     "CommitOutcome", "Committer", "HubSettings", "RemoteFile", "RetryPolicy", "describe_error", "http_status",
@@ -153,51 +152,6 @@ def remote_tree(
 # -- the committer ----------------------------------------------------------------------------------------------
 
 
-class _StreamedFile(io.BufferedIOBase):
-    """Adapts an fsspec file to the ``io.BufferedIOBase`` huggingface_hub wants, streaming instead of loading."""
-
-    def __init__(self, url: str):
-        import fsspec
-
-        self._file = fsspec.open(url, "rb").open()
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        return self._file.read(-1 if size is None else size)
-
-    def read1(self, size: int = -1) -> bytes:
-        return self.read(size)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._file.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._file.tell()
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
-
-
-def _open_source(url: str):
-    import fsspec
-
-    return fsspec.open(url, "rb").open()
-
-
-def _local_path(url: str) -> str | None:
-    if url.startswith("file://"):
-        return url[len("file://") :]
-    if "://" not in url and "::" not in url:
-        return url
-    return None
-
-
 def _operations(files: Sequence[AppFile], changes: Sequence[PlannedChange]) -> list[Any]:
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
@@ -211,12 +165,7 @@ def _operations(files: Sequence[AppFile], changes: Sequence[PlannedChange]) -> l
         if f.content is not None:
             operations.append(CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=f.content))
             continue
-        if f.rendering is not None:  # a large text file, rendered again as it streams up
-            fileobj = templates.RenderedStream(functools.partial(_open_source, f.source), f.size, f.rendering,
-                                               path=f.path)
-        else:
-            fileobj = _local_path(f.source) or _StreamedFile(f.source)
-        op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=fileobj)
+        op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=upload_source(f))
         if f.sha256 and not op.upload_info.is_hashed:
             op.upload_info.sha256 = bytes.fromhex(f.sha256)  # already hashed while rendering: don't read it again
         operations.append(op)

@@ -36,7 +36,7 @@ from beam_pusher.auth import check_token_reference
 from beam_pusher.errors import BeamPusherError, SpecError
 from beam_pusher.hashing import hash_bytes
 from beam_pusher.hub import HubSettings
-from beam_pusher.runner import stop_requested
+from beam_pusher.stopping import stop_requested
 from beam_pusher.spec import AppFile, Exclusion, PlaceholderUse, PushResult, SpaceFiles, SpaceSpec
 
 __all__ = ["DeploySpaces", "PushToSpace", "ReadAppFiles", "RenderPlaceholders"]
@@ -325,7 +325,7 @@ class _CommitSpaceFn(beam.DoFn):
 
     Pushing is network-bound, so one worker pushes up to ``parallel_pushes`` Spaces at once from a thread pool
     instead of one after the other; results leave as their pushes finish, the last ones in ``finish_bundle``.
-    Once a stop is asked for (``runner.request_stop``), a Space whose push has not started, or whose commit has not
+    Once a stop is asked for (``stopping.request_stop``), a Space whose push has not started, or whose commit has not
     been sent, is reported as not attempted (``PushResult.skipped``); commits already sent finish.
     """
 
