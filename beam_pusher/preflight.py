@@ -76,7 +76,8 @@ def check_template(spec: SpaceSpec, base_dir: str) -> TemplateCheck:
         return TemplateCheck(errors=(("placeholders", str(err)),), warnings=tuple(warnings))
     try:
         root = sources.resolve_app_path(spec.app_path, base_dir=base_dir)
-        template_files = sources.list_source_files(root)
+        listing = sources.scan_source_files(root, exclude=spec.exclude, include=spec.include)
+        template_files = list(listing.files)
         texts, _ = frontmatter.read_front_matter_sources(template_files, values)
     except (OSError, TemplateError):
         return TemplateCheck(warnings=tuple(warnings))
@@ -87,6 +88,10 @@ def check_template(spec: SpaceSpec, base_dir: str) -> TemplateCheck:
         )
     except TemplateError as err:
         return TemplateCheck(errors=(("app_path", f"{spec.app_path}: {err}"),), warnings=tuple(warnings))
+    secrets = [e.path for e in listing.excluded if e.is_secret]
+    if secrets:
+        warnings.append(("app_path", f"{spec.app_path}: not uploading {', '.join(secrets)}: .env files may hold "
+                                     "secrets (include: uploads one anyway)"))
     errors = tuple(("app_path", f"{spec.app_path}: {error}") for error in front.errors)
     warnings += [("app_path", f"{spec.app_path}: {warning}") for warning in front.warnings]
     return TemplateCheck(errors=errors, warnings=tuple(warnings))
