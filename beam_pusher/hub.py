@@ -11,6 +11,11 @@ lives in one worker (built in ``DoFn.setup``, where the token is resolved). A pu
 3. only the settings that differ are written (a no-op deploy writes none, so the Space does not restart), then
    optionally wait for the Space to run. A write refused here is reported with what was and was not applied.
 
+With ``HubSettings.create_pr`` step 2 commits to a pull request (``beam_pusher.pullrequests``) and step 3 is left
+out: settings take effect at once, before anyone reviews, so they are not part of a pull request. The result lists
+the settings that differ as ``settings_planned`` with a warning; a plain deploy after the merge writes them. A
+Space that does not exist yet is not created (there is nothing to review a change against).
+
 ``rollback`` and ``space_status`` are the Hub side of the CLI's ``rollback`` and ``status`` commands, and
 ``check_connection`` the one request the CLI makes before a run: they return data or raise, and print nothing.
 """
@@ -82,6 +87,9 @@ class SpacePusher:
         secrets: dict[str, str] = {}
         changes: tuple[SettingChange, ...] = ()
         created: list[bool] = []  # the Space was created by this push, with its settings
+        create = functools.partial(self._create_space, spec, secrets, created)
+        if s.create_pr:
+            create = functools.partial(_no_pull_request_without_space, spec.repo_id)
         try:
             secrets = {name: resolve_secret(name, ref) for name, ref in spec.secrets.items()}
             self._check_write_access(spec.repo_id)
@@ -93,7 +101,8 @@ class SpacePusher:
                 commit_message=spec.commit_message or f"Deploy {spec.name} with beam_pusher",
                 keep=spec.keep,
                 dry_run=s.dry_run,
-                create_repo=lambda: self._create_space(spec, secrets, created),
+                create_repo=create,
+                create_pr=s.create_pr,
             )
         except Exception as exc:  # noqa: BLE001 - a failed Space must never stop the others
             message = str(exc) if isinstance(exc, BeamPusherError) else self.committer.describe(exc, spec.repo_id)
@@ -101,6 +110,8 @@ class SpacePusher:
         if s.dry_run:
             result = push_result(outcome, repo_id=spec.repo_id, repo_url=repo_url, pushed_version=version, dry_run=True)
             return dataclasses.replace(result, settings_planned=changes)
+        if s.create_pr:
+            return _proposed(spec, repo_url, version, outcome, changes)
         applied, failed, error = (changes, (), None) if created else self._apply_settings(spec, secrets, changes)
         stage = None
         if error is None and s.wait:
@@ -260,6 +271,24 @@ class SpacePusher:
                 )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+def _no_pull_request_without_space(repo_id: str) -> None:
+    raise PushError(
+        f"{repo_id}: the Space does not exist, and a pull request needs a Space to be opened on; deploy it once "
+        "without --pr (create_pr=False), then deploy changes to it as pull requests."
+    )
+
+
+def _proposed(spec: SpaceSpec, repo_url: str, version: str, outcome: CommitOutcome,
+              settings: Sequence[SettingChange]) -> PushResult:  # fmt: skip
+    """The result of a push as a pull request: its files in the pull request, its settings not written."""
+    result = push_result(outcome, repo_id=spec.repo_id, repo_url=repo_url, pushed_version=version)
+    warnings = ()
+    if settings:
+        warnings = (f"{len(settings)} Space setting(s) differ and were not written: settings are not part of a pull "
+                    f"request ({'; '.join(map(str, settings))}); deploy without --pr after the merge to write them.",)
+    return dataclasses.replace(result, settings_planned=tuple(settings), warnings=warnings)
 
 
 def writable_namespaces(identity: Mapping[str, Any]) -> list[str]:
