@@ -287,10 +287,11 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
             pushed_model=model_pusher.outputs["pushed_model"])
 
     Component ``outputs`` contains ``pushed_model``: a ``PushedModel`` with custom properties ``pushed`` (int),
-    ``pushed_version``, ``repo_id``, ``commit_id``, ``repo_url``, ``pushed_destination`` (= ``repo_url``),
-    ``committed`` (1 if this run made a commit), ``template_fingerprint``, with ``create_pr`` ``pr_url`` and ``pr_num``,
-    and, when the model comes from the Hub, ``model_hub_repo_id`` and ``model_version``. ``pushed_version`` is the version of the model the Space serves,
-    as HFModelPusher names versions: its version, else ``v<unix time>`` of the push.
+    ``pushed_version``, ``repo_id``, ``commit_id``, ``repo_url``, ``pushed_destination`` (= ``repo_url``, or the pull
+    request's page with ``create_pr``), ``committed`` (1 if this run made a commit), ``template_fingerprint``, with
+    ``create_pr`` ``pr_url`` and ``pr_num``, and, when the model comes from the Hub, ``model_hub_repo_id`` and
+    ``model_version``. ``pushed_version`` is the version of the model the Space serves, as HFModelPusher names
+    versions: its version, else ``v<unix time>`` of the push.
 
     Caching: the template's content is fingerprinted when the component is built (``template_fingerprint``, an
     execution property), so with caching on an edited template makes a new cache key and redeploys.

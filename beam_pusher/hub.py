@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from beam_pusher.auth import resolve_secret
 from beam_pusher.commit import CommitOutcome, Committer, HubSettings, RemoteFile, plan_changes, push_result
 from beam_pusher.errors import BeamPusherError, PushError, SpecError, TokenError
+from beam_pusher.pullrequests import no_space_for_pull_request, proposed_result
 from beam_pusher.retries import describe_error, http_status, unreachable_message, unreachable_reason
 from beam_pusher.rules import FAILED_STAGES, validate_repo_id
 from beam_pusher.settings import (
@@ -87,9 +88,6 @@ class SpacePusher:
         secrets: dict[str, str] = {}
         changes: tuple[SettingChange, ...] = ()
         created: list[bool] = []  # the Space was created by this push, with its settings
-        create = functools.partial(self._create_space, spec, secrets, created)
-        if s.create_pr:
-            create = functools.partial(_no_pull_request_without_space, spec.repo_id)
         try:
             secrets = {name: resolve_secret(name, ref) for name, ref in spec.secrets.items()}
             self._check_write_access(spec.repo_id)
@@ -101,7 +99,8 @@ class SpacePusher:
                 commit_message=spec.commit_message or f"Deploy {spec.name} with beam_pusher",
                 keep=spec.keep,
                 dry_run=s.dry_run,
-                create_repo=create,
+                create_repo=(functools.partial(no_space_for_pull_request, spec.repo_id) if s.create_pr
+                             else lambda: self._create_space(spec, secrets, created)),
                 create_pr=s.create_pr,
             )
         except Exception as exc:  # noqa: BLE001 - a failed Space must never stop the others
@@ -111,7 +110,8 @@ class SpacePusher:
             result = push_result(outcome, repo_id=spec.repo_id, repo_url=repo_url, pushed_version=version, dry_run=True)
             return dataclasses.replace(result, settings_planned=changes)
         if s.create_pr:
-            return _proposed(spec, repo_url, version, outcome, changes)
+            return proposed_result(push_result(outcome, repo_id=spec.repo_id, repo_url=repo_url,
+                                               pushed_version=version), changes)  # fmt: skip
         applied, failed, error = (changes, (), None) if created else self._apply_settings(spec, secrets, changes)
         stage = None
         if error is None and s.wait:
@@ -271,24 +271,6 @@ class SpacePusher:
                 )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-
-def _no_pull_request_without_space(repo_id: str) -> None:
-    raise PushError(
-        f"{repo_id}: the Space does not exist, and a pull request needs a Space to be opened on; deploy it once "
-        "without --pr (create_pr=False), then deploy changes to it as pull requests."
-    )
-
-
-def _proposed(spec: SpaceSpec, repo_url: str, version: str, outcome: CommitOutcome,
-              settings: Sequence[SettingChange]) -> PushResult:  # fmt: skip
-    """The result of a push as a pull request: its files in the pull request, its settings not written."""
-    result = push_result(outcome, repo_id=spec.repo_id, repo_url=repo_url, pushed_version=version)
-    warnings = ()
-    if settings:
-        warnings = (f"{len(settings)} Space setting(s) differ and were not written: settings are not part of a pull "
-                    f"request ({'; '.join(map(str, settings))}); deploy without --pr after the merge to write them.",)
-    return dataclasses.replace(result, settings_planned=tuple(settings), warnings=warnings)
 
 
 def writable_namespaces(identity: Mapping[str, Any]) -> list[str]:

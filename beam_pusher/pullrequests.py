@@ -11,14 +11,17 @@ repository, what happened. Nothing here prints.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from beam_pusher.errors import PushError
+from beam_pusher.settings import SettingChange
+from beam_pusher.spec import PushResult
 
 __all__ = ["DEPLOY_MARKER", "MergeResult", "PullRequest", "find_pull_request", "merge_pull_requests",
-           "pull_request_description"]  # fmt: skip
+           "no_space_for_pull_request", "proposed_result", "pull_request_description"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +74,30 @@ def find_pull_request(api: Any, repo_id: str, *, repo_type: str = "space") -> Pu
     return None
 
 
+def no_space_for_pull_request(repo_id: str) -> None:
+    """Refuses to create a Space in a deploy as pull requests: a new Space has nothing to review a change against.
+
+    Raises:
+      PushError: always, saying how to create it.
+    """
+    raise PushError(
+        f"{repo_id}: the Space does not exist, and a pull request needs a Space to be opened on; deploy it once "
+        "without --pr (create_pr=False), then deploy changes to it as pull requests."
+    )
+
+
+def proposed_result(result: PushResult, settings: Sequence[SettingChange]) -> PushResult:
+    """``result`` of a push as a pull request, with the Space ``settings`` that differ listed as not written.
+
+    Settings take effect at once, before anyone reviews the pull request, so they are not part of it.
+    """
+    warnings = ()
+    if settings:
+        warnings = (f"{len(settings)} Space setting(s) differ and were not written: settings are not part of a pull "
+                    f"request ({'; '.join(map(str, settings))}); deploy without --pr after the merge to write them.",)
+    return dataclasses.replace(result, settings_planned=tuple(settings), warnings=result.warnings + warnings)
+
+
 @dataclasses.dataclass(frozen=True)
 class MergeResult:
     """What ``merge_pull_requests`` did to one repository.
@@ -114,8 +141,8 @@ def _merge_one(committer: Any, repo_id: str, repo_type: str, comment: str | None
                             lambda: find_pull_request(api, repo_id, repo_type=repo_type))  # fmt: skip
         if pr is None:
             return MergeResult(repo_id)
-        committer.call(repo_id, f"merge pull request #{pr.num}",
-                       lambda: api.merge_pull_request(repo_id, pr.num, repo_type=repo_type, comment=comment))  # fmt: skip
+        merge = functools.partial(api.merge_pull_request, repo_id, pr.num, repo_type=repo_type, comment=comment)
+        committer.call(repo_id, f"merge pull request #{pr.num}", merge)
         head = committer.call(repo_id, "read the head", lambda: api.repo_info(repo_id, repo_type=repo_type).sha)
     except PushError as exc:
         logger.warning("%s: not merged: %s", repo_id, exc)

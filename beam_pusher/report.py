@@ -271,8 +271,8 @@ class ConsoleReport:
     def _proposed_lines(self, r: PushResult) -> list[str]:
         """A Space deployed as a pull request: the change against main, the pull request, the settings not written."""
         what = f"{format_size(r.bytes_uploaded)} uploaded" if r.committed else "already in it"
-        line = f"{self.symbols['ok']} {r.repo_id}  proposed {_counts(r)} in pull request #{r.pr_num} ({what})  {r.pr_url}"
-        return [line, *_setting_lines(r.settings_planned, "not written: ")]
+        line = f"{self.symbols['ok']} {r.repo_id}  proposed {_counts(r)} in pull request #{r.pr_num} ({what})"
+        return [f"{line}  {r.pr_url}", *_setting_lines(r.settings_planned, "not written: ")]
 
     def _plan_lines(self, r: PushResult) -> list[str]:
         head = f"{self.symbols['plan']} {r.repo_id}  "

@@ -11,7 +11,7 @@ import textwrap
 
 import apache_beam as beam
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from huggingface_hub import CommitOperationAdd
 
@@ -192,7 +192,7 @@ def test_deploy_spaces_create_pr_leaves_pull_requests_of_people_alone(hub, api, 
                       repo_type="space", create_pr=True)  # fmt: skip
     assert find_pull_request(api, repo_id) is None  # no marker: not this tool's
 
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         results = p | beam.Create([spec]) | DeploySpaces(endpoint=hub.endpoint, token=local_hub_token, create_pr=True)
         outcomes = results | beam.Map(lambda r: (r.outcome.value, r.pr_num, r.error))
         assert_that(outcomes, equal_to([("proposed", 2, None)]))
