@@ -284,7 +284,7 @@ def _run_specs(args: argparse.Namespace, extra: Sequence[str], specs, *, endpoin
                 results = run_deploy(
                     specs, pipeline_args=options, on_result=on_result, endpoint=endpoint, token=token, dry_run=dry_run,
                     wait=getattr(args, "wait", False), wait_timeout=getattr(args, "wait_timeout", 600.0),
-                    base_dir=base_dir,
+                    base_dir=base_dir, create_pr=getattr(args, "pr", False),
                 )
         except BeamPusherError:
             raise
@@ -467,6 +467,29 @@ def _cmd_rollback(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _cmd_merge(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    """Merges the open pull requests of ``deploy --pr`` (``pullrequests.merge_pull_requests``), one line each."""
+    from beam_pusher.commit import Committer
+    from beam_pusher.pullrequests import merge_pull_requests
+
+    config = _load(args.config, args.only, check_secrets=False)
+    api = _connect(_endpoint(args, config.endpoint), _token(args, config.token), need_token=True)
+    marks = symbols_for(sys.stdout)
+    results = merge_pull_requests(Committer(api), [spec.repo_id for spec in config.specs], comment=args.comment)
+    for r in results:
+        if r.error:
+            print(f"{marks['fail']} {r.repo_id}  not merged: {r.error.replace(f'{r.repo_id}: ', '')}")
+        elif r.merged:
+            print(f"{marks['ok']} {r.repo_id}  merged pull request #{r.pr_num} into main at {(r.commit_id or '-')[:7]}"
+                  f"  {r.pr_url}")  # fmt: skip
+        else:
+            print(f"{marks['plan']} {r.repo_id}  no open pull request")
+    merged, failed = sum(r.merged for r in results), sum(bool(r.error) for r in results)
+    print(f"{len(results)} {'Space' if len(results) == 1 else 'Spaces'}: {merged} merged, "
+          f"{len(results) - merged - failed} without a pull request, {failed} failed")  # fmt: skip
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def _hub_serve(rest: list[str]) -> int:
     if "-h" in rest or "--help" in rest:
         hub_serve_parser().print_help()
@@ -493,6 +516,7 @@ _COMMANDS = {
     "push": _cmd_push,
     "status": _cmd_status,
     "rollback": _cmd_rollback,
+    "merge": _cmd_merge,
     "hub": _cmd_hub,
     "demo": _cmd_demo,
 }
