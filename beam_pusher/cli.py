@@ -49,7 +49,7 @@ from beam_pusher.runner import (
     runner_kind,
     stop_on_signals,
 )
-from beam_pusher.spec import PushResult, SpaceSpec
+from beam_pusher.spec import Outcome, PushResult, SpaceSpec
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "pipeline_options"]
 
@@ -129,8 +129,8 @@ def _details_hint(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs a command; returns the exit status (0 all fine, 1 some Space failed, 2 bad usage or config, 130 a deploy
-    stopped by a signal)."""
+    """Runs a command; returns the exit status (0 all fine, 1 some Space failed or was deferred for its commit quota,
+    2 bad usage or config, 130 a deploy stopped by a signal)."""
     started = time.monotonic()  # the summary shows the run's wall time, Beam's start-up included
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["hub", "serve"]:
@@ -246,7 +246,8 @@ def _is_local(beam_args: Sequence[str]) -> bool:
 
 
 def _exit_status(results: Sequence[PushResult]) -> int:
-    return EXIT_FAILED if any(r.error for r in results) else EXIT_OK
+    # A Space deferred for its commit quota is not deployed: the run exits 1, as for a failure, so CI notices.
+    return EXIT_FAILED if any(r.error or r.outcome is Outcome.DEFERRED for r in results) else EXIT_OK
 
 
 def _load(path: str, only: Sequence[str] = (), *, check_secrets: bool = True, remote: bool = False):

@@ -30,7 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from beam_pusher.auth import resolve_secret
-from beam_pusher.commit import CommitOutcome, Committer, HubSettings, RemoteFile, plan_changes, push_result
+from beam_pusher.commit import (
+    CommitOutcome, CommitQuotaExceeded, Committer, HubSettings, RemoteFile, plan_changes, push_result,
+)  # fmt: skip
 from beam_pusher.errors import BeamPusherError, PushError, SpecError, TokenError
 from beam_pusher.retries import describe_error, http_status, unreachable_message, unreachable_reason
 from beam_pusher.rules import FAILED_STAGES, validate_repo_id
@@ -38,7 +40,7 @@ from beam_pusher.settings import (
     MANAGED_MARKER, CurrentSettings, SettingAction, SettingChange, SettingKind, plan_settings, secret_description,
 )  # fmt: skip
 from beam_pusher.selection import PathPatterns, check_patterns
-from beam_pusher.spec import AppFile, ChangeAction, PushResult, SpaceSpec
+from beam_pusher.spec import DEFERRED, AppFile, ChangeAction, PushResult, SpaceSpec
 
 __all__ = [
     "MIN_COMMIT_PREFIX", "HubSettings", "RollbackOutcome", "SpacePusher", "SpaceStatus", "check_connection",
@@ -95,6 +97,11 @@ class SpacePusher:
                 dry_run=s.dry_run,
                 create_repo=lambda: self._create_space(spec, secrets, created),
             )
+        except CommitQuotaExceeded as exc:  # not a failure of the deploy: this Space's commits wait for the quota
+            message = self.committer.scrub(str(exc), *secrets.values())
+            logger.warning("%s", message)
+            return PushResult(repo_id=spec.repo_id, pushed=False, repo_url=repo_url, skipped=DEFERRED,
+                              skip_message=message)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - a failed Space must never stop the others
             message = str(exc) if isinstance(exc, BeamPusherError) else self.committer.describe(exc, spec.repo_id)
             return self._failed(spec, repo_url, message, secrets, applied=changes if created else ())
