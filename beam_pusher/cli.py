@@ -468,6 +468,49 @@ def _cmd_rollback(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _cmd_logs(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    """Prints one Space's run log (``--build``: its build log); ``--follow`` until the Hub closes the stream."""
+    from beam_pusher.builds import space_logs
+    from beam_pusher.commit import Committer
+
+    committer, repo_id = Committer(_connect(_endpoint(args), _token(args), need_token=False)), args.repo_id
+    lines = space_logs(committer.api, repo_id, build=args.build, follow=args.follow)
+    try:
+        if not args.follow:  # read whole, under the retry policy; a followed stream is printed as it comes
+            lines = iter(committer.call(repo_id, "read the Space's logs", lambda: list(lines)))
+        for line in lines:
+            print(line, flush=args.follow)
+    except PushError as exc:
+        print(f"{symbols_for(sys.stdout)['fail']} {repo_id}  {exc}")
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - a followed stream that broke off: one line, not a traceback
+        print(f"{symbols_for(sys.stdout)['fail']} {repo_id}  cannot read the Space's logs: "
+              f"{committer.describe(exc, repo_id)}")  # fmt: skip
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cmd_restart(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    """Restarts the config's Spaces matching ``--only`` (``--factory``: rebuilt from scratch); one line per Space."""
+    from beam_pusher.builds import restart_space
+    from beam_pusher.commit import Committer
+
+    config = _load(args.config, args.only, check_secrets=False)
+    committer = Committer(_connect(_endpoint(args, config.endpoint), _token(args, config.token), need_token=True))
+    marks, failed = symbols_for(sys.stdout), 0
+    for spec in config.specs:
+        try:
+            stage = restart_space(committer, spec.repo_id, factory_reboot=args.factory)
+        except PushError as exc:
+            failed += 1
+            print(f"{marks['fail']} {spec.repo_id}  restart failed: {str(exc).replace(f'{spec.repo_id}: ', '')}")
+            continue
+        print(f"{marks['ok']} {spec.repo_id}  {'factory ' if args.factory else ''}restarted  {stage}")
+    noun = "Space" if len(config.specs) == 1 else "Spaces"
+    print(f"{len(config.specs)} {noun}: {len(config.specs) - failed} restarted, {failed} failed")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def _hub_serve(rest: list[str]) -> int:
     if "-h" in rest or "--help" in rest:
         hub_serve_parser().print_help()
@@ -494,6 +537,8 @@ _COMMANDS = {
     "push": _cmd_push,
     "status": _cmd_status,
     "rollback": _cmd_rollback,
+    "logs": _cmd_logs,
+    "restart": _cmd_restart,
     "hub": _cmd_hub,
     "demo": _cmd_demo,
 }

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from beam_pusher import builds
 from beam_pusher.auth import resolve_secret
 from beam_pusher.commit import (
     CommitOutcome, CommitQuotaExceeded, Committer, HubSettings, RemoteFile, plan_changes, push_result,
@@ -112,11 +113,11 @@ class SpacePusher:
         stage = None
         if error is None and s.wait:
             try:
-                stage = self._wait_until_running(spec.repo_id)
+                stage = builds.wait_for_stage(self.committer, spec.repo_id, s.wait_timeout)
             except BeamPusherError as exc:
                 error = str(exc)
         if stage in FAILED_STAGES:
-            error = f"{spec.repo_id}: the Space was pushed but does not run (stage {stage}); see its logs on the Hub."
+            error = builds.failure_message(self.committer, spec.repo_id, stage)
         if error is not None:
             error = self.committer.scrub(error, *secrets.values())
             logger.warning("%s: %s", spec.repo_id, error)
@@ -250,23 +251,6 @@ class SpacePusher:
         if change.kind is SettingKind.SLEEP_TIME:
             return functools.partial(api.set_space_sleep_time, rid, spec.sleep_time)
         return functools.partial(api.update_repo_settings, rid, repo_type="space", private=spec.private)
-
-    def _wait_until_running(self, repo_id: str) -> str:
-        deadline = time.monotonic() + self._settings.wait_timeout
-        delay = 0.2
-        read = functools.partial(self.api.get_space_runtime, repo_id)
-        while True:
-            runtime = self.committer.call(repo_id, "read the runtime", read)
-            stage = str(getattr(runtime.stage, "value", runtime.stage))
-            if stage == "RUNNING" or stage in FAILED_STAGES:
-                return stage
-            if time.monotonic() >= deadline:
-                raise PushError(
-                    f"{repo_id}: pushed, but still {stage} after {self._settings.wait_timeout:g} s; "
-                    "raise wait_timeout or check the Space's build logs."
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
 
 def writable_namespaces(identity: Mapping[str, Any]) -> list[str]:

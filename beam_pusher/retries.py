@@ -151,7 +151,7 @@ def is_rate_limited(exc: BaseException | None) -> bool:
     if http_status(exc) != 429 or commit_quota_retry_after(exc) is not None:
         return False
     state = _rate_limit_header(_headers(exc))
-    return state is None or state[0] == 0
+    return state is not None and state[0] == 0  # without the header no budget knows the reset: Retry-After does
 
 
 def commit_quota_retry_after(exc: BaseException | None) -> float | None:
