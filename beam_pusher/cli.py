@@ -49,7 +49,7 @@ from beam_pusher.runner import (
     runner_kind,
 
 )
-from beam_pusher.spec import PushResult, SpaceSpec
+from beam_pusher.spec import Outcome, PushResult, SpaceSpec
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "pipeline_options"]
 
@@ -129,8 +129,8 @@ def _details_hint(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs a command; returns the exit status (0 all fine, 1 some Space failed, 2 bad usage or config, 130 a deploy
-    stopped by a signal)."""
+    """Runs a command; returns the exit status (0 all fine, 1 some Space failed or was deferred for its commit quota,
+    2 bad usage or config, 130 a deploy stopped by a signal)."""
     started = time.monotonic()  # the summary shows the run's wall time, Beam's start-up included
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["hub", "serve"]:
@@ -246,7 +246,8 @@ def _is_local(beam_args: Sequence[str]) -> bool:
 
 
 def _exit_status(results: Sequence[PushResult]) -> int:
-    return EXIT_FAILED if any(r.error for r in results) else EXIT_OK
+    # A Space deferred for its commit quota is not deployed: the run exits 1, as for a failure, so CI notices.
+    return EXIT_FAILED if any(r.error or r.outcome is Outcome.DEFERRED for r in results) else EXIT_OK
 
 
 def _load(path: str, only: Sequence[str] = (), *, check_secrets: bool = True, remote: bool = False):
@@ -490,6 +491,49 @@ def _cmd_merge(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _cmd_logs(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    """Prints one Space's run log (``--build``: its build log); ``--follow`` until the Hub closes the stream."""
+    from beam_pusher.builds import space_logs
+    from beam_pusher.commit import Committer
+
+    committer, repo_id = Committer(_connect(_endpoint(args), _token(args), need_token=False)), args.repo_id
+    lines = space_logs(committer.api, repo_id, build=args.build, follow=args.follow)
+    try:
+        if not args.follow:  # read whole, under the retry policy; a followed stream is printed as it comes
+            lines = iter(committer.call(repo_id, "read the Space's logs", lambda: list(lines)))
+        for line in lines:
+            print(line, flush=args.follow)
+    except PushError as exc:
+        print(f"{symbols_for(sys.stdout)['fail']} {repo_id}  {exc}")
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - a followed stream that broke off: one line, not a traceback
+        print(f"{symbols_for(sys.stdout)['fail']} {repo_id}  cannot read the Space's logs: "
+              f"{committer.describe(exc, repo_id)}")  # fmt: skip
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cmd_restart(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    """Restarts the config's Spaces matching ``--only`` (``--factory``: rebuilt from scratch); one line per Space."""
+    from beam_pusher.builds import restart_space
+    from beam_pusher.commit import Committer
+
+    config = _load(args.config, args.only, check_secrets=False)
+    committer = Committer(_connect(_endpoint(args, config.endpoint), _token(args, config.token), need_token=True))
+    marks, failed = symbols_for(sys.stdout), 0
+    for spec in config.specs:
+        try:
+            stage = restart_space(committer, spec.repo_id, factory_reboot=args.factory)
+        except PushError as exc:
+            failed += 1
+            print(f"{marks['fail']} {spec.repo_id}  restart failed: {str(exc).replace(f'{spec.repo_id}: ', '')}")
+            continue
+        print(f"{marks['ok']} {spec.repo_id}  {'factory ' if args.factory else ''}restarted  {stage}")
+    noun = "Space" if len(config.specs) == 1 else "Spaces"
+    print(f"{len(config.specs)} {noun}: {len(config.specs) - failed} restarted, {failed} failed")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def _hub_serve(rest: list[str]) -> int:
     if "-h" in rest or "--help" in rest:
         hub_serve_parser().print_help()
@@ -517,6 +561,8 @@ _COMMANDS = {
     "status": _cmd_status,
     "rollback": _cmd_rollback,
     "merge": _cmd_merge,
+    "logs": _cmd_logs,
+    "restart": _cmd_restart,
     "hub": _cmd_hub,
     "demo": _cmd_demo,
 }

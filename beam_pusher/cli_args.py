@@ -98,6 +98,14 @@ examples:
   beam-pusher rollback alice/penguins --to 3f2a1c4e5d6b7a8990a1b2c3d4e5f60718293a4b
   beam-pusher rollback alice/penguins --to 3f2a1c4 --dry-run
   beam-pusher rollback alice/penguins --to 3f2a1c4 --keep 'data/' --keep '*.db'"""
+_LOGS_EPILOG = """A Space that ends CONFIG_ERROR or BUILD_ERROR says why in its build log; RUNTIME_ERROR in its run log.
+
+examples:
+  beam-pusher logs alice/penguins --build
+  beam-pusher logs alice/penguins --follow --endpoint http://127.0.0.1:8080"""
+_RESTART_EPILOG = """examples:
+  beam-pusher restart configs/spaces.yaml
+  beam-pusher restart configs/spaces.yaml --only 'penguin-*' --factory"""
 _HUB_EPILOG = """examples:
   beam-pusher hub serve --port 8080 --token hf_local_secret
   beam-pusher hub serve --port 0 --data-dir /tmp/hub      # prints the endpoint first, then serves
@@ -228,6 +236,17 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     p = _subparser(sub, "merge", "merge the pull requests that 'deploy --pr' opened", _MERGE_EPILOG, common)
     _add_config(p, "merge only in matching Spaces")
     p.add_argument("--comment", help="comment posted on each pull request as it is merged")
+    _add_hub_options(p)
+
+    p = _subparser(sub, "logs", "print one Space's run or build log", _LOGS_EPILOG, common)
+    p.add_argument("repo_id", metavar="REPO_ID", help="the Space, namespace/name")
+    p.add_argument("--build", action="store_true", help="the build log instead of the run log")
+    p.add_argument("--follow", action="store_true", help="keep printing new lines until the Hub closes the stream")
+    _add_hub_options(p)
+
+    p = _subparser(sub, "restart", "restart the Spaces of a config file", _RESTART_EPILOG, common)
+    _add_config(p, "restart only matching Spaces")
+    p.add_argument("--factory", action="store_true", help="factory reboot: rebuild each Space from scratch")
     _add_hub_options(p)
 
     p = _subparser(sub, "hub", "run a local Hub server (for tests and demos)", _HUB_EPILOG, common)

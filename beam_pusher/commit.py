@@ -37,14 +37,15 @@ from beam_pusher.auth import resolve_token, scrub
 from beam_pusher.errors import PushError, SpecError
 from beam_pusher.pullrequests import PullRequest, find_pull_request, pull_request_description
 from beam_pusher.retries import (
-    RetryPolicy, describe_error, http_status, is_transient, unreachable_message, unreachable_reason,
+    RetryPolicy, commit_quota_retry_after, describe_error, http_status, install_request_budget, is_rate_limited,
+    is_transient, unreachable_message, unreachable_reason,
 )  # fmt: skip
 from beam_pusher.selection import PathPatterns
 from beam_pusher.spec import AppFile, ChangeAction, PlannedChange, PushResult
 from beam_pusher.uploads import upload_source
 
 __all__ = [
-    "CommitOutcome", "Committer", "HubSettings", "RemoteFile", "RetryPolicy", "describe_error", "http_status",
+    "CommitOutcome", "CommitQuotaExceeded", "Committer", "HubSettings", "RemoteFile", "RetryPolicy", "describe_error", "http_status",
     "is_transient", "plan_changes", "push_result", "remote_tree", "unreachable_message", "unreachable_reason",
 ]  # fmt: skip
 
@@ -53,6 +54,7 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 _NEVER_DELETED = frozenset({".gitattributes"})
+_MAX_RATE_LIMIT_WAITS = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +85,28 @@ class HubSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.create_pr, bool):
             raise SpecError(f"create_pr={self.create_pr!r} must be true or false (true: deploy as a pull request).")
+
+
+class CommitQuotaExceeded(PushError):
+    """The Hub refused a commit for the repository's commit quota; nothing was committed.
+
+    Not worth waiting for in a run (the quota resets in about an hour): the Space is deferred, and ``retry_after``
+    says in how many seconds a deploy may commit to it again.
+    """
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def describe_wait(seconds: float) -> str:
+    """``about 1 hour``, ``about 12 minutes``, ``about 8 seconds``: a wait as people say it."""
+    if seconds >= 3000:
+        hours = max(1, round(seconds / 3600))
+        return "about 1 hour" if hours == 1 else f"about {hours} hours"
+    if seconds >= 120:
+        return f"about {round(seconds / 60)} minutes"
+    return f"about {max(1, round(seconds))} seconds"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,6 +243,7 @@ class Committer:
         from huggingface_hub import HfApi
 
         retry = RetryPolicy.from_settings(settings)  # checked before the token is read
+        install_request_budget()  # every push of this worker shares the Hub's request quota
         return cls(HfApi(endpoint=settings.endpoint, token=resolve_token(settings.token)), retry)
 
     def __getstate__(self):
@@ -296,7 +321,9 @@ class Committer:
         """
         last_error: BaseException | None = None
         created = False
-        for attempt in range(1, self.retry.max_attempts + 1):
+        attempt = rate_limited = 0
+        while attempt < self.retry.max_attempts:
+            attempt += 1
             try:
                 head, remote, created_now = self._state_or_create(repo_id, repo_type, revision, dry_run, create_repo)
                 created, self._reached = created or created_now, True
@@ -316,6 +343,18 @@ class Committer:
             except PushError:
                 raise  # a call inside already said what failed
             except Exception as exc:  # noqa: BLE001 - sorted into re-plan / retry / give up below
+                quota_reset = commit_quota_retry_after(exc)
+                if quota_reset is not None:
+                    raise CommitQuotaExceeded(
+                        f"{repo_id}: deferred: commit quota, retry after {describe_wait(quota_reset)} (the Hub "
+                        f"refused the commit: {self.describe(exc, repo_id).replace(f'{repo_id}: ', '')}); nothing "
+                        "was committed. Deploy again after that, or commit to this Space less often.",
+                        quota_reset,
+                    ) from None
+                if is_rate_limited(exc) and rate_limited < _MAX_RATE_LIMIT_WAITS:
+                    attempt, rate_limited = attempt - 1, rate_limited + 1  # a wait for the reset is no failed try
+                    self.retry.pause(repo_id, 1, exc)
+                    continue
                 if http_status(exc) == 412:
                     logger.info("%s: the repository changed since it was planned; re-planning (attempt %d)",
                                 repo_id, attempt)  # fmt: skip

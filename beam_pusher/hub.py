@@ -34,8 +34,11 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from beam_pusher import builds
 from beam_pusher.auth import resolve_secret
-from beam_pusher.commit import CommitOutcome, Committer, HubSettings, RemoteFile, plan_changes, push_result
+from beam_pusher.commit import (
+    CommitOutcome, CommitQuotaExceeded, Committer, HubSettings, RemoteFile, plan_changes, push_result,
+)  # fmt: skip
 from beam_pusher.errors import BeamPusherError, PushError, SpecError, TokenError
 from beam_pusher.pullrequests import no_space_for_pull_request, proposed_result
 from beam_pusher.retries import describe_error, http_status, unreachable_message, unreachable_reason
@@ -44,7 +47,7 @@ from beam_pusher.settings import (
     MANAGED_MARKER, CurrentSettings, SettingAction, SettingChange, SettingKind, plan_settings, secret_description,
 )  # fmt: skip
 from beam_pusher.selection import PathPatterns, check_patterns
-from beam_pusher.spec import AppFile, ChangeAction, PushResult, SpaceSpec
+from beam_pusher.spec import DEFERRED, AppFile, ChangeAction, PushResult, SpaceSpec
 
 __all__ = [
     "MIN_COMMIT_PREFIX", "HubSettings", "RollbackOutcome", "SpacePusher", "SpaceStatus", "check_connection",
@@ -103,6 +106,11 @@ class SpacePusher:
                              else lambda: self._create_space(spec, secrets, created)),
                 create_pr=s.create_pr,
             )
+        except CommitQuotaExceeded as exc:  # not a failure of the deploy: this Space's commits wait for the quota
+            message = self.committer.scrub(str(exc), *secrets.values())
+            logger.warning("%s", message)
+            return PushResult(repo_id=spec.repo_id, pushed=False, repo_url=repo_url, skipped=DEFERRED,
+                              skip_message=message)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - a failed Space must never stop the others
             message = str(exc) if isinstance(exc, BeamPusherError) else self.committer.describe(exc, spec.repo_id)
             return self._failed(spec, repo_url, message, secrets, applied=changes if created else ())
@@ -116,11 +124,11 @@ class SpacePusher:
         stage = None
         if error is None and s.wait:
             try:
-                stage = self._wait_until_running(spec.repo_id)
+                stage = builds.wait_for_stage(self.committer, spec.repo_id, s.wait_timeout)
             except BeamPusherError as exc:
                 error = str(exc)
         if stage in FAILED_STAGES:
-            error = f"{spec.repo_id}: the Space was pushed but does not run (stage {stage}); see its logs on the Hub."
+            error = builds.failure_message(self.committer, spec.repo_id, stage)
         if error is not None:
             error = self.committer.scrub(error, *secrets.values())
             logger.warning("%s: %s", spec.repo_id, error)
@@ -254,23 +262,6 @@ class SpacePusher:
         if change.kind is SettingKind.SLEEP_TIME:
             return functools.partial(api.set_space_sleep_time, rid, spec.sleep_time)
         return functools.partial(api.update_repo_settings, rid, repo_type="space", private=spec.private)
-
-    def _wait_until_running(self, repo_id: str) -> str:
-        deadline = time.monotonic() + self._settings.wait_timeout
-        delay = 0.2
-        read = functools.partial(self.api.get_space_runtime, repo_id)
-        while True:
-            runtime = self.committer.call(repo_id, "read the runtime", read)
-            stage = str(getattr(runtime.stage, "value", runtime.stage))
-            if stage == "RUNNING" or stage in FAILED_STAGES:
-                return stage
-            if time.monotonic() >= deadline:
-                raise PushError(
-                    f"{repo_id}: pushed, but still {stage} after {self._settings.wait_timeout:g} s; "
-                    "raise wait_timeout or check the Space's build logs."
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
 
 def writable_namespaces(identity: Mapping[str, Any]) -> list[str]:

@@ -117,7 +117,7 @@ def _setting_lines(changes: Sequence[SettingChange], prefix: str = "") -> list[s
 
 def _reason(r: PushResult) -> str:
     # Messages are written to stand alone, so they start with the repo id; the line already shows it.
-    return (r.error or "").replace(f"{r.repo_id}: ", "")
+    return (r.error or r.skip_message or "").replace(f"{r.repo_id}: ", "")
 
 
 def _can_encode(stream: TextIO, text: str) -> bool:
@@ -254,6 +254,8 @@ class ConsoleReport:
             failed = [f"{s['fail']} {r.repo_id}  failed: {_reason(r)}"]
             applied = _setting_lines(r.settings_applied, "applied: ")
             return failed + applied + _setting_lines(r.settings_failed, "not applied: ")
+        if r.outcome is Outcome.DEFERRED:
+            return [f"{s['plan']} {r.repo_id}  {_reason(r)}"]
         if r.skipped:
             return [f"{s['plan']} {r.repo_id}  not attempted: the run was stopped before its commit was sent"]
         if r.dry_run:
@@ -340,7 +342,7 @@ class ConsoleReport:
         out = [line(header), line(["-" * w for w in widths] + ["-" * 3])]
         for r, row in zip(results, rows):
             out.append(line(row))
-            if r.error:
+            if r.error or r.skip_message:
                 out.append(f"  {self.symbols['why']} {_reason(r)}")
             out += [f"  warning: {warning}" for warning in r.warnings]
         return out
@@ -351,6 +353,7 @@ class ConsoleReport:
         n = collections.Counter(r.outcome for r in results)
         sep = f" {self.symbols['sep']} "
         stopped = f", {n[Outcome.NOT_ATTEMPTED]} not attempted" if n[Outcome.NOT_ATTEMPTED] else ""
+        stopped += f", {n[Outcome.DEFERRED]} deferred (commit quota)" if n[Outcome.DEFERRED] else ""
         if self.dry_run:
             parts = [
                 f"{_plural(len(results), 'Space')} planned: {n[Outcome.WOULD_COMMIT]} would commit, "

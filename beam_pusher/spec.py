@@ -22,6 +22,7 @@ from beam_pusher.settings import SettingChange, check_hardware, check_sleep_time
 __all__ = [
     "AppFile",
     "ChangeAction",
+    "DEFERRED",
     "Exclusion",
     "Outcome",
     "PlaceholderUse",
@@ -320,6 +321,10 @@ class PlannedChange:
             ) from None
 
 
+DEFERRED = "deferred"
+"""``PushResult.skipped`` of a Space whose commit the Hub's commit quota refused."""
+
+
 class Outcome(str, enum.Enum):
     """What happened to one Space in a deploy (or a plan), as reports and tables name it."""
 
@@ -334,6 +339,8 @@ class Outcome(str, enum.Enum):
     FAILED = "failed"
     NOT_ATTEMPTED = "not attempted"
     """The run was stopped before this Space's commit was sent: nothing was committed to it."""
+    DEFERRED = "deferred"
+    """The Hub refused the commit for the repository's commit quota: nothing was committed; deploy again later."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -349,7 +356,9 @@ class PushResult:
     after it in ``settings_failed`` (``error`` says why). None of them holds a secret's value.
 
     ``skipped`` says why a Space's push was not attempted (``"interrupted"``: the run was stopped before its commit
-    was sent), so a stopped run still gives every Space a state; ``outcome`` names that state.
+    was sent), so a stopped run still gives every Space a state; ``outcome`` names that state. ``"deferred"``: the
+    Hub refused the commit for the repository's commit quota, and ``skip_message`` says when to deploy again
+    ("deferred: commit quota, retry after about 1 hour ..."). Nothing was committed either way.
 
     ``excluded`` lists what the template and model held that the Space did not get, and why (``.env``: secret).
 
@@ -378,6 +387,7 @@ class PushResult:
     settings_applied: tuple[SettingChange, ...] = ()
     settings_failed: tuple[SettingChange, ...] = ()
     skipped: str | None = None
+    skip_message: str | None = None
     warnings: tuple[str, ...] = ()
     excluded: tuple[Exclusion, ...] = ()
     pr_num: int | None = None
@@ -385,11 +395,12 @@ class PushResult:
 
     @property
     def outcome(self) -> Outcome:
-        """Committed, proposed, unchanged, failed, not attempted; or, in a dry run, would commit / up to date."""
+        """Committed, proposed, unchanged, failed, not attempted, deferred; or, in a dry run, would commit / up to
+        date."""
         if self.error:
             return Outcome.FAILED
         if self.skipped:
-            return Outcome.NOT_ATTEMPTED
+            return Outcome.DEFERRED if self.skipped == DEFERRED else Outcome.NOT_ATTEMPTED
         if self.pr_num is not None:
             return Outcome.PROPOSED
         if self.dry_run:

@@ -37,7 +37,7 @@ from beam_pusher.errors import BeamPusherError, SpecError
 from beam_pusher.hashing import hash_bytes
 from beam_pusher.hub import HubSettings
 from beam_pusher.stopping import stop_requested
-from beam_pusher.spec import AppFile, Exclusion, PlaceholderUse, PushResult, SpaceFiles, SpaceSpec
+from beam_pusher.spec import AppFile, Exclusion, Outcome, PlaceholderUse, PushResult, SpaceFiles, SpaceSpec
 
 __all__ = ["DeploySpaces", "PushToSpace", "ReadAppFiles", "RenderPlaceholders"]
 
@@ -336,6 +336,7 @@ class _CommitSpaceFn(beam.DoFn):
         self._unchanged = Metrics.counter(_NAMESPACE, "spaces_unchanged")
         self._failed = Metrics.counter(_NAMESPACE, "spaces_failed")
         self._skipped = Metrics.counter(_NAMESPACE, "spaces_not_attempted")
+        self._deferred = Metrics.counter(_NAMESPACE, "spaces_deferred")
         self._files = Metrics.counter(_NAMESPACE, "files_uploaded")
         self._bytes = Metrics.counter(_NAMESPACE, "bytes_uploaded")
 
@@ -377,6 +378,8 @@ class _CommitSpaceFn(beam.DoFn):
     def _count(self, result: PushResult) -> PushResult:
         if result.error:
             self._failed.inc()
+        elif result.outcome is Outcome.DEFERRED:
+            self._deferred.inc()
         elif result.skipped:
             self._skipped.inc()
         elif result.committed:

@@ -6,7 +6,8 @@ Run as a process of its own, as a shell loop of ``hf upload`` would be (``create
     python benchmarks/loop_upload.py JOBS.json ENDPOINT TOKEN_ENV_NAME
 
 ``JOBS.json`` is a list of ``[repo_id, folder]``. Prints one JSON line: the commit id per Space and the wall time of
-the loop itself (after imports).
+the loop itself (after imports). A call the Hub refuses for its rate limit (429) is sent again after the
+``Retry-After`` the Hub gives, as a careful script would do (huggingface_hub does so itself for some calls only).
 """
 
 from __future__ import annotations
@@ -21,6 +22,18 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 
+def _patient(fn, *args, **kwargs):
+    from huggingface_hub.errors import HfHubHTTPError
+
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except HfHubHTTPError as exc:
+            if exc.response is None or exc.response.status_code != 429:
+                raise
+            time.sleep(float(exc.response.headers.get("Retry-After", "1")))
+
+
 def main(argv: list[str]) -> int:
     jobs_path, endpoint, token_env = argv
     from huggingface_hub import HfApi
@@ -30,9 +43,9 @@ def main(argv: list[str]) -> int:
     start = time.perf_counter()
     commits = {}
     for repo_id, folder in jobs:
-        api.create_repo(repo_id, repo_type="space", space_sdk="gradio", exist_ok=True)
-        info = api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="space",
-                                 commit_message=f"Deploy {repo_id}")  # fmt: skip
+        _patient(api.create_repo, repo_id, repo_type="space", space_sdk="gradio", exist_ok=True)
+        info = _patient(api.upload_folder, repo_id=repo_id, folder_path=folder, repo_type="space",
+                        commit_message=f"Deploy {repo_id}")  # fmt: skip
         commits[repo_id] = info.oid
     print(json.dumps({"seconds": time.perf_counter() - start, "commits": commits}))
     return 0

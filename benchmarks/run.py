@@ -3,11 +3,14 @@
 1. batch: 50 Spaces x 30 files, 100 ms latency per request; ``beam-pusher deploy`` vs a loop of ``upload_folder``;
 2. no-op: the same deploy again: commits, bytes and time against the loop doing the same;
 3. large model: a 100 MiB and a 1 GiB model embedded; peak RSS, its growth, and time against the physical limit;
-4. TFX: ``HFSpacePusher`` on ``LocalDagRunner`` vs ``DeploySpaces`` alone.
+4. TFX: ``HFSpacePusher`` on ``LocalDagRunner`` vs ``DeploySpaces`` alone;
+5. quota: 200 Spaces under the free tier's request quota, its window scaled 30 times down (1,000 requests per
+   10 s): API requests per Space (first deploy and no-op), 429s, and wall time against the quota-bound minimum, for
+   ``beam-pusher deploy`` and the ``upload_folder`` loop.
 
 Prints a table, then as its very last line the figures as ``name=value`` pairs. Exits 1 only when a deploy left a
 Space in a wrong state (a correctness failure); a missed goal is reported in the table, not as an exit status.
-Options: ``--only batch,large,tfx``, ``--spaces N``, ``--latency S``, ``--keep DIR`` (keep the work folder).
+Options: ``--only batch,large,tfx,quota``, ``--spaces N``, ``--quota-spaces N``, ``--latency S``, ``--keep DIR`` (keep the work folder).
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from batch import run_batch  # noqa: E402
 from large import describe_phases, run_large  # noqa: E402
+from quota import rows as quota_rows  # noqa: E402
+from quota import run_quota  # noqa: E402
 from tfx_bench import run_tfx  # noqa: E402
 
 KEYS = ("batch_ratio", "noop_ratio", "noop_commits", "peak_rss_mib", "rss_growth", "throughput_ratio",
-        "tfx_overhead_s")  # fmt: skip
+        "tfx_overhead_s", "quota_requests_per_space", "quota_time_ratio")  # fmt: skip
 GOALS = {
     "batch_ratio": ("<=", 0.25),
     "noop_ratio": ("<=", 0.5),
@@ -87,7 +92,8 @@ def _verdict(key: str, value: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="batch,large,tfx", help="comma-separated: batch, large, tfx")
+    parser.add_argument("--only", default="batch,large,tfx,quota", help="comma-separated: batch, large, tfx, quota")
+    parser.add_argument("--quota-spaces", type=int, default=200, help="Spaces in the quota benchmark (default 200)")
     parser.add_argument("--spaces", type=int, default=50, help="Spaces in the batch benchmark (default 50)")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds added per request (default 0.1)")
     parser.add_argument("--large-mib", default="100,1024", help="model sizes in MiB (default 100,1024)")
@@ -149,7 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("  one pusher, --runner=FnApiRunner", f"{t.pusher_s:.2f} s new Space, {t.pusher_noop_s:.2f} s "
                      f"unchanged (TFX's sdist for workers, skipped locally: {t.sdist_s:.1f} s)"))  # fmt: skip
 
-    for name, fn in (("batch", batch), ("large", large), ("tfx", tfx)):
+    def quota() -> None:
+        q = run_quota(work / "quota", n_spaces=args.quota_spaces, log=_log)
+        figures.update(quota_requests_per_space=q.beam.requests / q.spaces,
+                       quota_time_ratio=q.beam.seconds / q.beam.quota_bound(q.beam.requests))  # fmt: skip
+        rows.extend(quota_rows(q))
+
+    for name, fn in (("batch", batch), ("large", large), ("tfx", tfx), ("quota", quota)):
         if name in only:
             _log(f"== {name}")
             attempt(name, fn)
