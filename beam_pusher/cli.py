@@ -27,25 +27,35 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 
-from beam_pusher import auth, rules, stopping
+from beam_pusher import stopping
 from beam_pusher.cli_args import (
     BEAM_COMMANDS,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
     PASS_THROUGH_COMMANDS,
     build_parser,
     build_parsers,
+    connect,
     declared_flags,
+    endpoint_from,
+    hub_api,
     hub_serve_parser,
+    is_local,
+    load_selected,
     pipeline_options,
+    token_from,
     verbosity,
 )
-from beam_pusher.errors import BeamPusherError, ConfigError, PushError, SpecError, TokenError
-from beam_pusher.report import ConsoleReport, check_report_path, symbols_for, write_report
+from beam_pusher.cli_spaces import COMMANDS as SPACE_COMMANDS
+from beam_pusher.errors import BeamPusherError, ConfigError, PushError, SpecError
+from beam_pusher.report import ConsoleReport, check_report_path, write_report
 from beam_pusher.runner import (
     describe_runner,
     job_only_outcome,
     options_kind,
     run_deploy,
-    runner_flag,
     runner_kind,
 
 )
@@ -55,7 +65,6 @@ __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_pa
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Libraries log at WARNING unless -vv: at INFO, Beam prints screens of type hints and the HTTP client a line a request.
 _LIBRARY_LOGGERS = ("apache_beam", "fsspec", "httpcore", "httpx", "httpx2", "huggingface_hub", "urllib3")
@@ -179,88 +188,12 @@ def _usage(message: str) -> int:
     return EXIT_USAGE
 
 
-# -- endpoint, token, runner ----------------------------------------------------------------------------------------
-
-
-def _endpoint(args: argparse.Namespace, config_endpoint: str | None = None) -> str | None:
-    """``--endpoint``, else the config's, else ``HF_ENDPOINT`` (passed on explicitly, so remote workers use it too)."""
-    for field, value in (
-        ("--endpoint", args.endpoint),
-        ("the config's endpoint", config_endpoint),
-        ("HF_ENDPOINT", os.environ.get("HF_ENDPOINT")),
-    ):
-        if value:
-            return rules.check_endpoint(value, field=field)
-    return None
-
-
-def _token(args: argparse.Namespace, config_token: str | None = None, *, local: bool = True) -> str | None:
-    """The token *reference*: ``env:NAME`` from ``--token-env``, else the config's, else None (HF_TOKEN / login)."""
-    if not args.token_env:
-        return config_token
-    name = args.token_env
-    if name.startswith("hf_") or (len(name) > 24 and not name.isupper()):
-        # Most likely the token itself: say so without echoing it.
-        raise SpecError(
-            "--token-env takes the name of an environment variable (like HF_TOKEN), and the value given looks like a "
-            "token (not shown); give the variable's name, never the token itself."
-        )
-    if not rules.is_env_name(name):
-        raise SpecError(
-            f"--token-env takes the name of an environment variable (like HF_TOKEN), got {name!r}; give the "
-            "variable's name, never the token itself."
-        )
-    if not local:
-        raise SpecError(
-            f"--token-env {name}: {auth.remote_reference_problem(f'env:{name}')} Give that reference as the "
-            "config's 'token:'."
-        )
-    if name not in os.environ:
-        raise SpecError(
-            f"--token-env {name}: the environment variable {name} is not set; export it, or choose another variable."
-        )
-    return f"env:{name}"
-
-
-_NO_TOKEN = "no Hub token: set HF_TOKEN, run `hf auth login`, or give --token-env"
-
-
-def _connect(endpoint: str | None, token: str | None, *, need_token: bool):
-    """An ``HfApi`` for this process, after one request that stops the run at once (once, not per Space) when the
-    Hub cannot be reached or rejects the token; ``need_token``: commands that write refuse to run without one."""
-    from beam_pusher.hub import check_connection
-
-    api = _api(endpoint, token)
-    if need_token and api.token is None:
-        raise TokenError(f"{_NO_TOKEN} NAME (a variable holding a token with write access).")
-    check_connection(api)
-    return api
-
-
-def _is_local(beam_args: Sequence[str]) -> bool:
-    """Whether the pipeline runs on this machine, where ``env:NAME`` references resolve as they do here."""
-    return runner_kind(runner_flag(beam_args)).is_local
-
-
 # -- deploy, plan, push --------------------------------------------------------------------------------------------
 
 
 def _exit_status(results: Sequence[PushResult]) -> int:
     # A Space deferred for its commit quota is not deployed: the run exits 1, as for a failure, so CI notices.
     return EXIT_FAILED if any(r.error or r.outcome is Outcome.DEFERRED for r in results) else EXIT_OK
-
-
-def _load(path: str, only: Sequence[str] = (), *, check_secrets: bool = True, remote: bool = False):
-    from beam_pusher.config import load_config
-
-    config = load_config(path, check_secrets=check_secrets, remote=remote)
-    selected = config.select(only)
-    if not selected.specs:
-        raise SpecError(
-            f"--only {' '.join(only)} matches none of the Spaces in {path} ({', '.join(config.repo_ids)}); "
-            "a pattern without '/' matches the name, with '/' the whole repo id."
-        )
-    return selected
 
 
 def _run_specs(args: argparse.Namespace, extra: Sequence[str], specs, *, endpoint, token, dry_run, base_dir) -> int:
@@ -339,12 +272,12 @@ def _finish(args, report: ConsoleReport, results, expected, *, missing: str | No
 
 
 def _cmd_deploy(args: argparse.Namespace, extra: Sequence[str], *, dry_run: bool = False) -> int:
-    local = _is_local(extra)
-    config = _load(args.config, args.only, check_secrets=local, remote=not local)
-    endpoint = _endpoint(args, config.endpoint)
-    token = _token(args, config.token, local=local)
+    local = is_local(extra)
+    config = load_selected(args.config, args.only, check_secrets=local, remote=not local)
+    endpoint = endpoint_from(args, config.endpoint)
+    token = token_from(args, config.token, local=local)
     if local:  # remote workers may reach a Hub, and hold a token, that this machine does not
-        _connect(endpoint, token, need_token=not dry_run)
+        connect(endpoint, token, need_token=not dry_run)
     base_dir = os.path.dirname(config.path) if config.path else None
     return _run_specs(args, extra, config.specs, endpoint=endpoint, token=token, dry_run=dry_run, base_dir=base_dir)
 
@@ -356,9 +289,9 @@ def _cmd_plan(args: argparse.Namespace, extra: Sequence[str]) -> int:
 def _cmd_push(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from beam_pusher import sources
 
-    local = _is_local(extra)
-    endpoint = _endpoint(args)
-    token = _token(args, local=local)
+    local = is_local(extra)
+    endpoint = endpoint_from(args)
+    token = token_from(args, local=local)
     placeholders = {}
     for item in args.option:
         key, sep, value = item.partition("=")
@@ -366,8 +299,8 @@ def _cmd_push(args: argparse.Namespace, extra: Sequence[str]) -> int:
             raise SpecError(f"--option {item!r} is not KEY=VALUE; write e.g. --option TEXT_FEATURE=text.")
         placeholders[key] = value
     sources.resolve_app_path(args.app_path, check=False)  # a missing folder is a usage error, as in a config
-    api = _connect(endpoint, token, need_token=True) if local else None
-    username = args.username or _whoami(api or _api(endpoint, token))
+    api = connect(endpoint, token, need_token=True) if local else None
+    username = args.username or _whoami(api or hub_api(endpoint, token))
     spec = SpaceSpec(
         repo_id=f"{username}/{args.repo_name}", app_path=args.app_path, space_sdk=args.space_sdk,
         model_path=args.model_path, model_hub_repo_id=args.model_hub_repo_id,
@@ -375,15 +308,6 @@ def _cmd_push(args: argparse.Namespace, extra: Sequence[str]) -> int:
         hardware=args.hardware, commit_message=args.commit_message,
     )
     return _run_specs(args, extra, [spec], endpoint=endpoint, token=token, dry_run=False, base_dir=os.getcwd())
-
-
-def _api(endpoint: str | None, token: str | None):
-    """An ``HfApi`` for commands that talk to the Hub from this process (the token is resolved here)."""
-    from huggingface_hub import HfApi
-
-    from beam_pusher.auth import resolve_token
-
-    return HfApi(endpoint=endpoint, token=resolve_token(token))
 
 
 def _whoami(api) -> str:
@@ -403,7 +327,7 @@ def _whoami(api) -> str:
 
 def _cmd_validate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     remote = bool(args.runner) and not runner_kind(args.runner).is_local
-    config = _load(args.config, check_secrets=not args.skip_secrets, remote=remote)
+    config = load_selected(args.config, check_secrets=not args.skip_secrets, remote=remote)
     noun = "Space" if len(config.specs) == 1 else "Spaces"
     print(f"{args.config}: valid, {len(config.specs)} {noun}")
     width = max(len(s.repo_id) for s in config.specs)
@@ -418,120 +342,6 @@ def _cmd_validate(args: argparse.Namespace, extra: Sequence[str]) -> int:
         for warning in config.warnings:
             print(f"  {warning}")
     return EXIT_OK
-
-
-def _cmd_status(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    from beam_pusher.hub import space_status
-
-    config = _load(args.config, args.only, check_secrets=False)
-    api = _connect(_endpoint(args, config.endpoint), _token(args, config.token), need_token=False)
-    statuses = space_status(api, [spec.repo_id for spec in config.specs])
-    # "NOT FOUND" and "ERROR" are not runtime stages, only what this table shows when there is none.
-    rows = [(s.repo_id, s.stage or ("ERROR" if s.found else "NOT FOUND"), s.hardware or "-", s.url) for s in statuses]
-    header = ("Space", "Stage", "Hardware", "URL")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
-    print("  ".join(c.ljust(w) for c, w in zip(header, widths)) + "  URL")
-    for row, status in zip(rows, statuses):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[3])
-        if status.error:
-            print(f"  {symbols_for(sys.stdout)['why']} {status.error}")
-    bad = [f"{s.repo_id} ({row[1]})" for row, s in zip(rows, statuses) if not s.running]
-    noun = "Space" if len(rows) == 1 else "Spaces"
-    print(f"{len(rows)} {noun}, {len(bad)} not running" + (f": {', '.join(bad)}" if bad else ""))
-    return EXIT_FAILED if bad else EXIT_OK
-
-
-def _cmd_rollback(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    """Restores the files of ``--to`` in one new commit (``hub.rollback``) and says what changed."""
-    from beam_pusher.commit import Committer
-    from beam_pusher.hub import rollback
-    from beam_pusher.spec import ChangeAction
-
-    repo_id, marks = args.repo_id, symbols_for(sys.stdout)
-    committer = Committer(_connect(_endpoint(args), _token(args), need_token=True))
-    try:
-        done = rollback(committer, repo_id, args.to, repo_type=args.repo_type, message=args.message,
-                        dry_run=args.dry_run, keep=args.keep)  # fmt: skip
-    except PushError as exc:
-        print(f"{marks['fail']} {repo_id}  rollback failed: {exc}")
-        return EXIT_FAILED
-    target, outcome = done.target[:7], done.commit
-    if not outcome.changes:
-        print(f"{repo_id}: already has the files of {target}; no commit needed.")
-    elif done.dry_run:
-        print(f"{repo_id}: rolling back to {target} would make these changes (dry run, nothing written):")
-        for c in outcome.changes:
-            print(f"    {c.action.mark} {c.path}")
-    else:
-        counts = " ".join(f"{a.mark}{outcome.count(a)}" for a in ChangeAction)
-        print(f"{marks['ok']} {repo_id}  rolled back to {target} with commit {(outcome.head or '-')[:7]}  {counts}")
-    return EXIT_OK
-
-
-def _cmd_merge(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    """Merges the open pull requests of ``deploy --pr`` (``pullrequests.merge_pull_requests``), one line each."""
-    from beam_pusher.commit import Committer
-    from beam_pusher.pullrequests import merge_pull_requests
-
-    config = _load(args.config, args.only, check_secrets=False)
-    api = _connect(_endpoint(args, config.endpoint), _token(args, config.token), need_token=True)
-    marks = symbols_for(sys.stdout)
-    results = merge_pull_requests(Committer(api), [spec.repo_id for spec in config.specs], comment=args.comment)
-    for r in results:
-        if r.error:
-            print(f"{marks['fail']} {r.repo_id}  not merged: {r.error.replace(f'{r.repo_id}: ', '')}")
-        elif r.merged:
-            print(f"{marks['ok']} {r.repo_id}  merged pull request #{r.pr_num} into main at {(r.commit_id or '-')[:7]}"
-                  f"  {r.pr_url}")  # fmt: skip
-        else:
-            print(f"{marks['plan']} {r.repo_id}  no open pull request")
-    merged, failed = sum(r.merged for r in results), sum(bool(r.error) for r in results)
-    print(f"{len(results)} {'Space' if len(results) == 1 else 'Spaces'}: {merged} merged, "
-          f"{len(results) - merged - failed} without a pull request, {failed} failed")  # fmt: skip
-    return EXIT_FAILED if failed else EXIT_OK
-
-
-def _cmd_logs(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    """Prints one Space's run log (``--build``: its build log); ``--follow`` until the Hub closes the stream."""
-    from beam_pusher.builds import space_logs
-    from beam_pusher.commit import Committer
-
-    committer, repo_id = Committer(_connect(_endpoint(args), _token(args), need_token=False)), args.repo_id
-    lines = space_logs(committer.api, repo_id, build=args.build, follow=args.follow)
-    try:
-        if not args.follow:  # read whole, under the retry policy; a followed stream is printed as it comes
-            lines = iter(committer.call(repo_id, "read the Space's logs", lambda: list(lines)))
-        for line in lines:
-            print(line, flush=args.follow)
-    except PushError as exc:
-        print(f"{symbols_for(sys.stdout)['fail']} {repo_id}  {exc}")
-        return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - a followed stream that broke off: one line, not a traceback
-        print(f"{symbols_for(sys.stdout)['fail']} {repo_id}  cannot read the Space's logs: "
-              f"{committer.describe(exc, repo_id)}")  # fmt: skip
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-def _cmd_restart(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    """Restarts the config's Spaces matching ``--only`` (``--factory``: rebuilt from scratch); one line per Space."""
-    from beam_pusher.builds import restart_space
-    from beam_pusher.commit import Committer
-
-    config = _load(args.config, args.only, check_secrets=False)
-    committer = Committer(_connect(_endpoint(args, config.endpoint), _token(args, config.token), need_token=True))
-    marks, failed = symbols_for(sys.stdout), 0
-    for spec in config.specs:
-        try:
-            stage = restart_space(committer, spec.repo_id, factory_reboot=args.factory)
-        except PushError as exc:
-            failed += 1
-            print(f"{marks['fail']} {spec.repo_id}  restart failed: {str(exc).replace(f'{spec.repo_id}: ', '')}")
-            continue
-        print(f"{marks['ok']} {spec.repo_id}  {'factory ' if args.factory else ''}restarted  {stage}")
-    noun = "Space" if len(config.specs) == 1 else "Spaces"
-    print(f"{len(config.specs)} {noun}: {len(config.specs) - failed} restarted, {failed} failed")
-    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _hub_serve(rest: list[str]) -> int:
@@ -554,15 +364,11 @@ def _cmd_demo(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 
 _COMMANDS = {
+    **SPACE_COMMANDS,
     "deploy": _cmd_deploy,
     "plan": _cmd_plan,
     "validate": _cmd_validate,
     "push": _cmd_push,
-    "status": _cmd_status,
-    "rollback": _cmd_rollback,
-    "merge": _cmd_merge,
-    "logs": _cmd_logs,
-    "restart": _cmd_restart,
     "hub": _cmd_hub,
     "demo": _cmd_demo,
 }

@@ -1,4 +1,5 @@
-"""The arguments of ``beam-pusher``: its argparse parsers with their help and examples, and the Beam flags.
+"""The arguments of ``beam-pusher``: its argparse parsers with their help and examples, the Beam flags, the exit
+statuses, and what the arguments resolve to (the endpoint, the token reference, the selected Spaces of a config).
 
 ``cli.main`` parses with these parsers; every flag the CLI does not know goes to Beam's ``PipelineOptions``
 (``pipeline_options``), which refuses what Beam does not know either. Nothing here imports Beam at module import,
@@ -11,11 +12,13 @@ import argparse
 import contextlib
 import difflib
 import io
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from beam_pusher import __version__
-from beam_pusher.errors import SpecError
+from beam_pusher import __version__, auth, rules
+from beam_pusher.errors import SpecError, TokenError
+from beam_pusher.runner import runner_flag, runner_kind
 from beam_pusher.spec import SDKS
 
 if TYPE_CHECKING:
@@ -23,14 +26,27 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BEAM_COMMANDS",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "NO_TOKEN",
     "PASS_THROUGH_COMMANDS",
     "build_parser",
     "build_parsers",
+    "connect",
     "declared_flags",
+    "endpoint_from",
+    "hub_api",
     "hub_serve_parser",
+    "is_local",
+    "load_selected",
     "pipeline_options",
+    "token_from",
     "verbosity",
 ]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 BEAM_COMMANDS = ("deploy", "plan", "push")
 """Commands that run a Beam pipeline: the flags they do not know are Beam's."""
@@ -326,3 +342,88 @@ def pipeline_options(
             f"See 'beam-pusher {command} --help'."
         )
     return build_options(options)
+
+
+# -- what the arguments resolve to ---------------------------------------------------------------------------------
+
+
+def endpoint_from(args: argparse.Namespace, config_endpoint: str | None = None) -> str | None:
+    """``--endpoint``, else the config's, else ``HF_ENDPOINT`` (passed on explicitly, so remote workers use it too)."""
+    for field, value in (
+        ("--endpoint", args.endpoint),
+        ("the config's endpoint", config_endpoint),
+        ("HF_ENDPOINT", os.environ.get("HF_ENDPOINT")),
+    ):
+        if value:
+            return rules.check_endpoint(value, field=field)
+    return None
+
+
+def token_from(args: argparse.Namespace, config_token: str | None = None, *, local: bool = True) -> str | None:
+    """The token *reference*: ``env:NAME`` from ``--token-env``, else the config's, else None (HF_TOKEN / login)."""
+    if not args.token_env:
+        return config_token
+    name = args.token_env
+    if name.startswith("hf_") or (len(name) > 24 and not name.isupper()):
+        # Most likely the token itself: say so without echoing it.
+        raise SpecError(
+            "--token-env takes the name of an environment variable (like HF_TOKEN), and the value given looks like a "
+            "token (not shown); give the variable's name, never the token itself."
+        )
+    if not rules.is_env_name(name):
+        raise SpecError(
+            f"--token-env takes the name of an environment variable (like HF_TOKEN), got {name!r}; give the "
+            "variable's name, never the token itself."
+        )
+    if not local:
+        raise SpecError(
+            f"--token-env {name}: {auth.remote_reference_problem(f'env:{name}')} Give that reference as the "
+            "config's 'token:'."
+        )
+    if name not in os.environ:
+        raise SpecError(
+            f"--token-env {name}: the environment variable {name} is not set; export it, or choose another variable."
+        )
+    return f"env:{name}"
+
+
+NO_TOKEN = "no Hub token: set HF_TOKEN, run `hf auth login`, or give --token-env"
+
+
+def connect(endpoint: str | None, token: str | None, *, need_token: bool):
+    """An ``HfApi`` for this process, after one request that stops the run at once (once, not per Space) when the
+    Hub cannot be reached or rejects the token; ``need_token``: commands that write refuse to run without one."""
+    from beam_pusher.hub import check_connection
+
+    api = hub_api(endpoint, token)
+    if need_token and api.token is None:
+        raise TokenError(f"{NO_TOKEN} NAME (a variable holding a token with write access).")
+    check_connection(api)
+    return api
+
+
+def is_local(beam_args: Sequence[str]) -> bool:
+    """Whether the pipeline runs on this machine, where ``env:NAME`` references resolve as they do here."""
+    return runner_kind(runner_flag(beam_args)).is_local
+
+
+def load_selected(path: str, only: Sequence[str] = (), *, check_secrets: bool = True, remote: bool = False):
+    from beam_pusher.config import load_config
+
+    config = load_config(path, check_secrets=check_secrets, remote=remote)
+    selected = config.select(only)
+    if not selected.specs:
+        raise SpecError(
+            f"--only {' '.join(only)} matches none of the Spaces in {path} ({', '.join(config.repo_ids)}); "
+            "a pattern without '/' matches the name, with '/' the whole repo id."
+        )
+    return selected
+
+
+def hub_api(endpoint: str | None, token: str | None):
+    """An ``HfApi`` for commands that talk to the Hub from this process (the token is resolved here)."""
+    from huggingface_hub import HfApi
+
+    from beam_pusher.auth import resolve_token
+
+    return HfApi(endpoint=endpoint, token=resolve_token(token))

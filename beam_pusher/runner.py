@@ -28,7 +28,6 @@ import contextlib
 import enum
 import json
 import logging
-import os
 import shutil
 import tempfile
 import threading
