@@ -66,6 +66,9 @@ __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_pa
 logger = logging.getLogger(__name__)
 
 
+# What the push step logs per Space is in the table already; at default verbosity only errors of it show.
+_WORKER_LOGGERS = ("beam_pusher.hub", "beam_pusher.spacefiles", "beam_pusher.transforms")
+
 # Libraries log at WARNING unless -vv: at INFO, Beam prints screens of type hints and the HTTP client a line a request.
 _LIBRARY_LOGGERS = ("apache_beam", "fsspec", "httpcore", "httpx", "httpx2", "huggingface_hub", "urllib3")
 # Logged on every run by some installs (Beam without its optional Dataflow client, Python 3.12+), and nothing the
@@ -88,7 +91,7 @@ def _logging(verbosity: int) -> Iterator[None]:
     levels = {"beam_pusher": level}
     if verbosity <= 0:
         # A failed Space is explained in the table; the per-Space warning logged on the worker would say it twice.
-        levels.update({"beam_pusher.hub": logging.ERROR, "beam_pusher.transforms": logging.ERROR})
+        levels.update({name: logging.ERROR for name in _WORKER_LOGGERS})
     levels.update({name: logging.WARNING if verbosity < 2 else logging.INFO for name in _LIBRARY_LOGGERS})
     previous = {name: logging.getLogger(name).level for name in levels}
     for name, value in levels.items():

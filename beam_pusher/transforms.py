@@ -31,13 +31,13 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.windowed_value import WindowedValue
 
-from beam_pusher import frontmatter, sources, templates
+from beam_pusher import templates
 from beam_pusher.auth import check_token_reference
 from beam_pusher.errors import BeamPusherError, SpecError
-from beam_pusher.hashing import hash_bytes
 from beam_pusher.hub import HubSettings
+from beam_pusher.spacefiles import content_file, list_space_files
 from beam_pusher.stopping import stop_requested
-from beam_pusher.spec import AppFile, Exclusion, Outcome, PlaceholderUse, PushResult, SpaceFiles, SpaceSpec
+from beam_pusher.spec import AppFile, Outcome, PlaceholderUse, PushResult, SpaceFiles, SpaceSpec
 
 __all__ = ["DeploySpaces", "PushToSpace", "ReadAppFiles", "RenderPlaceholders"]
 
@@ -62,11 +62,6 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _content_file(repo_id: str, path: str, content: bytes) -> AppFile:
-    hashes = hash_bytes(content)
-    return AppFile(repo_id, path, hashes.size, content=content, sha256=hashes.sha256, git_sha1=hashes.git_sha1)
-
-
 class _ListSpaceFilesFn(beam.DoFn):
     """Lists one Space's template and model files, and makes its generated files (README.md, model_loader.py)."""
 
@@ -77,7 +72,7 @@ class _ListSpaceFilesFn(beam.DoFn):
 
     def process(self, spec: SpaceSpec) -> Iterable[SpaceFiles]:
         try:
-            space = self._space_files(spec)
+            space = list_space_files(spec, base_dir=self._base_dir)
         except Exception as exc:  # noqa: BLE001 - one bad template must not stop the other Spaces
             logger.warning("%s: cannot read the app files: %s", spec.repo_id, _describe(exc))
             yield SpaceFiles(spec, error=f"{spec.repo_id}: {_describe(exc)}")
@@ -89,44 +84,6 @@ class _ListSpaceFilesFn(beam.DoFn):
             logger.warning("%s: not uploading %s: .env files may hold secrets (include: uploads one anyway)",
                            spec.repo_id, ", ".join(secrets))  # fmt: skip
         yield space
-
-    def _space_files(self, spec: SpaceSpec) -> SpaceFiles:
-        values = templates.placeholder_values(spec)  # conflicting values fail this Space here, before any read
-        root = sources.resolve_app_path(spec.app_path, base_dir=self._base_dir)
-        listing = sources.scan_source_files(root, exclude=spec.exclude, include=spec.include)
-        template_files = list(listing.files)
-        excluded: list[Exclusion] = list(listing.excluded)
-        model_files = None
-        if spec.model_path and not spec.model_hub_repo_id:
-            model_root = sources.resolve_model_path(spec.model_path, base_dir=self._base_dir)
-            model_listing = sources.scan_source_files(
-                model_root, prefix="model/", exclude=spec.exclude, include=spec.include
-            )
-            model_files = list(model_listing.files)
-            excluded.extend(model_listing.excluded)
-        texts, readme_use = frontmatter.read_front_matter_sources(
-            template_files, values, strict=spec.strict_placeholders
-        )
-        front = frontmatter.plan_front_matter(
-            spec,
-            [f.path for f in template_files],
-            texts.get("README.md"),
-            requirements_text=texts.get("requirements.txt"),
-            dockerfile_text=texts.get("Dockerfile"),
-        )
-        for warning in front.warnings:
-            logger.warning("%s: %s", spec.repo_id, warning)
-        generated = frontmatter.generated_files(spec, template_files, model_files, texts.get("README.md"), front=front)
-        files = [
-            AppFile(spec.repo_id, source.path, source.size, source=source.url)
-            for source in template_files + (model_files or [])
-            if source.path not in generated
-        ]
-        files += [_content_file(spec.repo_id, path, content) for path, content in sorted(generated.items())]
-        # SpaceFiles refuses a path listed twice (template vs model/): that fails this Space here.
-        return SpaceFiles(
-            spec, tuple(files), warnings=front.warnings, placeholder_use=readme_use, excluded=tuple(excluded)
-        )
 
 
 class ReadAppFiles(beam.PTransform):
@@ -188,7 +145,7 @@ class _RenderFileFn(beam.DoFn):
     def process(self, task: _RenderTask) -> Iterable[tuple[str, AppFile] | TaggedOutput]:
         f = task.file
         if f.content is not None:
-            yield f.repo_id, (f if f.sha256 else _content_file(f.repo_id, f.path, f.content))
+            yield f.repo_id, (f if f.sha256 else content_file(f.repo_id, f.path, f.content))
             return
         try:
             rendered, use = self._render(f, task.values, task.strict)
@@ -209,7 +166,7 @@ class _RenderFileFn(beam.DoFn):
             self._rendered.inc()
             logger.debug("%s: rendered %s%s", f.repo_id, f.path, " as a stream" if out.streamed else "")
         if out.content is not None:
-            return _content_file(f.repo_id, f.path, out.content), out.use
+            return content_file(f.repo_id, f.path, out.content), out.use
         hashes = out.hashes
         rendered = AppFile(
             f.repo_id, f.path, hashes.size, source=f.source, sha256=hashes.sha256, git_sha1=hashes.git_sha1,
