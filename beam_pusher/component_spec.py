@@ -97,6 +97,7 @@ COMMITTED_PROPERTY = "committed"
 MODEL_VERSION_PROPERTY = "model_version"
 MODEL_HUB_REPO_ID_PROPERTY = "model_hub_repo_id"
 TEMPLATE_FINGERPRINT_PROPERTY = "template_fingerprint"
+NOT_PUSHED_REASON_PROPERTY = "not_pushed_reason"  # with pushed=0 when the run only built a Dataflow job
 
 # Placeholders whose values come from the model source and the Space: HFSpacePusher fills them, options may not.
 _RESERVED_OPTIONS = {
