@@ -10,7 +10,18 @@ from beam_pusher.errors import (
     TokenError,
 )
 from beam_pusher.settings import SettingChange
-from beam_pusher.spec import AppFile, Exclusion, PlannedChange, PushResult, SpaceFiles, SpaceSpec
+from beam_pusher.spec import (
+    AppFile,
+    ChangeAction,
+    Exclusion,
+    Outcome,
+    PlaceholderUse,
+    PlannedChange,
+    PushResult,
+    Rendering,
+    SpaceFiles,
+    SpaceSpec,
+)
 
 __version__ = "0.1.0"
 
@@ -62,18 +73,22 @@ def __getattr__(name: str):
 __all__ = [
     "AppFile",
     "BeamPusherError",
+    "ChangeAction",
     "ConfigError",
     "DeploySpaces",
     "Exclusion",
     "HFModelPusher",
     "HFSpacePusher",
+    "Outcome",
     "PlaceholderError",
+    "PlaceholderUse",
     "PlannedChange",
     "PushError",
     "PushResult",
     "PushToSpace",
     "ReadAppFiles",
     "RenderPlaceholders",
+    "Rendering",
     "SettingChange",
     "SpaceFiles",
     "SpaceSpec",
