@@ -265,9 +265,13 @@ def resolve_secret(name: str, reference: str) -> str:
     return value
 
 
+_SCRUB_MIN_LENGTH = 4
+"""Shorter values are no secrets worth the name, and replacing them would garble every word of a message."""
+
+
 def scrub(text: str, *secrets: str | None) -> str:
     """Replaces every secret value in ``text`` with ``***`` (for messages built from server answers)."""
     for secret in secrets:
-        if secret:
+        if secret and len(secret) >= _SCRUB_MIN_LENGTH:
             text = text.replace(secret, "***")
     return text

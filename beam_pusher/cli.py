@@ -2,7 +2,7 @@
 
 Exit status: 0 when every Space is fine, 1 when some Space failed, 2 for bad usage or a bad config, 130 when a deploy
 was stopped by SIGINT (Ctrl-C) or SIGTERM: the first signal lets the commits already sent finish and still prints the
-summary and writes the report, with every Space's state; a second one stops at once (``runner.stop_on_signals``).
+summary and writes the report, with every Space's state; a second one stops at once (``stopping.stop_on_signals``).
 
 Endpoint and token follow huggingface_hub: ``HF_ENDPOINT``, ``HF_TOKEN`` or the cached login; a config's
 ``endpoint``/``token`` keys come next, and ``--endpoint`` / ``--token-env NAME`` override both. The token stays a
@@ -27,7 +27,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 
-from beam_pusher import auth, rules, runner
+from beam_pusher import auth, rules, stopping
 from beam_pusher.cli_args import (
     BEAM_COMMANDS,
     PASS_THROUGH_COMMANDS,
@@ -47,7 +47,7 @@ from beam_pusher.runner import (
     run_deploy,
     runner_flag,
     runner_kind,
-    stop_on_signals,
+
 )
 from beam_pusher.spec import PushResult, SpaceSpec
 
@@ -277,14 +277,14 @@ def _run_specs(args: argparse.Namespace, extra: Sequence[str], specs, *, endpoin
         print(f"beam-pusher: {reason}; not waiting for the pipeline.", file=sys.stderr)
         _finish(args, report, list(arrived.values()), expected, missing=_STATE_UNKNOWN)
 
-    with stop_on_signals(options_kind(options), on_signal=_say_stopping, on_give_up=give_up) as interruption:
+    with stopping.stop_on_signals(options_kind(options), on_signal=_say_stopping, on_give_up=give_up) as interruption:
         report.start(runner=describe_runner(options))
         try:
             with contextlib.closing(report), _without_hub_progress_bars():  # the progress bar stops however it ends
                 results = run_deploy(
                     specs, pipeline_args=options, on_result=on_result, endpoint=endpoint, token=token, dry_run=dry_run,
                     wait=getattr(args, "wait", False), wait_timeout=getattr(args, "wait_timeout", 600.0),
-                    base_dir=base_dir,
+                    base_dir=base_dir, create_pr=getattr(args, "pr", False),
                 )
         except BeamPusherError:
             raise
@@ -320,7 +320,7 @@ _STATE_UNKNOWN = (
 
 def _say_stopping(signal_name: str, waits: bool) -> None:
     if waits:
-        text = (f"{signal_name}: starting no new pushes; waiting up to {runner.STOP_GRACE_SECONDS:g} s for the commits "
+        text = (f"{signal_name}: starting no new pushes; waiting up to {stopping.STOP_GRACE_SECONDS:g} s for the commits "
                 "already sent (send it again to stop at once)")  # fmt: skip
     else:
         text = (f"{signal_name}: stopping the pipeline; its workers run in other processes, so a Space whose result "
@@ -467,6 +467,29 @@ def _cmd_rollback(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _cmd_merge(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    """Merges the open pull requests of ``deploy --pr`` (``pullrequests.merge_pull_requests``), one line each."""
+    from beam_pusher.commit import Committer
+    from beam_pusher.pullrequests import merge_pull_requests
+
+    config = _load(args.config, args.only, check_secrets=False)
+    api = _connect(_endpoint(args, config.endpoint), _token(args, config.token), need_token=True)
+    marks = symbols_for(sys.stdout)
+    results = merge_pull_requests(Committer(api), [spec.repo_id for spec in config.specs], comment=args.comment)
+    for r in results:
+        if r.error:
+            print(f"{marks['fail']} {r.repo_id}  not merged: {r.error.replace(f'{r.repo_id}: ', '')}")
+        elif r.merged:
+            print(f"{marks['ok']} {r.repo_id}  merged pull request #{r.pr_num} into main at {(r.commit_id or '-')[:7]}"
+                  f"  {r.pr_url}")  # fmt: skip
+        else:
+            print(f"{marks['plan']} {r.repo_id}  no open pull request")
+    merged, failed = sum(r.merged for r in results), sum(bool(r.error) for r in results)
+    print(f"{len(results)} {'Space' if len(results) == 1 else 'Spaces'}: {merged} merged, "
+          f"{len(results) - merged - failed} without a pull request, {failed} failed")  # fmt: skip
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def _hub_serve(rest: list[str]) -> int:
     if "-h" in rest or "--help" in rest:
         hub_serve_parser().print_help()
@@ -493,6 +516,7 @@ _COMMANDS = {
     "push": _cmd_push,
     "status": _cmd_status,
     "rollback": _cmd_rollback,
+    "merge": _cmd_merge,
     "hub": _cmd_hub,
     "demo": _cmd_demo,
 }

@@ -57,6 +57,7 @@ processes (multi_processing, Dataflow) the job is stopped and a Space without a 
 examples:
   beam-pusher deploy configs/spaces.yaml
   beam-pusher deploy configs/spaces.yaml --only 'user/penguin-*' --wait --report deploy.json
+  beam-pusher deploy configs/spaces.yaml --pr            # one pull request per changed Space; review, then merge
   beam-pusher deploy configs/spaces.yaml --direct_running_mode=multi_processing --direct_num_workers=2
   beam-pusher deploy configs/spaces.yaml --runner DataflowRunner --project my-project \\
       --region europe-west1 --temp_location gs://my-bucket/tmp --token-env HF_TOKEN"""
@@ -79,6 +80,13 @@ examples:
       --model-path ./serving_model/1700000000
   beam-pusher push --repo-name reviews --app-path apps.gradio.text_classifier \\
       --model-hub-repo-id alice/review-model --model-hub-repo-branch v3 --option TEXT_FEATURE=text"""
+_MERGE_EPILOG = """Merges, in each matched Space, the open pull request that 'deploy --pr' opened (pull requests people
+opened are left alone) and prints what happened to each. Space settings are not part of a pull request: a plain
+deploy afterwards writes those that differ (and commits nothing when the merge brought every file).
+
+examples:
+  beam-pusher merge configs/spaces.yaml
+  beam-pusher merge configs/spaces.yaml --only 'penguin-*'"""
 _STATUS_EPILOG = """examples:
   beam-pusher status configs/spaces.yaml
   beam-pusher status configs/spaces.yaml --only 'penguin-*' --endpoint http://127.0.0.1:8080"""
@@ -190,6 +198,9 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
 
     p = _subparser(sub, "deploy", "deploy the Spaces of a config file", _DEPLOY_EPILOG, common)
     _add_config(p, "deploy only Spaces matching this glob (repo id, or name without '/'); repeatable")
+    p.add_argument("--pr", action="store_true",
+                   help="open a pull request per changed Space (or update the open one) instead of committing to main; "
+                   "Space settings are not written")  # fmt: skip
     _add_run_options(p)
     _add_hub_options(p)
 
@@ -213,6 +224,11 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     _add_hub_options(p)
 
     _add_rollback(sub, common)
+
+    p = _subparser(sub, "merge", "merge the pull requests that 'deploy --pr' opened", _MERGE_EPILOG, common)
+    _add_config(p, "merge only in matching Spaces")
+    p.add_argument("--comment", help="comment posted on each pull request as it is merged")
+    _add_hub_options(p)
 
     p = _subparser(sub, "hub", "run a local Hub server (for tests and demos)", _HUB_EPILOG, common)
     p.add_argument("hub_command", metavar="serve", choices=["serve"], help="'serve' (see 'hub serve --help')")

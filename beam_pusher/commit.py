@@ -14,6 +14,12 @@ huggingface_hub's ``_commit_api``, a few small steps:
    429/5xx and dropped connections wait as ``RetryPolicy`` says (``Retry-After`` first) and try again. Either way
    at most one commit lands, all or nothing.
 
+With ``create_pr`` the plan is still made against the branch (``main``), but the commit goes to a pull request: a
+new one (``create_commit(create_pr=True)``), or, when a deploy opened one before and it is still open
+(``beam_pusher.pullrequests.find_pull_request``), a commit to its ``refs/pr/N`` that makes the pull request's files
+equal the local ones, so its diff against ``main`` is exactly the planned change. No change against ``main``: no
+pull request is opened.
+
 ``push_result`` turns what a commit did into the ``PushResult`` every pusher reports, with its one INFO line.
 Errors name the repository, the Hub's answer and a hint for the status; they never hold the token. Sorting,
 retrying and describing failed calls is ``beam_pusher.retries``; its names are re-exported here.
@@ -22,20 +28,20 @@ retrying and describing failed calls is ``beam_pusher.retries``; its names are r
 from __future__ import annotations
 
 import dataclasses
-import functools
 import io
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from beam_pusher import templates
 from beam_pusher.auth import resolve_token, scrub
 from beam_pusher.errors import PushError, SpecError
+from beam_pusher.pullrequests import PullRequest, find_pull_request, pull_request_description
 from beam_pusher.retries import (
     RetryPolicy, describe_error, http_status, is_transient, unreachable_message, unreachable_reason,
 )  # fmt: skip
 from beam_pusher.selection import PathPatterns
 from beam_pusher.spec import AppFile, ChangeAction, PlannedChange, PushResult
+from beam_pusher.uploads import upload_source
 
 __all__ = [
     "CommitOutcome", "Committer", "HubSettings", "RemoteFile", "RetryPolicy", "describe_error", "http_status",
@@ -61,6 +67,8 @@ class HubSettings:
       dry_run: Plan only; nothing is written to the Hub.
       wait: After pushing, wait until the Space runs (or fails to).
       wait_timeout: Seconds to wait for that.
+      create_pr: Commit to a pull request (opened, or the open one of an earlier deploy updated) instead of ``main``;
+        Space settings are then not written.
     """
 
     endpoint: str | None = None
@@ -70,6 +78,11 @@ class HubSettings:
     dry_run: bool = False
     wait: bool = False
     wait_timeout: float = 600.0
+    create_pr: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.create_pr, bool):
+            raise SpecError(f"create_pr={self.create_pr!r} must be true or false (true: deploy as a pull request).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,12 +97,16 @@ class RemoteFile:
 
 @dataclasses.dataclass(frozen=True)
 class CommitOutcome:
-    """What one plan-and-commit did: the head after it, whether it committed, and the planned changes."""
+    """What one plan-and-commit did: the head after it, whether it committed, and the planned changes.
+
+    ``pull_request`` is the pull request that holds the change (``create_pr``); ``head`` is then its head.
+    """
 
     head: str | None
     committed: bool
     changes: tuple[PlannedChange, ...]
     unchanged: int
+    pull_request: PullRequest | None = None
 
     def count(self, action: ChangeAction) -> int:
         """How many files the commit adds, updates or deletes."""
@@ -153,51 +170,6 @@ def remote_tree(
 # -- the committer ----------------------------------------------------------------------------------------------
 
 
-class _StreamedFile(io.BufferedIOBase):
-    """Adapts an fsspec file to the ``io.BufferedIOBase`` huggingface_hub wants, streaming instead of loading."""
-
-    def __init__(self, url: str):
-        import fsspec
-
-        self._file = fsspec.open(url, "rb").open()
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        return self._file.read(-1 if size is None else size)
-
-    def read1(self, size: int = -1) -> bytes:
-        return self.read(size)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._file.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._file.tell()
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
-
-
-def _open_source(url: str):
-    import fsspec
-
-    return fsspec.open(url, "rb").open()
-
-
-def _local_path(url: str) -> str | None:
-    if url.startswith("file://"):
-        return url[len("file://") :]
-    if "://" not in url and "::" not in url:
-        return url
-    return None
-
-
 def _operations(files: Sequence[AppFile], changes: Sequence[PlannedChange]) -> list[Any]:
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
@@ -211,12 +183,7 @@ def _operations(files: Sequence[AppFile], changes: Sequence[PlannedChange]) -> l
         if f.content is not None:
             operations.append(CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=f.content))
             continue
-        if f.rendering is not None:  # a large text file, rendered again as it streams up
-            fileobj = templates.RenderedStream(functools.partial(_open_source, f.source), f.size, f.rendering,
-                                               path=f.path)
-        else:
-            fileobj = _local_path(f.source) or _StreamedFile(f.source)
-        op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=fileobj)
+        op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=upload_source(f))
         if f.sha256 and not op.upload_info.is_hashed:
             op.upload_info.sha256 = bytes.fromhex(f.sha256)  # already hashed while rendering: don't read it again
         operations.append(op)
@@ -313,6 +280,7 @@ class Committer:
         mirror: bool = True,
         dry_run: bool = False,
         create_repo: Callable[[], Any] | None = None,
+        create_pr: bool = False,
     ) -> CommitOutcome:
         """Plans ``files`` against the remote tree and makes at most one commit, re-planning on 412.
 
@@ -320,6 +288,9 @@ class Committer:
         against an empty tree), so an existing repository costs no create request. The Hub gives a new repository
         files of its own (a Space: README.md and .gitattributes); the commit is planned against them, but the
         outcome counts the changes against the empty tree that was there before, as a dry run does.
+
+        ``create_pr``: the changes are planned against ``revision`` as always, then committed to a pull request
+        (see the module docstring); the outcome's ``pull_request`` names it.
 
         Raises:
           PushError: the Hub refused the commit, or it kept failing after ``retry.max_attempts`` attempts.
@@ -335,7 +306,11 @@ class Committer:
                     return CommitOutcome(head, False, tuple(changes), unchanged)
                 if self.before_commit is not None:
                     self.before_commit(repo_id)
-                oid = self._create_commit(repo_id, files, changes, repo_type, revision, commit_message, head)
+                if create_pr:
+                    oid, committed, pr = self._propose(repo_id, files, changes, repo_type, revision, commit_message,
+                                                       head, keep=keep, mirror=mirror)  # fmt: skip
+                    return CommitOutcome(oid, committed, tuple(changes), unchanged, pr)
+                oid = self._create_commit(repo_id, files, changes, repo_type, revision, commit_message, head).oid
                 if created:  # counted from the empty tree the caller planned against, not the Hub's initial files
                     changes, unchanged = plan_changes(files, {}, keep=keep, mirror=mirror)
                 return CommitOutcome(oid, True, tuple(changes), unchanged)
@@ -369,19 +344,44 @@ class Committer:
         create_repo()
         return (*self.remote_state(repo_id, repo_type=repo_type, revision=revision), True)
 
+    def _propose(
+        self, repo_id: str, files: Sequence[AppFile], changes: Sequence[PlannedChange], repo_type: str,
+        revision: str | None, commit_message: str, head: str | None, *, keep: Sequence[str], mirror: bool,
+    ) -> tuple[str | None, bool, PullRequest]:  # fmt: skip
+        """Puts ``changes`` (planned against ``revision``) into this tool's open pull request, or a new one.
+
+        Returns the pull request's head, whether a commit was made, and the pull request. An open pull request gets
+        a commit planned against its own files, so that afterwards it holds exactly the local files; when it already
+        does (the same change deployed twice), nothing is committed.
+        """
+        pr = find_pull_request(self.api, repo_id, repo_type=repo_type)
+        if pr is None:
+            info = self._create_commit(repo_id, files, changes, repo_type, revision, commit_message, head,
+                                       create_pr=True, commit_description=pull_request_description(commit_message))
+            pr = PullRequest(int(info.pr_num), info.pr_url)
+            logger.info("%s: opened pull request #%d", repo_id, pr.num)
+            return info.oid, True, pr
+        pr_head, pr_files = self.remote_state(repo_id, repo_type=repo_type, revision=pr.revision)
+        pr_changes, _ = plan_changes(files, pr_files, keep=keep, mirror=mirror)
+        if not pr_changes:
+            return pr_head, False, pr
+        info = self._create_commit(repo_id, files, pr_changes, repo_type, pr.revision, commit_message, pr_head)
+        logger.info("%s: updated pull request #%d", repo_id, pr.num)
+        return info.oid, True, pr
+
     def _create_commit(
         self, repo_id: str, files: Sequence[AppFile], changes: Sequence[PlannedChange], repo_type: str,
-        revision: str | None, commit_message: str, parent: str | None,
-    ) -> str:  # fmt: skip
+        revision: str | None, commit_message: str, parent: str | None, **options: Any,
+    ) -> Any:  # fmt: skip
+        """One ``create_commit`` of ``changes``; ``options`` go to it (``create_pr``, ``commit_description``)."""
         operations = _operations(files, changes)
         try:
-            info = self.api.create_commit(repo_id, operations, commit_message=commit_message, repo_type=repo_type,
-                                          revision=revision, parent_commit=parent)  # fmt: skip
+            return self.api.create_commit(repo_id, operations, commit_message=commit_message, repo_type=repo_type,
+                                          revision=revision, parent_commit=parent, **options)  # fmt: skip
         finally:
             for op in operations:  # streams opened on remote sources (gs://, s3://, ...)
                 if isinstance(getattr(op, "path_or_fileobj", None), io.IOBase):
                     op.path_or_fileobj.close()
-        return info.oid
 
 
 def push_result(
@@ -400,7 +400,10 @@ def push_result(
     A dry run reports the planned changes and no upload; otherwise the counts and bytes of what was committed.
     """
     added, updated, deleted = (outcome.count(a) for a in (ChangeAction.ADD, ChangeAction.UPDATE, ChangeAction.DELETE))
+    pr = outcome.pull_request
     what = "planned" if dry_run else ("committed" if outcome.committed else "unchanged")
+    if pr is not None:
+        what = f"proposed in pull request #{pr.num}"
     logger.info("%s: %s at %s (+%d ~%d -%d =%d)", label or repo_id, what, outcome.head, added, updated, deleted,
                 outcome.unchanged)  # fmt: skip
     return PushResult(
@@ -414,9 +417,11 @@ def push_result(
         files_updated=updated,
         files_deleted=deleted,
         files_unchanged=outcome.unchanged,
-        bytes_uploaded=0 if dry_run else outcome.upload_bytes,
+        bytes_uploaded=0 if dry_run or not outcome.committed else outcome.upload_bytes,
         error=error,
         dry_run=dry_run,
         planned=outcome.changes if dry_run else (),
         runtime_stage=runtime_stage,
+        pr_num=pr.num if pr else None,
+        pr_url=pr.url if pr else None,
     )

@@ -40,6 +40,7 @@ from beam_pusher import executor
 from beam_pusher.auth import check_token_reference, has_reference_prefix
 from beam_pusher.component_spec import (
     APP_PATH_KEY,
+    CREATE_PR_KEY,
     ENDPOINT_KEY,
     EXCLUDE_KEY,
     HARDWARE_KEY,
@@ -74,6 +75,7 @@ from beam_pusher.sources import list_source_files, resolve_app_path
 
 __all__ = [
     "APP_PATH_KEY",
+    "CREATE_PR_KEY",
     "ENDPOINT_KEY",
     "EXCLUDE_KEY",
     "HARDWARE_KEY",
@@ -293,10 +295,11 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
             pushed_model=model_pusher.outputs["pushed_model"])
 
     Component ``outputs`` contains ``pushed_model``: a ``PushedModel`` with custom properties ``pushed`` (int),
-    ``pushed_version``, ``repo_id``, ``commit_id``, ``repo_url``, ``pushed_destination`` (= ``repo_url``),
-    ``committed`` (1 if this run made a commit), ``template_fingerprint`` and, when the model comes from the Hub,
-    ``model_hub_repo_id`` and ``model_version``. ``pushed_version`` is the version of the model the Space serves,
-    as HFModelPusher names versions: its version, else ``v<unix time>`` of the push.
+    ``pushed_version``, ``repo_id``, ``commit_id``, ``repo_url``, ``pushed_destination`` (= ``repo_url``, or the pull
+    request's page with ``create_pr``), ``committed`` (1 if this run made a commit), ``template_fingerprint``, with
+    ``create_pr`` ``pr_url`` and ``pr_num``, and, when the model comes from the Hub, ``model_hub_repo_id`` and
+    ``model_version``. ``pushed_version`` is the version of the model the Space serves, as HFModelPusher names
+    versions: its version, else ``v<unix time>`` of the push.
 
     Caching: the template's content is fingerprinted when the component is built (``template_fingerprint``, an
     execution property), so with caching on an edited template makes a new cache key and redeploys.
@@ -330,6 +333,10 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
       include: .gitignore patterns that bring back files left out by default, by ``.gitignore`` or by ``exclude``
         (``[".env.example"]``).
       title: The Space's title on its card (default: the Space's name).
+      create_pr: Put a changed app in a pull request on the Space (a new one, or the one an earlier run opened and
+        that is still open) instead of committing to ``main``, for review; ``pr_url`` and ``pr_num`` record it and
+        ``pushed_destination`` is the pull request's page. Space settings are not written then (they would take
+        effect before the review); a run without ``create_pr`` after the merge writes them.
     """
 
     SPEC_CLASS = HFSpacePusherSpec
@@ -356,6 +363,7 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
         exclude: Optional[List[str]] = None,
         include: Optional[List[str]] = None,
         title: Optional[str] = None,
+        create_pr: bool = False,
     ):
         """Builds the component (its arguments are described above); every argument is checked here, and the
         template is read to fingerprint it.
@@ -383,6 +391,7 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
             EXCLUDE_KEY: [exclude] if isinstance(exclude, str) else list(exclude) if exclude else None,
             INCLUDE_KEY: [include] if isinstance(include, str) else list(include) if include else None,
             TITLE_KEY: title,
+            CREATE_PR_KEY: create_pr or None,
         }
         _check_space_parameters(parameters)
         spec = HFSpacePusherSpec(

@@ -21,6 +21,7 @@ __all__ = [
     "APP_PATH_KEY",
     "COMMITTED_PROPERTY",
     "COMMIT_ID_PROPERTY",
+    "CREATE_PR_KEY",
     "ENDPOINT_KEY",
     "EXCLUDE_KEY",
     "HARDWARE_KEY",
@@ -43,6 +44,8 @@ __all__ = [
     "PUSHED_MODEL_KEY",
     "PUSHED_PROPERTY",
     "PUSHED_VERSION_PROPERTY",
+    "PR_NUM_PROPERTY",
+    "PR_URL_PROPERTY",
     "REPO_ID_PROPERTY",
     "REPO_NAME_KEY",
     "REPO_URL_PROPERTY",
@@ -75,6 +78,7 @@ EXCLUDE_KEY = "exclude"
 INCLUDE_KEY = "include"
 PIPELINE_TAG_KEY = "pipeline_tag"
 TITLE_KEY = "title"
+CREATE_PR_KEY = "create_pr"
 # Computed when HFSpacePusher is built, from the template's files: TFX's cache key holds the execution properties,
 # so a changed template makes a new cache key (as a user module's content hash does for Trainer).
 TEMPLATE_FINGERPRINT_KEY = "template_fingerprint"
@@ -97,6 +101,8 @@ COMMITTED_PROPERTY = "committed"
 MODEL_VERSION_PROPERTY = "model_version"
 MODEL_HUB_REPO_ID_PROPERTY = "model_hub_repo_id"
 TEMPLATE_FINGERPRINT_PROPERTY = "template_fingerprint"
+PR_URL_PROPERTY = "pr_url"
+PR_NUM_PROPERTY = "pr_num"
 NOT_PUSHED_REASON_PROPERTY = "not_pushed_reason"  # with pushed=0 when the run only built a Dataflow job
 
 # Placeholders whose values come from the model source and the Space: HFSpacePusher fills them, options may not.
@@ -145,6 +151,7 @@ class HFSpacePusherSpec(ComponentSpec):
         EXCLUDE_KEY: ExecutionParameter(type=List[str], optional=True),
         INCLUDE_KEY: ExecutionParameter(type=List[str], optional=True),
         TITLE_KEY: ExecutionParameter(type=str, optional=True),
+        CREATE_PR_KEY: ExecutionParameter(type=bool, optional=True),
         TEMPLATE_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {

@@ -44,13 +44,13 @@ from typing import Any
 
 import yaml
 
-from beam_pusher import auth, frontmatter, sources, templates
+from beam_pusher import auth, preflight, sources
 from beam_pusher.errors import ConfigError, SpecError, TemplateError
 from beam_pusher.rules import check_endpoint, is_url
 from beam_pusher.spec import SpaceSpec
 from beam_pusher.yamlnodes import BadValue, NodeReader, is_null, join, kind, line_of
 
-__all__ = ["DeployConfig", "load_config", "missing_filesystem", "parse_config"]
+__all__ = ["DeployConfig", "load_config", "parse_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -255,39 +255,12 @@ class _Parser(NodeReader):
         self.warnings.append((line, f"{self.source}:{line}: {key}: {message}"))
 
     def _check_template(self, path: str, line: int, spec: SpaceSpec) -> None:
-        """What the Space's template makes of its front matter, checked before any deploy (local templates only).
-
-        A remote template (``gs://``, ``hf://``) is read by the deploy, which checks the same before writing.
-        """
-        if spec.space_sdk == "streamlit":
-            self.warn(line, f"{path}.space_sdk", "the Hub no longer creates Streamlit Spaces: if this Space does not "
-                      "exist yet, deploy it as a Docker Space (space_sdk: docker, a Dockerfile that runs streamlit on "
-                      "port 8501 and app_port: 8501, as apps.streamlit.img_classifier does).")
-        if is_url(spec.app_path) and not spec.app_path.startswith(("file://", "local://")):
-            return
-        try:
-            values = templates.placeholder_values(spec)
-        except SpecError as err:
-            self.problem(line, f"{path}.placeholders", str(err))
-            return
-        try:
-            root = sources.resolve_app_path(spec.app_path, base_dir=self.base_dir)
-            template_files = sources.list_source_files(root)
-            texts, _ = frontmatter.read_front_matter_sources(template_files, values)
-        except (OSError, TemplateError):
-            return  # a template that cannot be listed (yet) fails its deploy, which says why
-        try:
-            front = frontmatter.plan_front_matter(
-                spec, [f.path for f in template_files], texts.get("README.md"),
-                requirements_text=texts.get("requirements.txt"), dockerfile_text=texts.get("Dockerfile"),
-            )  # fmt: skip
-        except TemplateError as err:
-            self.problem(line, f"{path}.app_path", f"{spec.app_path}: {err}")
-            return
-        for error in front.errors:
-            self.problem(line, f"{path}.app_path", f"{spec.app_path}: {error}")
-        for warning in front.warnings:
-            self.warn(line, f"{path}.app_path", f"{spec.app_path}: {warning}")
+        """What the Space's template makes of its front matter, checked before any deploy (``preflight``)."""
+        found = preflight.check_template(spec, self.base_dir)
+        for key, message in found.errors:
+            self.problem(line, f"{path}.{key}", message)
+        for key, message in found.warnings:
+            self.warn(line, f"{path}.{key}", message)
 
     def _scalar(self, entry: tuple[yaml.Node, yaml.Node] | None, key: str) -> Any:
         """The value of a top-level setting: None when absent or null, _BAD when unreadable."""
@@ -483,7 +456,7 @@ class _Parser(NodeReader):
     def _path(self, key_path: str, field: str, line: int, value: str) -> Any:
         """A URL or built-in app name as written; a local path made absolute against the config's folder."""
         if is_url(value):
-            missing = missing_filesystem(value)
+            missing = preflight.missing_filesystem(value)
             if missing:
                 self.problem(line, key_path, missing)
                 return _BAD
@@ -500,36 +473,6 @@ class _Parser(NodeReader):
             # Kept by name: each worker finds the built-in app inside its own installed package.
             return value
         return resolved
-
-
-# The extra that installs the filesystem of a scheme, where beam-pusher has one.
-_FILESYSTEM_EXTRAS = {"gs": "gcp", "gcs": "gcp", "s3": "s3", "s3a": "s3"}
-
-
-def missing_filesystem(url: str) -> str | None:
-    """Why fsspec cannot open ``url`` here (its scheme unknown, or the filesystem not installed); None if it can.
-
-    Each protocol of a chain (``simplecache::s3://b/x``) is checked. Only the import is tried: no bucket is read.
-
-    Example::
-
-        missing_filesystem("s3://bucket/app")  # "... install 'beam-pusher[s3]' ..." where s3fs is missing
-    """
-    import fsspec
-
-    for part in url.split("::"):
-        protocol = part.split("://", 1)[0]
-        try:
-            fsspec.get_filesystem_class(protocol)
-        except ValueError:
-            return (f"{url!r}: fsspec knows no filesystem for {protocol}://; use a local path or a URL such as "
-                    "gs://, s3://, hf:// or memory://.")  # fmt: skip
-        except ImportError as err:
-            extra = _FILESYSTEM_EXTRAS.get(protocol)
-            fix = f"pip install 'beam-pusher[{extra}]'" if extra else str(err).splitlines()[0]
-            return (f"{url!r}: the filesystem for {protocol}:// is not installed here; {fix} (on the workers too: "
-                    "see docs/dataflow.md).")  # fmt: skip
-    return None
 
 
 def _typing_hint(field: str, value: Any, node: yaml.Node) -> str:

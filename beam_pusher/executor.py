@@ -46,6 +46,7 @@ from beam_pusher.component_spec import (
     APP_PATH_KEY,
     COMMITTED_PROPERTY,
     COMMIT_ID_PROPERTY,
+    CREATE_PR_KEY,
     ENDPOINT_KEY,
     EXCLUDE_KEY,
     HARDWARE_KEY,
@@ -62,6 +63,8 @@ from beam_pusher.component_spec import (
     NOT_PUSHED_REASON_PROPERTY,
     OPTIONS_KEY,
     PIPELINE_TAG_KEY,
+    PR_NUM_PROPERTY,
+    PR_URL_PROPERTY,
     PRIVATE_KEY,
     PUSHED_DESTINATION_PROPERTY,
     PUSHED_MODEL_KEY,
@@ -342,14 +345,18 @@ class Executor(_HubPushExecutor):
         logger.info("Pushing the Space %s from %s", spec.repo_id, spec.app_path)
         with self._token_reference(exec_properties.get(HF_ACCESS_TOKEN_KEY)) as token:
             found = run_deploy([spec], pipeline_args=self._beam_pipeline_args,
-                               endpoint=exec_properties.get(ENDPOINT_KEY) or None, token=token)  # fmt: skip
+                               endpoint=exec_properties.get(ENDPOINT_KEY) or None, token=token,
+                               create_pr=bool(exec_properties.get(CREATE_PR_KEY)))  # fmt: skip
         result = self._one_result(spec.repo_id, found)
         if result is None:
             self._record_job_only(output, spec.repo_id)
             return
         # pushed_version: the version of the model the Space serves, in HFModelPusher's format.
         result = dataclasses.replace(result, pushed_version=hub_branch or _version_of_push())
-        self._record(output, result, destination=result.repo_url or "")
+        self._record(output, result, destination=result.pr_url or result.repo_url or "")
+        if result.pr_num is not None:  # the change waits in a pull request: main does not serve it yet
+            output.set_string_custom_property(PR_URL_PROPERTY, result.pr_url or "")
+            output.set_int_custom_property(PR_NUM_PROPERTY, result.pr_num)
         if hub_repo_id:
             output.set_string_custom_property(MODEL_HUB_REPO_ID_PROPERTY, hub_repo_id)
             output.set_string_custom_property(MODEL_VERSION_PROPERTY, hub_branch or "")

@@ -11,6 +11,11 @@ lives in one worker (built in ``DoFn.setup``, where the token is resolved). A pu
 3. only the settings that differ are written (a no-op deploy writes none, so the Space does not restart), then
    optionally wait for the Space to run. A write refused here is reported with what was and was not applied.
 
+With ``HubSettings.create_pr`` step 2 commits to a pull request (``beam_pusher.pullrequests``) and step 3 is left
+out: settings take effect at once, before anyone reviews, so they are not part of a pull request. The result lists
+the settings that differ as ``settings_planned`` with a warning; a plain deploy after the merge writes them. A
+Space that does not exist yet is not created (there is nothing to review a change against).
+
 ``rollback`` and ``space_status`` are the Hub side of the CLI's ``rollback`` and ``status`` commands, and
 ``check_connection`` the one request the CLI makes before a run: they return data or raise, and print nothing.
 """
@@ -32,6 +37,7 @@ from typing import Any, TypeVar
 from beam_pusher.auth import resolve_secret
 from beam_pusher.commit import CommitOutcome, Committer, HubSettings, RemoteFile, plan_changes, push_result
 from beam_pusher.errors import BeamPusherError, PushError, SpecError, TokenError
+from beam_pusher.pullrequests import no_space_for_pull_request, proposed_result
 from beam_pusher.retries import describe_error, http_status, unreachable_message, unreachable_reason
 from beam_pusher.rules import FAILED_STAGES, validate_repo_id
 from beam_pusher.settings import (
@@ -93,7 +99,9 @@ class SpacePusher:
                 commit_message=spec.commit_message or f"Deploy {spec.name} with beam_pusher",
                 keep=spec.keep,
                 dry_run=s.dry_run,
-                create_repo=lambda: self._create_space(spec, secrets, created),
+                create_repo=(functools.partial(no_space_for_pull_request, spec.repo_id) if s.create_pr
+                             else lambda: self._create_space(spec, secrets, created)),
+                create_pr=s.create_pr,
             )
         except Exception as exc:  # noqa: BLE001 - a failed Space must never stop the others
             message = str(exc) if isinstance(exc, BeamPusherError) else self.committer.describe(exc, spec.repo_id)
@@ -101,6 +109,9 @@ class SpacePusher:
         if s.dry_run:
             result = push_result(outcome, repo_id=spec.repo_id, repo_url=repo_url, pushed_version=version, dry_run=True)
             return dataclasses.replace(result, settings_planned=changes)
+        if s.create_pr:
+            return proposed_result(push_result(outcome, repo_id=spec.repo_id, repo_url=repo_url,
+                                               pushed_version=version), changes)  # fmt: skip
         applied, failed, error = (changes, (), None) if created else self._apply_settings(spec, secrets, changes)
         stage = None
         if error is None and s.wait:

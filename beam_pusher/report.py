@@ -103,6 +103,8 @@ def _settings(r: PushResult) -> str:
     """The table's Settings cell: how many settings writes were planned, made, or made of those planned."""
     if r.dry_run:
         return f"{len(r.settings_planned)} planned" if r.settings_planned else "-"
+    if r.pr_num is not None:
+        return f"{len(r.settings_planned)} not written" if r.settings_planned else "-"
     if r.settings_failed:
         return f"{len(r.settings_applied)}/{len(r.settings_applied) + len(r.settings_failed)} applied"
     return f"{len(r.settings_applied)} applied" if r.settings_applied else "-"
@@ -256,6 +258,8 @@ class ConsoleReport:
             return [f"{s['plan']} {r.repo_id}  not attempted: the run was stopped before its commit was sent"]
         if r.dry_run:
             return self._plan_lines(r)
+        if r.pr_num is not None:
+            return self._proposed_lines(r)
         stage = f"  {r.runtime_stage}" if r.runtime_stage else ""
         settings = f"  {len(r.settings_applied)} settings written" if r.settings_applied else ""
         what, uploaded = "unchanged", "nothing uploaded"
@@ -263,6 +267,12 @@ class ConsoleReport:
             what, uploaded = "committed", f"{format_size(r.bytes_uploaded)} uploaded"
         line = f"{s['ok']} {r.repo_id}  {what} {_short(r.commit_id)}  {_counts(r)}  ({uploaded}){settings}{stage}"
         return [line, *_setting_lines(r.settings_applied), *self._excluded(r, always=False)]
+
+    def _proposed_lines(self, r: PushResult) -> list[str]:
+        """A Space deployed as a pull request: the change against main, the pull request, the settings not written."""
+        what = f"{format_size(r.bytes_uploaded)} uploaded" if r.committed else "already in it"
+        line = f"{self.symbols['ok']} {r.repo_id}  proposed {_counts(r)} in pull request #{r.pr_num} ({what})"
+        return [f"{line}  {r.pr_url}", *_setting_lines(r.settings_planned, "not written: ")]
 
     def _plan_lines(self, r: PushResult) -> list[str]:
         head = f"{self.symbols['plan']} {r.repo_id}  "
@@ -318,7 +328,7 @@ class ConsoleReport:
                 _short(r.commit_id),
                 "-" if (r.error and not r.committed) or r.skipped else _counts(r),
                 _settings(r),
-                r.repo_url or f"{self.endpoint}/spaces/{r.repo_id}",
+                r.pr_url or r.repo_url or f"{self.endpoint}/spaces/{r.repo_id}",
             )
             for r in results
         ]
@@ -349,10 +359,11 @@ class ConsoleReport:
                 "nothing was written",
             ]
         else:
-            files = sum(r.files_added + r.files_updated for r in results if not r.error)
+            files = sum(r.files_added + r.files_updated for r in results if not r.error and r.committed)
             uploaded = sum(r.bytes_uploaded for r in results if not r.error)
+            proposed = f"{n[Outcome.PROPOSED]} proposed as pull requests, " if n[Outcome.PROPOSED] else ""
             parts = [
-                f"{_plural(len(results), 'Space')}: {n[Outcome.COMMITTED]} committed, "
+                f"{_plural(len(results), 'Space')}: {n[Outcome.COMMITTED]} committed, {proposed}"
                 f"{n[Outcome.UNCHANGED]} unchanged, {n[Outcome.FAILED]} failed{stopped}",
                 f"{_plural(files, 'file')} uploaded ({format_size(uploaded)})",
             ]

@@ -15,13 +15,8 @@ the workers may not share this process (Dataflow, DirectRunner ``multi_processin
 there, so the results are also written as JSON lines under a temporary folder (``--temp_location`` when given, e.g.
 ``gs://`` on Dataflow) and read back through fsspec into the same collector once the run ends.
 
-Stopping a run (``stop_on_signals``): on a runner in this process, the first SIGINT or SIGTERM sets a process-wide
-stop flag (``request_stop``) that the push step checks before it starts a Space's push and again right before it sends
-the commit; commits already sent finish (for up to ``STOP_GRACE_SECONDS``), the pipeline ends normally and every Space
-has a result: committed, unchanged, failed, or not attempted. A second signal, or the grace running out, gives up at
-once. Workers in other processes (DirectRunner ``multi_processing``, Dataflow) cannot see the flag: there the first
-signal stops the run (a Dataflow job is cancelled), and a Space whose result did not come back may or may not have
-been committed; each Space's commit is atomic either way, so it holds its old files or its new ones.
+Stopping a run on SIGINT or SIGTERM is ``beam_pusher.stopping``; on a runner elsewhere, ``run_deploy`` cancels the
+job when the block is interrupted.
 
 Runner classification is plain Python; Beam is imported only by the functions that build or run a pipeline, so the
 CLI's ``--help`` stays fast.
@@ -30,14 +25,11 @@ CLI's ``--help`` stays fast.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import enum
 import json
 import logging
 import os
 import shutil
-import signal
-import sys
 import tempfile
 import threading
 import uuid
@@ -53,8 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOCAL_PIPELINE_ARGS",
-    "STOP_GRACE_SECONDS",
-    "Interruption",
     "RunnerKind",
     "build_options",
     "collect_results",
@@ -62,12 +52,9 @@ __all__ = [
     "job_only_outcome",
     "options_kind",
     "read_results",
-    "request_stop",
     "run_deploy",
     "runner_flag",
     "runner_kind",
-    "stop_on_signals",
-    "stop_requested",
     "with_local_defaults",
 ]
 
@@ -202,119 +189,6 @@ def describe_runner(options: PipelineOptions) -> str:
             details.append(f"{label} {value}")
     name = runner if isinstance(runner, str) else type(runner).__name__
     return name + (f" ({', '.join(details)})" if details else "")
-
-
-# -- stopping a run ------------------------------------------------------------------------------------------------
-
-STOP_GRACE_SECONDS = 30.0
-"""How long the pushes under way may take to finish after the first signal before the run gives up on them."""
-_GIVE_UP_SECONDS = 5.0
-"""How long ``on_give_up`` may take (it writes what is known) before the process ends anyway."""
-
-_STOP = threading.Event()
-
-
-def request_stop() -> None:
-    """Asks the push steps of this process to start no new push and send no new commit; pushes under way finish."""
-    _STOP.set()
-
-
-def stop_requested() -> bool:
-    """Whether a stop was asked for during the current run (``stop_on_signals`` clears it when the run ends)."""
-    return _STOP.is_set()
-
-
-@dataclasses.dataclass
-class Interruption:
-    """What signals did to a run; ``stop_on_signals`` fills it in.
-
-    Attributes:
-      signal_name: ``SIGINT`` or ``SIGTERM``: the first signal received; None while none came.
-    """
-
-    signal_name: str | None = None
-
-
-@contextlib.contextmanager
-def stop_on_signals(
-    kind: RunnerKind,
-    *,
-    on_signal: Callable[[str, bool], None],
-    on_give_up: Callable[[str], None],
-    grace_seconds: float | None = None,
-) -> Iterator[Interruption]:
-    """Stops a run cleanly on SIGINT or SIGTERM, while the block runs (only in the main thread; elsewhere a no-op).
-
-    The first signal calls ``on_signal(name, waits)``. On a runner in this process (``waits`` is True) it then asks
-    for a stop (``request_stop``) and gives the pushes under way ``grace_seconds`` (default ``STOP_GRACE_SECONDS``)
-    to finish: the pipeline ends normally. On any other runner it raises ``KeyboardInterrupt`` in the main thread,
-    and ``run_deploy`` cancels the job. A second signal, or the grace running out, calls ``on_give_up(reason)`` (a
-    few seconds at most, to write what is known) and ends the process at once with status 130.
-
-    Example::
-
-        with stop_on_signals(options_kind(options), on_signal=say, on_give_up=save) as interruption:
-            results = run_deploy(specs, pipeline_args=options)
-        status = 130 if interruption.signal_name else 0
-    """
-    interruption = Interruption()
-    if threading.current_thread() is not threading.main_thread():
-        yield interruption
-        return
-    waits = kind is RunnerKind.IN_PROCESS
-    grace = STOP_GRACE_SECONDS if grace_seconds is None else grace_seconds
-    lock = threading.Lock()
-    ended = threading.Event()  # the block ended, or the process is giving up: only the first of the two acts
-    timer: threading.Timer | None = None
-
-    def give_up(reason: str) -> None:
-        with lock:
-            if ended.is_set():
-                return
-            ended.set()
-        _end_process(on_give_up, reason)
-
-    def handle(signum: int, frame: Any) -> None:
-        nonlocal timer
-        if interruption.signal_name is not None:
-            give_up(f"stopped at once by a second signal ({signal.Signals(signum).name})")
-            return
-        interruption.signal_name = signal.Signals(signum).name
-        on_signal(interruption.signal_name, waits)
-        if not waits:
-            raise KeyboardInterrupt
-        request_stop()
-        timer = threading.Timer(grace, give_up, [f"the pushes under way did not end within {grace:g} s"])
-        timer.daemon = True
-        timer.start()
-
-    _STOP.clear()
-    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield interruption
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if timer is not None:
-            timer.cancel()
-        with lock:
-            giving_up = ended.is_set()
-            ended.set()
-        _STOP.clear()
-        if giving_up:  # the grace ran out just as the run ended: the process ends in give_up, on the timer's thread
-            threading.Event().wait()
-
-
-def _end_process(on_give_up: Callable[[str], None], reason: str) -> None:
-    """Runs ``on_give_up`` on a thread of its own (it may need a lock the interrupted main thread holds), waits for
-    it at most ``_GIVE_UP_SECONDS``, and ends the process with status 130 without waiting for the pipeline."""
-    worker = threading.Thread(target=on_give_up, args=(reason,), name="beam-pusher-give-up", daemon=True)
-    worker.start()
-    worker.join(_GIVE_UP_SECONDS)
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(130)
 
 
 def _cancel(pipeline: beam.Pipeline) -> None:
@@ -477,7 +351,7 @@ def run_deploy(
 
     Raises:
       SpecError: Options Beam cannot build a pipeline from (e.g. an unknown runner).
-      KeyboardInterrupt: The run was interrupted (see ``stop_on_signals``); a job the runner started elsewhere was
+      KeyboardInterrupt: The run was interrupted (see ``beam_pusher.stopping``); a job the runner started elsewhere was
         cancelled first.
       Exception: Whatever the runner raises when the pipeline itself fails.
 

@@ -329,6 +329,8 @@ class Outcome(str, enum.Enum):
     WOULD_SET = "would set"
     """A plan with no file change but settings to write."""
     UP_TO_DATE = "up to date"
+    PROPOSED = "proposed"
+    """The files went to a pull request (``--pr``) that is open for review; ``main`` is unchanged."""
     FAILED = "failed"
     NOT_ATTEMPTED = "not attempted"
     """The run was stopped before this Space's commit was sent: nothing was committed to it."""
@@ -350,6 +352,11 @@ class PushResult:
     was sent), so a stopped run still gives every Space a state; ``outcome`` names that state.
 
     ``excluded`` lists what the template and model held that the Space did not get, and why (``.env``: secret).
+
+    Pull requests (``create_pr``): ``pr_num`` and ``pr_url`` name the open pull request that holds the change;
+    ``commit_id`` is then its head, not ``main``'s, and ``committed`` says whether this run added a commit to it.
+    Space settings are not part of a pull request: a differing setting is listed in ``settings_planned`` (not written)
+    and named in ``warnings``.
     """
 
     repo_id: str
@@ -373,14 +380,18 @@ class PushResult:
     skipped: str | None = None
     warnings: tuple[str, ...] = ()
     excluded: tuple[Exclusion, ...] = ()
+    pr_num: int | None = None
+    pr_url: str | None = None
 
     @property
     def outcome(self) -> Outcome:
-        """Committed, unchanged, failed, not attempted; or, in a dry run, would commit / up to date."""
+        """Committed, proposed, unchanged, failed, not attempted; or, in a dry run, would commit / up to date."""
         if self.error:
             return Outcome.FAILED
         if self.skipped:
             return Outcome.NOT_ATTEMPTED
+        if self.pr_num is not None:
+            return Outcome.PROPOSED
         if self.dry_run:
             if self.planned:
                 return Outcome.WOULD_COMMIT

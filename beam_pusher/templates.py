@@ -44,9 +44,7 @@ import codecs
 import dataclasses
 import difflib
 import hashlib
-import io
 import re
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import BinaryIO
 
@@ -59,8 +57,9 @@ __all__ = [
     "RENDER_LIMIT",
     "STREAM_CHUNK_SIZE",
     "TEXT_SAMPLE_SIZE",
+    "NotTextError",
+    "RenderedChunks",
     "RenderedFile",
-    "RenderedStream",
     "check_placeholder_use",
     "defined_placeholders",
     "is_text",
@@ -93,7 +92,7 @@ _MAX_REPORTED = 20
 _WHERE = re.compile(r"^(.*):(\d+): ")
 
 
-class _NotText(Exception):
+class NotTextError(Exception):
     """A streamed file turned out not to be UTF-8 text after its first chunk."""
 
 
@@ -344,14 +343,14 @@ def render_file(
             stream.seek(0)
             try:
                 return _render_large(stream, size, values, path=path, strict=strict)
-            except _NotText:
+            except NotTextError:
                 pass  # a NUL byte or invalid UTF-8 past the sample: binary after all
         stream.seek(0)
         return RenderedFile(hash_stream(stream, size))
 
 
 def _render_large(stream: BinaryIO, size: int, values: Mapping[str, str], *, path: str, strict: bool) -> RenderedFile:
-    chunks = _RenderedChunks(stream, values, path=path, strict=strict)
+    chunks = RenderedChunks(stream, values, path=path, strict=strict)
     sha256 = hashlib.sha256()
     rendered_size = 0
     for chunk in chunks:
@@ -364,15 +363,15 @@ def _render_large(stream: BinaryIO, size: int, values: Mapping[str, str], *, pat
         return RenderedFile(FileHashes(size, sha256.hexdigest(), None), use=use, streamed=True)
     if rendered_size <= RENDER_LIMIT:  # placeholders made it small: keep it like any small file
         stream.seek(0)
-        content = b"".join(_RenderedChunks(stream, values, path=path, strict=strict))
+        content = b"".join(RenderedChunks(stream, values, path=path, strict=strict))
         return RenderedFile(hash_bytes(content), content=content, use=use, streamed=True)
     hashes = FileHashes(rendered_size, sha256.hexdigest(), None)  # above the git blob limit: LFS, sha256 only
     rendering = Rendering(tuple(sorted(values.items())), strict)
     return RenderedFile(hashes, rendering=rendering, use=use, streamed=True)
 
 
-class _RenderedChunks:
-    """Iterates over the rendered bytes of a UTF-8 stream; raises ``_NotText`` when it turns out not to be text."""
+class RenderedChunks:
+    """Iterates over the rendered bytes of a UTF-8 stream; raises ``NotTextError`` when it turns out not to be text."""
 
     def __init__(self, stream: BinaryIO, values: Mapping[str, str], *, path: str, strict: bool):
         self._stream = stream
@@ -384,7 +383,7 @@ class _RenderedChunks:
         while chunk := self._stream.read(STREAM_CHUNK_SIZE):
             self.read += len(chunk)
             if b"\x00" in chunk:
-                raise _NotText
+                raise NotTextError
             out = self.renderer.feed(self._decode(decoder, chunk, final=False))
             if out:
                 yield out.encode("utf-8")
@@ -397,84 +396,7 @@ class _RenderedChunks:
         try:
             return decoder.decode(chunk, final=final)
         except UnicodeDecodeError:
-            raise _NotText from None
-
-
-class RenderedStream(io.BufferedIOBase):
-    """A large text file, rendered while it is read: what the upload sends for an ``AppFile`` with ``rendering``.
-
-    Seekable, as huggingface_hub needs (it hashes a file, then uploads it, maybe in parts): seeking forward reads
-    on, seeking back starts the rendering over from the source. ``size`` is the rendered size found when the file
-    was hashed; a source that no longer renders to it is an ``OSError``, never a silently different upload.
-
-    Example::
-
-        stream = RenderedStream(lambda: open("data.csv", "rb"), f.size, f.rendering, path="data.csv")
-    """
-
-    def __init__(self, open_source: Callable[[], BinaryIO], size: int, rendering: Rendering, *, path: str):
-        super().__init__()
-        self._open_source = open_source
-        self._size = size
-        self._values = dict(rendering.values)
-        self._strict = rendering.strict
-        self._path = path
-        self._source: BinaryIO | None = None
-        self._restart()
-
-    def _restart(self) -> None:
-        if self._source is not None:
-            self._source.close()
-        self._source = self._open_source()
-        self._chunks = iter(_RenderedChunks(self._source, self._values, path=self._path, strict=self._strict))
-        self._buffer = bytearray()
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        wanted = sys.maxsize if size is None or size < 0 else size
-        exhausted = False
-        while len(self._buffer) < wanted:
-            try:
-                chunk = next(self._chunks, None)
-            except _NotText:
-                raise OSError(f"{self._path} is no longer UTF-8 text; it changed since it was rendered") from None
-            if chunk is None:
-                exhausted = True
-                break
-            self._buffer += chunk
-        out = bytes(self._buffer[:wanted])
-        del self._buffer[:wanted]
-        self._position += len(out)
-        if self._position > self._size or (exhausted and self._position != self._size):
-            raise OSError(f"{self._path} changed since it was rendered: {self._size} bytes expected")
-        return out
-
-    def read1(self, size: int = -1) -> bytes:
-        return self.read(size)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        start = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        target = max(0, start + offset)
-        if target < self._position:
-            self._restart()
-        while self._position < min(target, self._size):
-            self.read(min(STREAM_CHUNK_SIZE, target - self._position))
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-    def close(self) -> None:
-        if self._source is not None:
-            self._source.close()
-            self._source = None
-        super().close()
+            raise NotTextError from None
 
 
 # A Space's placeholders, all files together --------------------------------------------------------------------

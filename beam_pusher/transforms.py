@@ -36,7 +36,7 @@ from beam_pusher.auth import check_token_reference
 from beam_pusher.errors import BeamPusherError, SpecError
 from beam_pusher.hashing import hash_bytes
 from beam_pusher.hub import HubSettings
-from beam_pusher.runner import stop_requested
+from beam_pusher.stopping import stop_requested
 from beam_pusher.spec import AppFile, Exclusion, PlaceholderUse, PushResult, SpaceFiles, SpaceSpec
 
 __all__ = ["DeploySpaces", "PushToSpace", "ReadAppFiles", "RenderPlaceholders"]
@@ -325,7 +325,7 @@ class _CommitSpaceFn(beam.DoFn):
 
     Pushing is network-bound, so one worker pushes up to ``parallel_pushes`` Spaces at once from a thread pool
     instead of one after the other; results leave as their pushes finish, the last ones in ``finish_bundle``.
-    Once a stop is asked for (``runner.request_stop``), a Space whose push has not started, or whose commit has not
+    Once a stop is asked for (``stopping.request_stop``), a Space whose push has not started, or whose commit has not
     been sent, is reported as not attempted (``PushResult.skipped``); commits already sent finish.
     """
 
@@ -421,6 +421,8 @@ class PushToSpace(beam.PTransform):
       max_attempts: Plan-and-commit attempts per Space across conflicts (412) and transient errors.
       backoff_seconds: First back-off after a transient error.
       parallel_pushes: Spaces one worker pushes at the same time (pushing waits on the network, not the CPU).
+      create_pr: Open one pull request per changed Space instead of committing to ``main`` (a rerun adds a commit
+        to the open one); ``PushResult.pr_url`` names it. Space settings are not written (see ``beam_pusher.hub``).
 
     Example::
 
@@ -438,6 +440,7 @@ class PushToSpace(beam.PTransform):
         max_attempts: int = 5,
         backoff_seconds: float = 1.0,
         parallel_pushes: int = 16,
+        create_pr: bool = False,
     ):
         super().__init__()
         check_token_reference(token)
@@ -454,6 +457,7 @@ class PushToSpace(beam.PTransform):
             dry_run=dry_run,
             wait=wait,
             wait_timeout=wait_timeout,
+            create_pr=create_pr,
         )
         self._parallel_pushes = parallel_pushes
 
@@ -468,8 +472,8 @@ class DeploySpaces(beam.PTransform):
     ``PushToSpace``'s keywords, and ``base_dir`` for ``ReadAppFiles``.
 
     Args:
-      endpoint, token, dry_run, wait, wait_timeout, max_attempts, backoff_seconds, parallel_pushes: As for
-        ``PushToSpace``.
+      endpoint, token, dry_run, wait, wait_timeout, max_attempts, backoff_seconds, parallel_pushes, create_pr: As
+        for ``PushToSpace``.
       base_dir: As for ``ReadAppFiles``: folder that relative ``app_path``/``model_path`` values are resolved
         against (default: cwd).
 
@@ -494,6 +498,7 @@ class DeploySpaces(beam.PTransform):
         max_attempts: int = 5,
         backoff_seconds: float = 1.0,
         parallel_pushes: int = 16,
+        create_pr: bool = False,
         base_dir: str | None = None,
     ):
         super().__init__()
@@ -507,6 +512,7 @@ class DeploySpaces(beam.PTransform):
             max_attempts=max_attempts,
             backoff_seconds=backoff_seconds,
             parallel_pushes=parallel_pushes,
+            create_pr=create_pr,
         )
 
     def expand(self, specs):

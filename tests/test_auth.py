@@ -65,3 +65,10 @@ def test_resolve_token_from_env_and_file(monkeypatch, tmp_path):
     assert auth.resolve_token(f"file:{tmp_path / 'token'}") == "hf_def"
     with pytest.raises(TokenError, match="cannot read"):
         auth.resolve_token(f"file:{tmp_path / 'missing'}")
+
+
+def test_scrub_hides_secret_values_but_not_one_to_three_letter_ones_that_would_garble_the_message():
+    from beam_pusher.auth import scrub
+
+    message = "cannot ask the Hub whom the token belongs to: sk-live-1234 was refused"
+    assert scrub(message, "sk-live-1234", "k", "", None) == "cannot ask the Hub whom the token belongs to: *** was refused"

@@ -70,8 +70,8 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float 
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["deploy"], ["plan"], ["validate"], ["push"], ["status"], ["rollback"], ["hub"], ["hub", "serve"],
-                ["demo"]],  # fmt: skip
+    "command", [[], ["deploy"], ["plan"], ["validate"], ["push"], ["status"], ["rollback"], ["merge"], ["hub"],
+                ["hub", "serve"], ["demo"]],  # fmt: skip
 )
 def test_help_of_every_command_shows_an_example(command, capsys):
     assert cli.main([*command, "--help"]) == 0

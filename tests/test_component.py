@@ -219,7 +219,7 @@ def test_keys_and_specs_are_written_once_and_still_importable_from_the_component
     from beam_pusher import component, component_spec
 
     keys = [name for name in component.__all__ if name.endswith("_KEY")]
-    assert len(keys) == 23  # 18, exclude and include, title, pipeline_tag and template_fingerprint
+    assert len(keys) == 24  # 18, exclude and include, title, pipeline_tag, template_fingerprint and create_pr
     for name in keys + ["HFSpacePusherSpec", "HFModelPusherSpec"]:
         assert getattr(component, name) is getattr(component_spec, name)
     assert set(component_spec.HFSpacePusherSpec.PARAMETERS) <= {getattr(component_spec, k) for k in keys}
@@ -578,6 +578,31 @@ def test_with_caching_on_an_edited_template_redeploys_and_an_unchanged_one_is_ca
     assert first["template_fingerprint"] != second["template_fingerprint"]
     assert second["template_fingerprint"].startswith("sha256:")
     assert hub.head(repo_id) == edited_head  # the cached run pushed nothing
+
+
+def test_space_pusher_with_create_pr_records_the_pull_request_and_leaves_main_alone(
+    hub, model_uri, template, tmp_path
+):
+    def run(**kwargs) -> None:
+        model, blessing = importers(model_uri, tmp_path, blessed=1)
+        pusher = HFSpacePusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", repo_name="reviewed",
+                               app_path=template, model=model.outputs["result"],
+                               model_blessing=blessing.outputs["result"], endpoint=hub.endpoint, **kwargs)  # fmt: skip
+        tfx.orchestration.LocalDagRunner().run(make_pipeline("reviewed", tmp_path, [model, blessing, pusher]))
+
+    repo_id = f"{hub.username}/reviewed"
+    run()
+    head = hub.head(repo_id)
+    (Path(template) / "app.py").write_text(APP + "EDITED = True\n")
+    run(create_pr=True)
+
+    first, second = pushed_models(tmp_path, "HFSpacePusher")
+    assert "pr_url" not in first and second["pushed"] == 1 and second["committed"] == 1
+    assert second["pr_num"] == 1
+    assert second["pr_url"] == second["pushed_destination"] == f"{hub.endpoint}/spaces/{repo_id}/discussions/1"
+    assert second["commit_id"] == hub.head(repo_id, revision="refs/pr/1")
+    assert hub.head(repo_id) == head and b"EDITED = True" not in hub.read_file(repo_id, "app.py")
+    assert b"EDITED = True" in hub.read_file(repo_id, "app.py", revision="refs/pr/1")
 
 
 def test_template_fingerprint_sees_content_and_large_files_without_reading_them(tmp_path):

@@ -498,3 +498,15 @@ def test_a_url_whose_filesystem_is_missing_or_unknown_is_a_problem():
     assert lines_and_keys(problems) == [(3, "spaces[0].app_path"), (6, "spaces[1].model_path")]
     assert "fsspec knows no filesystem for nope://" in problems[0]
     assert "the filesystem for oci:// is not installed here; Install ocifs" in problems[1]
+
+
+def test_validate_warns_once_that_a_templates_env_file_is_not_uploaded(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "app.py").write_text("import gradio\n")
+    (app / "requirements.txt").write_text("gradio==6.31.0\n")
+    (app / ".env").write_text("OPENAI_API_KEY=sk-live-123456\n")
+    config = parse_config(f"spaces:\n  - repo_id: u/a\n    app_path: {app}\n", check_secrets=False)
+    secret_warnings = [w for w in config.warnings if ".env" in w]
+    assert len(secret_warnings) == 1 and "not uploading .env" in secret_warnings[0]
+    assert "sk-live" not in " ".join(config.warnings)

@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from beam_pusher import templates
+from beam_pusher import templates, uploads
 from beam_pusher.errors import PlaceholderError, SpecError
 from beam_pusher.hashing import hash_bytes
 from beam_pusher.spec import PlaceholderUse, Rendering, SpaceSpec
@@ -149,7 +149,7 @@ STREAMED_TEXT = (
 
 
 def stream_render(data: bytes, values, *, strict=False):
-    chunks = templates._RenderedChunks(io.BytesIO(data), values, path="big.csv", strict=strict)
+    chunks = templates.RenderedChunks(io.BytesIO(data), values, path="big.csv", strict=strict)
     return b"".join(chunks), chunks.renderer.use()
 
 
@@ -198,7 +198,7 @@ def test_a_large_text_file_is_rendered_as_a_stream_and_uploads_its_rendering(tmp
     assert out.use.used == {"MODEL_REPO_ID", "MODEL_VERSION"} and out.use.unresolved_total == 0
 
     # What the upload reads: the same bytes, however huggingface_hub seeks and reads.
-    stream = templates.RenderedStream(lambda: open(path, "rb"), out.hashes.size, out.rendering, path="big.csv")
+    stream = uploads.RenderedStream(lambda: open(path, "rb"), out.hashes.size, out.rendering, path="big.csv")
     with stream:
         assert stream.read(100) == expected[:100]
         assert stream.seek(0, io.SEEK_END) == len(expected)
@@ -221,7 +221,7 @@ def test_a_large_text_file_that_renders_small_is_kept_in_memory(tmp_path):
 def test_a_large_file_that_no_longer_renders_to_its_size_fails_the_upload(tmp_path):
     path, expected = large_text(tmp_path, lines=1000)
     rendering = Rendering(tuple(sorted(VALUES.items())))
-    stream = templates.RenderedStream(lambda: open(path, "rb"), len(expected) + 5, rendering, path="big.csv")
+    stream = uploads.RenderedStream(lambda: open(path, "rb"), len(expected) + 5, rendering, path="big.csv")
     with pytest.raises(OSError, match="big.csv changed since it was rendered"):
         stream.read()
 
