@@ -253,9 +253,10 @@ class Committer:
         """``text`` without the token or any of ``secrets``."""
         return scrub(text, self._token, *secrets)
 
-    def describe(self, exc: BaseException | None, repo_id: str) -> str:
+    def describe(self, exc: BaseException | None, repo_id: str, context: str | None = None) -> str:
         """One line for a failed Hub call (see ``describe_error``), without the token."""
-        return describe_error(exc, repo_id, self._token, endpoint=self.api.endpoint, token_sent=self._token is not None)
+        return describe_error(exc, repo_id, self._token, endpoint=self.api.endpoint, token_sent=self._token is not None,
+                              context=context)  # fmt: skip
 
     def is_transient(self, exc: BaseException) -> bool:
         """``is_transient``, except for a Hub this committer never reached: a refused connection or an unknown
@@ -270,9 +271,9 @@ class Committer:
         try:
             result = self.retry.call(f"{repo_id}: {what}", fn, transient=self.is_transient)
         except Exception as exc:  # noqa: BLE001 - enriched and re-raised
-            if unreachable_reason(exc):
-                raise PushError(self.describe(exc, repo_id)) from None
-            raise PushError(f"cannot {what}: {self.describe(exc, repo_id)}") from None
+            # An unreachable Hub is no single call's fault: the message names the endpoint, not the call.
+            context = None if unreachable_reason(exc) else f"cannot {what}"
+            raise PushError(self.describe(exc, repo_id, context)) from None
         self._reached = True
         return result
 
@@ -363,10 +364,8 @@ class Committer:
                 elif attempt < self.retry.max_attempts:
                     self.retry.pause(repo_id, attempt, exc)
                 last_error = exc
-        raise PushError(
-            f"{repo_id}: gave up after {self.retry.max_attempts} attempts; "
-            f"last error: {self.describe(last_error, repo_id)}"
-        )
+        raise PushError(self.describe(last_error, repo_id, f"gave up after {self.retry.max_attempts} attempts; "
+                                                           "last error"))  # fmt: skip
 
     def _state_or_create(
         self, repo_id: str, repo_type: str, revision: str | None, dry_run: bool, create_repo: Callable[[], Any] | None

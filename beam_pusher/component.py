@@ -24,9 +24,17 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Dict, List, Optional
 
-from tfx import types
-from tfx.dsl.components.base import base_beam_component, executor_spec
-from tfx.types import standard_artifacts
+from beam_pusher import _needs_tfx
+
+try:
+    from tfx import types
+    from tfx.dsl.components.base import base_beam_component, executor_spec
+    from tfx.types import standard_artifacts
+except ImportError as _exc:  # TFX is an install extra: say which one
+    _error = _needs_tfx(__name__, _exc)
+    if _error is None:
+        raise
+    raise _error from _exc
 
 from beam_pusher import executor
 from beam_pusher.auth import check_token_reference, has_reference_prefix

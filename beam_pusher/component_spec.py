@@ -103,6 +103,7 @@ MODEL_HUB_REPO_ID_PROPERTY = "model_hub_repo_id"
 TEMPLATE_FINGERPRINT_PROPERTY = "template_fingerprint"
 PR_URL_PROPERTY = "pr_url"
 PR_NUM_PROPERTY = "pr_num"
+NOT_PUSHED_REASON_PROPERTY = "not_pushed_reason"  # with pushed=0 when the run only built a Dataflow job
 
 # Placeholders whose values come from the model source and the Space: HFSpacePusher fills them, options may not.
 _RESERVED_OPTIONS = {

@@ -12,7 +12,9 @@ runs DoFns in this process, else through files under a temporary folder that is 
 
 Failure policy: "not blessed" is an outcome, recorded as ``pushed=0``. A push the Hub refuses (or a template that
 cannot be read) raises ``PushError`` with the push's error, so the component fails and the run shows it, as any TFX
-component whose work failed; a ``pushed=0`` that hides a failure would let a stale demo look current.
+component whose work failed; a ``pushed=0`` that hides a failure would let a stale demo look current. A run whose
+``beam_pipeline_args`` only build a Dataflow job (``--dry_run``, ``--template_location``) pushes nothing now either:
+recorded as ``pushed=0`` with ``not_pushed_reason``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from beam_pusher.component_spec import (
     MODEL_KEY,
     MODEL_VERSION_KEY,
     MODEL_VERSION_PROPERTY,
+    NOT_PUSHED_REASON_PROPERTY,
     OPTIONS_KEY,
     PIPELINE_TAG_KEY,
     PR_NUM_PROPERTY,
@@ -81,7 +84,7 @@ from beam_pusher.component_spec import (
 )
 from beam_pusher.errors import PushError, SpecError
 from beam_pusher.models import ModelRepoSpec, PushModels
-from beam_pusher.runner import collect_results, read_results, run_deploy, runner_kind
+from beam_pusher.runner import collect_results, job_only_outcome, read_results, run_deploy, runner_kind
 from beam_pusher.spec import PushResult, SpaceSpec
 from beam_pusher.staging import stage_package
 
@@ -244,23 +247,52 @@ class _HubPushExecutor(base_beam_executor.BaseBeamExecutor):
             elif fileio.exists(folder):
                 fileio.rmtree(folder)
 
-    def _run_models(self, spec: ModelRepoSpec, transform: beam.PTransform) -> PushResult:
+    def _run_models(self, spec: ModelRepoSpec, transform: beam.PTransform) -> Optional[PushResult]:
         """Runs ``Create([spec]) | transform`` on the executor's Beam runner; the result comes back through files."""
         with self._results_folder() as folder:
             with self._make_beam_pipeline() as pipeline:
                 results = pipeline | "Spec" >> beam.Create([spec]) | "Push" >> transform
                 collect_results(results, f"{folder}/results")
             found = read_results(f"{folder}/results")
+        return self._one_result(spec.repo_id, found)
+
+    def _one_result(self, repo_id: str, found: List[PushResult]) -> Optional[PushResult]:
+        """The one result of a push run; None when the run only built a Dataflow job (``_job_only``)."""
+        if not found and self._job_only():
+            return None
         if len(found) != 1:
-            raise PushError(f"{spec.repo_id}: expected one push result, found {len(found)}; see the Beam logs.")
+            raise PushError(f"{repo_id}: expected one push result, found {len(found)}; see the Beam logs.")
         return found[0]
 
+    def _job_only(self) -> Optional[str]:
+        """Why the run pushes nothing now: ``beam_pipeline_args`` only build a Dataflow job; else None."""
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        outcome = job_only_outcome(PipelineOptions(list(self._beam_pipeline_args or [])))
+        return f"{outcome}; nothing was pushed" if outcome else None
+
+    def _record_job_only(self, output: types.Artifact, repo_id: str) -> None:
+        """Records a run that only built the Dataflow job (``--dry_run``, ``--template_location``): pushed=0 and why.
+
+        A template pushes when it is launched, outside this pipeline, so nothing here can say what it pushed.
+        """
+        why = self._job_only() or ""
+        self._write_result(output, PushResult(repo_id=repo_id, pushed=False, skipped=why))
+        self._mark_not_pushed(output)
+        output.set_string_custom_property(NOT_PUSHED_REASON_PROPERTY, why)
+        output.set_string_custom_property(REPO_ID_PROPERTY, repo_id)
+        logger.info("%s: %s.", repo_id, why)
+
     @staticmethod
-    def _record(output: types.Artifact, result: PushResult, destination: str) -> None:
-        """Writes ``push_result.json`` into the artifact, and fails the component if the push failed."""
+    def _write_result(output: types.Artifact, result: PushResult) -> None:
         fileio.makedirs(output.uri)
         with fileio.open(os.path.join(output.uri, _RESULT_FILE), "w") as f:
             f.write(json.dumps(result.to_dict(), sort_keys=True, indent=2))
+
+    @classmethod
+    def _record(cls, output: types.Artifact, result: PushResult, destination: str) -> None:
+        """Writes ``push_result.json`` into the artifact, and fails the component if the push failed."""
+        cls._write_result(output, result)
         if result.error:
             raise PushError(result.error)
         output.set_int_custom_property(PUSHED_PROPERTY, 1)
@@ -312,9 +344,13 @@ class Executor(_HubPushExecutor):
         spec = self._space_spec(input_dict, exec_properties, hub_repo_id, hub_branch)
         logger.info("Pushing the Space %s from %s", spec.repo_id, spec.app_path)
         with self._token_reference(exec_properties.get(HF_ACCESS_TOKEN_KEY)) as token:
-            (result,) = run_deploy([spec], pipeline_args=self._beam_pipeline_args,
-                                   endpoint=exec_properties.get(ENDPOINT_KEY) or None, token=token,
-                                   create_pr=bool(exec_properties.get(CREATE_PR_KEY)))  # fmt: skip
+            found = run_deploy([spec], pipeline_args=self._beam_pipeline_args,
+                               endpoint=exec_properties.get(ENDPOINT_KEY) or None, token=token,
+                               create_pr=bool(exec_properties.get(CREATE_PR_KEY)))  # fmt: skip
+        result = self._one_result(spec.repo_id, found)
+        if result is None:
+            self._record_job_only(output, spec.repo_id)
+            return
         # pushed_version: the version of the model the Space serves, in HFModelPusher's format.
         result = dataclasses.replace(result, pushed_version=hub_branch or _version_of_push())
         self._record(output, result, destination=result.pr_url or result.repo_url or "")
@@ -399,6 +435,9 @@ class ModelPusherExecutor(_HubPushExecutor):
         with self._token_reference(exec_properties.get(HF_ACCESS_TOKEN_KEY)) as token:
             result = self._run_models(spec, PushModels(endpoint=exec_properties.get(ENDPOINT_KEY) or None,
                                                        token=token))  # fmt: skip
+        if result is None:
+            self._record_job_only(output, spec.repo_id)
+            return
         version = result.pushed_version or ""
         self._record(output, result, destination=f"{result.repo_url}/tree/{version}")
         output.set_string_custom_property(MODEL_VERSION_PROPERTY, version)

@@ -447,7 +447,9 @@ def generated_files(
       front: The front matter ``plan_front_matter`` decided from the template's files; None decides it from
         ``readme_text`` and the paths alone (requirements.txt and Dockerfile unread).
 
-    A template's own ``model_loader.py`` is kept (not overwritten): its author chose how to load the model.
+    The README's title is ``spec.title``, else the Space's name, also over the template's own ``title:`` (which
+    names the template, not each Space made from it). A template's own ``model_loader.py`` is kept (not
+    overwritten): its author chose how to load the model.
 
     Raises:
       TemplateError: the front matter has errors (the Hub would not build the Space), or the template has files
@@ -458,13 +460,11 @@ def generated_files(
         front = plan_front_matter(spec, paths, readme_text)
     if front.errors:
         raise TemplateError(f"{spec.repo_id}: README.md front matter the Hub would not build: {' '.join(front.errors)}")
-    data = _parse_front_matter(_split_front_matter(readme_text)[0] or "") if readme_text is not None else {}
-    title = spec.title or (None if data.get("title") else spec.name)
     readme = render_readme(
         readme_text,
         sdk=spec.space_sdk,
         app_file=front.app_file,
-        title=title,
+        title=spec.title or spec.name,  # a template's own title names the template, not each Space made from it
         sdk_version=front.sdk_version,
         app_port=front.app_port,
     )

@@ -130,8 +130,8 @@ class SpacePusher:
         if stage in FAILED_STAGES:
             error = builds.failure_message(self.committer, spec.repo_id, stage)
         if error is not None:
-            error = self.committer.scrub(error, *secrets.values())
-            logger.warning("%s: %s", spec.repo_id, error)
+            error = _named_once(spec.repo_id, self.committer.scrub(error, *secrets.values()))
+            logger.warning("%s", error)
         result = push_result(outcome, repo_id=spec.repo_id, repo_url=repo_url, pushed_version=version,
                              runtime_stage=stage, error=error)  # fmt: skip
         if applied:
@@ -141,7 +141,8 @@ class SpacePusher:
     def _failed(self, spec: SpaceSpec, repo_url: str, message: str, secrets: Mapping[str, str],
                 applied: Sequence[SettingChange] = ()) -> PushResult:  # fmt: skip
         message = self.committer.scrub(message, *secrets.values(), *self._secret_values(spec))
-        logger.warning("%s: not pushed: %s", spec.repo_id, message)
+        message = _named_once(spec.repo_id, message)
+        logger.warning("%s: not pushed: %s", spec.repo_id, message.removeprefix(f"{spec.repo_id}: "))
         return PushResult(repo_id=spec.repo_id, pushed=False, repo_url=repo_url, error=message,
                           settings_applied=tuple(applied))  # fmt: skip
 
@@ -237,7 +238,8 @@ class SpacePusher:
             except PushError as exc:
                 applied, failed = changes[:done], changes[done:]
                 error = (
-                    f"{spec.repo_id}: the files were pushed, but not every setting: {exc}. Applied: "
+                    f"{spec.repo_id}: the files were pushed, but not every setting: "
+                    f"{str(exc).removeprefix(f'{spec.repo_id}: ')}. Applied: "
                     f"{'; '.join(map(str, applied)) or 'nothing'}. Not applied: {'; '.join(map(str, failed))}. "
                     "Fix the cause and deploy again: only what is still different is written."
                 )
@@ -287,6 +289,11 @@ def may_write(identity: Mapping[str, Any], namespace: str) -> bool | None:
     if role != "write":
         return None
     return namespace.casefold() in {name.casefold() for name in writable_namespaces(identity)}
+
+
+def _named_once(repo_id: str, message: str) -> str:
+    """``message`` as a result's error: standing alone, so it starts with ``repo_id``, and names it only there."""
+    return f"{repo_id}: {message.removeprefix(f'{repo_id}: ')}"
 
 
 # -- rollback --------------------------------------------------------------------------------------------------------
@@ -398,7 +405,7 @@ def _read(committer: Committer, repo_id: str, repo_type: str, what: str, fn: Cal
         raise SpecError(f"{repo_id}: no commit {what!r}; list the commits with "
                         "HfApi().list_repo_commits() or on the repository's history page.") from None  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - enriched and re-raised
-        raise PushError(f"cannot read {what}: {committer.describe(exc, repo_id)}") from None
+        raise PushError(committer.describe(exc, repo_id, f"cannot read {what}")) from None
 
 
 def _tree_at(

@@ -2,9 +2,10 @@
 
 ``is_transient`` sorts errors (408/429/5xx answers and dropped connections are; everything else is not),
 ``RetryPolicy`` waits and tries again (``Retry-After`` first, then exponential back-off with jitter), and
-``describe_error`` turns a failure into ``repo: HTTP 403: the Hub's message (a hint)`` without any secret. A Hub
-that cannot be reached at all (refused connection, unknown host) is told apart by ``unreachable_reason``, so
-callers can stop at once instead of retrying a wrong endpoint. ``beam_pusher.commit`` builds on these.
+``describe_error`` turns a failure into ``repo: cannot ...: HTTP 403: the Hub's message (a hint)``, naming the
+repository once and no secret. A Hub that cannot be reached at all (refused connection, unknown host) is told
+apart by ``unreachable_reason``, so callers can stop at once instead of retrying a wrong endpoint.
+``beam_pusher.commit`` builds on these.
 
 The Hub counts API requests per token in fixed windows and says where a caller stands on every answer
 (``RateLimit: "api";r=REMAINING;t=RESET_SECONDS``). ``RequestBudget`` is one such window as a worker sees it:
@@ -97,27 +98,29 @@ def unreachable_reason(exc: BaseException | None) -> str | None:
 
 def describe_error(
     exc: BaseException | None, repo_id: str, *secrets: str | None, endpoint: str | None = None,
-    token_sent: bool = True,
+    token_sent: bool = True, context: str | None = None,
 ) -> str:  # fmt: skip
     """One line for a failed Hub call: the repository, the status, the Hub's message and a hint; secrets scrubbed.
 
-    ``endpoint`` names the Hub when it could not be reached at all; ``token_sent=False`` turns a 401's hint into
-    "no token was sent" rather than "the token was rejected". A call the client refused to make without a token
-    says the same.
+    The repository is named once, first: ``repo: [context: ]HTTP 403: message (hint)``, where ``context`` says
+    what could not be done (``"cannot create the Space"``). ``endpoint`` names the Hub when it could not be reached
+    at all; ``token_sent=False`` turns a 401's hint into "no token was sent" rather than "the token was rejected".
+    A call the client refused to make without a token says the same.
     """
     from huggingface_hub.errors import LocalTokenNotFoundError
 
+    text = f"{repo_id}: {context + ': ' if context else ''}"
     if exc is None:
-        return f"{repo_id}: unknown error"
+        return text + "unknown error"
     unreachable = unreachable_reason(exc)
     if unreachable:
-        return f"{repo_id}: {unreachable_message(endpoint or 'its endpoint', unreachable)}"
+        return text + unreachable_message(endpoint or "its endpoint", unreachable)
     if isinstance(exc, LocalTokenNotFoundError):
-        return f"{repo_id}: {_NO_TOKEN_HINT}"
+        return text + _NO_TOKEN_HINT
     status = http_status(exc)
     server = getattr(exc, "server_message", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
     hint = _NO_TOKEN_HINT if status == 401 and not token_sent else _STATUS_HINTS.get(status or 0)
-    text = f"{repo_id}: {'HTTP %d: ' % status if status else ''}{server}"
+    text += f"{'HTTP %d: ' % status if status else ''}{server}"
     if hint:
         text += f" ({hint})"
     return scrub(text, *secrets)

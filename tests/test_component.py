@@ -51,6 +51,26 @@ def test_components_without_tfx_say_which_extra_to_install(name):
     assert f"beam_pusher.{name} needs TFX" in done.stdout
 
 
+@pytest.mark.parametrize("name", ["HFSpacePusher", "HFModelPusher"])
+def test_importing_the_component_module_without_tfx_says_which_extra_to_install(name):
+    """``from beam_pusher.component import HFSpacePusher``, as TFX users write it, names the extra too."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.modules['tfx'] = None  # as if tfx were not installed\n"
+        "try:\n"
+        f"    from beam_pusher.component import {name}\n"
+        "except ImportError as exc:\n"
+        "    print(type(exc).__name__, exc.name, exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ImportError tfx beam_pusher.component needs TFX"), done.stdout
+    assert 'pip install "beam-pusher[tfx]"' in done.stdout, done.stdout
+
+
 
 @pytest.fixture(scope="module")
 def model_uri(tmp_path_factory) -> str:

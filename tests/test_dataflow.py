@@ -120,3 +120,44 @@ def test_remote_runs_refuse_references_that_only_resolve_here(hub, tmp_path, cap
     config = write_config(tmp_path, hub)
     assert main(["deploy", config, "--token-env", "HF_TOKEN_FOR_TEST", *dataflow_flags("--dry_run=True")]) == 2
     assert "--token-env HF_TOKEN_FOR_TEST: 'env:HF_TOKEN_FOR_TEST' reads an environment" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("job_only", [("--dry_run=True",), ("--template_location", "gs://bucket/templates/tfx.json")])
+@pytest.mark.parametrize("component", ["HFSpacePusher", "HFModelPusher"])
+def test_tfx_executors_on_a_dataflow_dry_run_or_template_record_that_nothing_was_pushed(
+    hub, local_gcs, tmp_path, component, job_only
+):
+    """A TFX pipeline whose beam_pipeline_args only build the Dataflow job: pushed=0 and why, not a failed run."""
+    import json
+
+    from tfx.dsl.components.base import base_beam_executor
+    from tfx.types import standard_artifacts
+
+    from beam_pusher import component_spec as keys
+    from beam_pusher.executor import Executor, ModelPusherExecutor
+
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    (tmp_path / "model" / "Format-Serving").mkdir(parents=True)
+    (tmp_path / "model" / "Format-Serving" / "saved_model.pb").write_bytes(b"not read by a job that only builds")
+    output = standard_artifacts.PushedModel()
+    output.uri = str(tmp_path / "pushed")
+    properties = {keys.USERNAME_KEY: hub.username, keys.REPO_NAME_KEY: "tfx-on-dataflow", keys.ENDPOINT_KEY:
+                  hub.endpoint, keys.HF_ACCESS_TOKEN_KEY: f"gcp-secret:{TOKEN_VERSION}"}  # fmt: skip
+    if component == "HFSpacePusher":
+        executor_class, inputs = Executor, {}
+        properties[keys.APP_PATH_KEY] = "apps.gradio.img_classifier"
+    else:
+        executor_class, inputs = ModelPusherExecutor, {keys.MODEL_KEY: [model]}
+    context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=dataflow_flags(*job_only))
+    executor_class(context).Do(inputs, {keys.PUSHED_MODEL_KEY: [output]}, properties)
+
+    why = job_only_outcome(PipelineOptions(dataflow_flags(*job_only)))
+    assert output.get_int_custom_property(keys.PUSHED_PROPERTY) == 0
+    assert output.get_string_custom_property(keys.NOT_PUSHED_REASON_PROPERTY) == f"{why}; nothing was pushed"
+    result = json.loads((tmp_path / "pushed" / "push_result.json").read_text())
+    assert (result["repo_id"], result["pushed"]) == (f"{hub.username}/tfx-on-dataflow", False)
+    assert result["skipped"] == f"{why}; nothing was pushed" and result["error"] is None
+    assert not hub.repo_exists(f"{hub.username}/tfx-on-dataflow")
+    if "--template_location" in job_only:
+        assert "templates/tfx.json" in blobs("templates/")

@@ -209,14 +209,15 @@ def test_generated_files_with_an_embedded_model():
     compile(out["model_loader.py"], "model_loader.py", "exec")
 
 
-def test_generated_files_keep_template_title_app_file_and_loader():
+def test_generated_files_keep_template_app_file_and_loader_and_title_the_space_by_its_name():
     spec = SpaceSpec(repo_id="alice/penguins", app_path="x", space_sdk="streamlit")
     readme = "---\ntitle: Penguin explorer\napp_file: explore.py\nsdk: gradio\n---\nhi\n"
     files = source_files("explore.py", "app.py", "model_loader.py")
     out = frontmatter.generated_files(spec, files, source_files("model/m.keras"), readme)
     assert list(out) == ["README.md"]  # the template's own model_loader.py is kept
     data = front_matter(out["README.md"].decode())
-    assert data == {"title": "Penguin explorer", "app_file": "explore.py", "sdk": "streamlit"}
+    # The template's title names the template; every Space made from it is titled by its own name (SpaceSpec.title).
+    assert data == {"title": "penguins", "app_file": "explore.py", "sdk": "streamlit"}
     spec = SpaceSpec(repo_id="alice/penguins", app_path="x", title="Custom")
     readme = "---\napp_file: gone.py\n---\n"
     data = front_matter(frontmatter.generated_files(spec, files, None, readme)["README.md"].decode())

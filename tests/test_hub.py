@@ -102,6 +102,38 @@ def test_the_free_account_policy_402_is_explained(tmp_path, monkeypatch):
     assert not result.pushed and "402" in result.error and "static" in result.error
 
 
+def test_each_failure_names_the_repo_id_once(tmp_path, monkeypatch, caplog):
+    """A refused create, a refused settings write and a commit given up on: the repo id once per message and log."""
+    import logging
+
+    from beam_pusher.localhub import LocalHub
+
+    with LocalHub(tmp_path / "hub", free_account_policy="paid-hardware") as hub, \
+            caplog.at_level(logging.WARNING, logger="beam_pusher"):  # fmt: skip
+        monkeypatch.setenv(TOKEN_ENV, hub.token)
+        repo_id = f"{hub.username}/once"
+        refused = pusher(hub).push(SpaceSpec(repo_id=repo_id, app_path="unused", hardware="t4-small"),
+                                   [content_file(repo_id, "app.py", b"x")])  # fmt: skip
+        assert refused.error.startswith(f"{repo_id}: cannot create the Space: HTTP 402: ")
+        assert "paid plan" in refused.error  # the rule and the fix are still named
+
+        assert pusher(hub).push(SpaceSpec(repo_id=repo_id, app_path="unused"),
+                                [content_file(repo_id, "app.py", b"x")]).error is None  # fmt: skip
+        unsettled = pusher(hub).push(SpaceSpec(repo_id=repo_id, app_path="unused", hardware="t4-small"),
+                                     [content_file(repo_id, "app.py", b"y")])  # fmt: skip
+        assert unsettled.error.startswith(f"{repo_id}: the files were pushed, but not every setting: cannot apply ")
+        assert "HTTP 402" in unsettled.error
+
+        hub.faults.fail_next_commits(5, status=500)
+        gave_up = pusher(hub, max_attempts=2).push(SpaceSpec(repo_id=repo_id, app_path="unused"),
+                                                   [content_file(repo_id, "app.py", b"z")])  # fmt: skip
+        assert gave_up.error.startswith(f"{repo_id}: gave up after 2 attempts; last error: HTTP 500")
+    for error in (refused.error, unsettled.error, gave_up.error):
+        assert error.count(repo_id) == 1, error
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 3 and all(w.count(repo_id) == 1 for w in warnings), warnings
+
+
 # -- rollback and status: the Hub side of the CLI commands -------------------------------------------------------
 
 

@@ -108,7 +108,9 @@ def test_without_strict_mode_the_space_is_deployed_with_one_warning(hub, tmp_pat
     assert hub.read_file(spec.repo_id, "app.py") == (
         b"color = 'teal'\nsize = '${SIZE}'\nshade = '$COLOR_DARK'\nhome = '$HOME'\n"
     )
-    assert front_matter(hub, spec.repo_id)["title"] == "Demo"
+    # The README is rendered too; its title is the Space's name (SpaceSpec.title), not the template's.
+    assert front_matter(hub, spec.repo_id)["title"] == "lenient"
+    assert hub.read_file(spec.repo_id, "README.md").endswith(b"Color: teal\n")
     assert [r.message for r in caplog.records].count(f"{spec.repo_id}: {warning}") == 1
 
 

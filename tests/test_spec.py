@@ -14,6 +14,22 @@ from beam_pusher.spec import SpaceSpec
 BASE = {"repo_id": "alice/demo", "app_path": "apps.gradio.img_classifier"}
 
 
+def test_the_package_exports_the_element_and_result_types_users_read():
+    import subprocess
+    import sys
+
+    import beam_pusher
+
+    types = [name for name in spec_module.__all__ if isinstance(getattr(spec_module, name), type)]
+    assert {"ChangeAction", "Outcome", "PlaceholderUse", "Rendering"} <= set(types)
+    for name in types:
+        assert name in beam_pusher.__all__ and getattr(beam_pusher, name) is getattr(spec_module, name), name
+    # Eager, as spec.py imports no Beam: `import beam_pusher` stays light.
+    code = "import sys, beam_pusher; print(sorted(m for m in ('apache_beam', 'tfx') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
+
+
 def test_validate_repo_id_is_still_importable_from_spec():
     assert spec_module.validate_repo_id is validate_repo_id
     assert spec_module.SDKS == ("gradio", "streamlit", "docker", "static")

@@ -216,3 +216,51 @@ def test_a_docker_space_whose_dockerfile_runs_streamlit_really_runs(hub):
     assert get(hub.app_url("user/docker-streamlit") + "_stcore/health") == "ok"
     assert any("runs Streamlit: streamlit run app.py" in line
                for line in hub.space_logs("user/docker-streamlit", build=True))  # fmt: skip
+
+
+def test_the_deployers_wait_reports_running_only_once_the_app_answers(hub, tmp_path, capsys):
+    """``deploy --wait`` against a Hub that runs its Spaces: RUNNING when the app answers HTTP, as on the Hub."""
+    import threading
+
+    from beam_pusher.cli import main
+
+    template = tmp_path / "template"
+    template.mkdir()
+    slow = APP.format(version="slow").replace("port = int(", "import time; time.sleep(4)  # a slow import\nport = int(")
+    (template / "app.py").write_text(slow, encoding="utf-8")
+    (template / "README.md").write_text(README, encoding="utf-8")
+    repo_id = f"{hub.username}/waited-for"
+    config = tmp_path / "spaces.yaml"
+    config.write_text(f"spaces:\n  - repo_id: {repo_id}\n    app_path: {template}\n", encoding="utf-8")
+
+    stages, done = [], threading.Event()
+
+    def watch():  # what the Hub says while the deploy waits
+        api = HfApi(endpoint=hub.endpoint, token=hub.token)
+        while not done.is_set():
+            try:
+                stages.append(api.get_space_runtime(repo_id).stage)
+            except Exception:  # noqa: BLE001 - not created yet
+                pass
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        status = main(["deploy", str(config), "--endpoint", hub.endpoint, "--token-env", TOKEN_ENV, "--wait",
+                       "--report", str(tmp_path / "report.json")])  # fmt: skip
+        url = hub.app_url(repo_id)  # at once: RUNNING means the app answers now
+        answer = json.loads(get(url)) if url else None
+    finally:
+        done.set()
+        watcher.join()
+    assert status == 0, capsys.readouterr()
+    assert answer is not None, f"the deploy returned, but the app has no URL yet (stages seen: {stages})"
+    assert answer["version"] == "slow"
+    (result,) = json.loads((tmp_path / "report.json").read_text())
+    assert result["runtime_stage"] == "RUNNING" and result["error"] is None
+    line = next(line for line in capsys.readouterr().out.splitlines() if f"{repo_id}  committed" in line)
+    assert "RUNNING" in line
+    # The app was started but did not answer yet for seconds, and the deploy went on waiting through that.
+    running = stages.index("RUNNING") if "RUNNING" in stages else len(stages)
+    assert "APP_STARTING" in stages[:running] and "APP_STARTING" not in stages[running:], stages
