@@ -53,7 +53,7 @@ _GCP_NAME = re.compile(r"^projects/[a-z0-9][a-z0-9.:-]*/secrets/[A-Za-z0-9_-]{1,
 # Secrets Manager's rules: names of letters, digits and /_+=.@- (at most 512), or an ARN; '#KEY' picks a JSON key.
 _AWS_ID = re.compile(r"^(?:arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$")
 _REFERENCE_FORMS = ("'env:NAME', 'file:PATH', 'gcp-secret:projects/P/secrets/S/versions/V' or "
-                    "'aws-secret:NAME[#KEY]'")  # fmt: skip
+                    "'aws-secret:NAME[#KEY]'")
 
 
 class ReferenceKind(enum.Enum):

@@ -20,7 +20,7 @@ from beam_pusher.errors import PushError
 from beam_pusher.rules import FAILED_STAGES
 
 __all__ = ["BUILD_LOG_STAGES", "LOG_TAIL_LINES", "failure_message", "log_tail", "restart_space", "space_logs",
-           "wait_for_stage"]  # fmt: skip
+           "wait_for_stage"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def log_tail(committer: Committer, repo_id: str, *, build: bool, lines: int = LO
     either way)."""
     try:
         return committer.call(repo_id, "read the Space's logs",
-                              lambda: list(space_logs(committer.api, repo_id, build=build)))[-lines:]  # fmt: skip
+                              lambda: list(space_logs(committer.api, repo_id, build=build)))[-lines:]
     except PushError as exc:
         logger.info("%s: %s", repo_id, exc)
         return []
@@ -85,7 +85,7 @@ def failure_message(committer: Committer, repo_id: str, stage: str) -> str:
         return f"{text}; its {which} log is empty (beam-pusher logs {repo_id}{' --build' if build else ''})."
     shown = "\n".join(f"    | {line}" for line in tail)
     return (f"{text}; the last lines of its {which} log (beam-pusher logs {repo_id}{' --build' if build else ''}):"
-            f"\n{shown}")  # fmt: skip
+            f"\n{shown}")
 
 
 def restart_space(committer: Committer, repo_id: str, *, factory_reboot: bool = False) -> str:

@@ -182,7 +182,7 @@ def _dispatch(args: argparse.Namespace, extra: list[str], commands: dict[str, ar
         logger.debug("%s failed", args.command, exc_info=True)
         first = (str(exc).splitlines() or [""])[0]
         print(f"beam-pusher: {args.command} failed: {type(exc).__name__}: {first}; {_details_hint(args)}",
-              file=sys.stderr)  # fmt: skip
+              file=sys.stderr)
         return EXIT_FAILED
 
 
@@ -231,7 +231,7 @@ def _run_specs(args: argparse.Namespace, extra: Sequence[str], specs, *, endpoin
                     raise
                 logger.debug("pipeline failure", exc_info=True)
                 print(f"beam-pusher: the pipeline failed: {type(exc).__name__}: {exc}; {_details_hint(args)}",
-                      file=sys.stderr)  # fmt: skip
+                      file=sys.stderr)
                 return EXIT_FAILED
             results = list(arrived.values())  # a runner elsewhere was stopped: what came back is all that is known
     if interruption.signal_name is None:
@@ -245,7 +245,7 @@ def _run_specs(args: argparse.Namespace, extra: Sequence[str], specs, *, endpoin
     left = unknown + sum(1 for r in results if r.skipped)
     print(f"beam-pusher: stopped by {interruption.signal_name}"
           + (f"; {left} of {len(results)} Spaces not done: deploy again to finish them." if left else "."),
-          file=sys.stderr)  # fmt: skip
+          file=sys.stderr)
     return EXIT_INTERRUPTED
 
 
@@ -258,10 +258,10 @@ _STATE_UNKNOWN = (
 def _say_stopping(signal_name: str, waits: bool) -> None:
     if waits:
         text = (f"{signal_name}: starting no new pushes; waiting up to {stopping.STOP_GRACE_SECONDS:g} s for the commits "
-                "already sent (send it again to stop at once)")  # fmt: skip
+                "already sent (send it again to stop at once)")
     else:
         text = (f"{signal_name}: stopping the pipeline; its workers run in other processes, so a Space whose result "
-                "has not come back may or may not be committed")  # fmt: skip
+                "has not come back may or may not be committed")
     print(f"\nbeam-pusher: {text}.", file=sys.stderr)  # on a line of its own, not after the ^C the terminal echoed
 
 

@@ -194,7 +194,7 @@ def _add_rollback(sub, common: argparse.ArgumentParser) -> None:
     p = _subparser(sub, "rollback", "restore a repository's files as they were at a commit", _ROLLBACK_EPILOG, common)
     p.add_argument("repo_id", metavar="REPO_ID", help="the repository, namespace/name")
     p.add_argument("--to", required=True, metavar="COMMIT",
-                   help="the commit whose files to restore: its id or at least 4 of its first characters")  # fmt: skip
+                   help="the commit whose files to restore: its id or at least 4 of its first characters")
     p.add_argument("--repo-type", default="space", choices=("space", "model", "dataset"))
     p.add_argument("--message", help="commit summary (default: 'Roll back to COMMIT')")
     p.add_argument("--dry-run", action="store_true", help="list the changes, commit nothing")
@@ -224,7 +224,7 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     _add_config(p, "deploy only Spaces matching this glob (repo id, or name without '/'); repeatable")
     p.add_argument("--pr", action="store_true",
                    help="open a pull request per changed Space (or update the open one) instead of committing to main; "
-                   "Space settings are not written")  # fmt: skip
+                   "Space settings are not written")
     _add_run_options(p)
     _add_hub_options(p)
 
@@ -249,6 +249,13 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
 
     _add_rollback(sub, common)
 
+    _add_space_operations(sub, common)
+    _add_local_hub(sub, common)
+    return parser, dict(sub.choices)
+
+
+def _add_space_operations(sub, common: argparse.ArgumentParser) -> None:
+    """merge, logs and restart: the commands that act on deployed Spaces besides status and rollback."""
     p = _subparser(sub, "merge", "merge the pull requests that 'deploy --pr' opened", _MERGE_EPILOG, common)
     _add_config(p, "merge only in matching Spaces")
     p.add_argument("--comment", help="comment posted on each pull request as it is merged")
@@ -265,16 +272,18 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     p.add_argument("--factory", action="store_true", help="factory reboot: rebuild each Space from scratch")
     _add_hub_options(p)
 
+
+def _add_local_hub(sub, common: argparse.ArgumentParser) -> None:
+    """The commands around the local Hub: serving it, and the demo that deploys to one."""
     p = _subparser(sub, "hub", "run a local Hub server (for tests and demos)", _HUB_EPILOG, common)
     p.add_argument("hub_command", metavar="serve", choices=["serve"], help="'serve' (see 'hub serve --help')")
 
     p = _subparser(sub, "demo", "deploy the demo config to an embedded local Hub, twice, and run it", _DEMO_EPILOG,
-                   common)  # fmt: skip
+                   common)
     wait = p.add_mutually_exclusive_group()
     wait.add_argument("--wait", dest="wait", action="store_true", default=None,
                       help="keep serving the Hub and the apps until Ctrl-C (default on a terminal, without CI)")
     wait.add_argument("--no-wait", dest="wait", action="store_false", help="stop once the apps run")
-    return parser, dict(sub.choices)
 
 
 def verbosity(args: argparse.Namespace) -> int:

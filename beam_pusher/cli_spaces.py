@@ -39,16 +39,16 @@ def cmd_status(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    """Restores the files of ``--to`` in one new commit (``hub.rollback``) and says what changed."""
+    """Restores the files of ``--to`` in one new commit (``rollback.rollback``) and says what changed."""
     from beam_pusher.commit import Committer
-    from beam_pusher.hub import rollback
+    from beam_pusher.rollback import rollback
     from beam_pusher.spec import ChangeAction
 
     repo_id, marks = args.repo_id, symbols_for(sys.stdout)
     committer = Committer(connect(endpoint_from(args), token_from(args), need_token=True))
     try:
         done = rollback(committer, repo_id, args.to, repo_type=args.repo_type, message=args.message,
-                        dry_run=args.dry_run, keep=args.keep)  # fmt: skip
+                        dry_run=args.dry_run, keep=args.keep)
     except PushError as exc:
         print(f"{marks['fail']} {repo_id}  rollback failed: {exc}")
         return EXIT_FAILED
@@ -79,12 +79,12 @@ def cmd_merge(args: argparse.Namespace, extra: Sequence[str]) -> int:
             print(f"{marks['fail']} {r.repo_id}  not merged: {r.error.replace(f'{r.repo_id}: ', '')}")
         elif r.merged:
             print(f"{marks['ok']} {r.repo_id}  merged pull request #{r.pr_num} into main at {(r.commit_id or '-')[:7]}"
-                  f"  {r.pr_url}")  # fmt: skip
+                  f"  {r.pr_url}")
         else:
             print(f"{marks['plan']} {r.repo_id}  no open pull request")
     merged, failed = sum(r.merged for r in results), sum(bool(r.error) for r in results)
     print(f"{len(results)} {'Space' if len(results) == 1 else 'Spaces'}: {merged} merged, "
-          f"{len(results) - merged - failed} without a pull request, {failed} failed")  # fmt: skip
+          f"{len(results) - merged - failed} without a pull request, {failed} failed")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -105,7 +105,7 @@ def cmd_logs(args: argparse.Namespace, extra: Sequence[str]) -> int:
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - a followed stream that broke off: one line, not a traceback
         print(f"{symbols_for(sys.stdout)['fail']} {repo_id}  cannot read the Space's logs: "
-              f"{committer.describe(exc, repo_id)}")  # fmt: skip
+              f"{committer.describe(exc, repo_id)}")
         return EXIT_FAILED
     return EXIT_OK
 

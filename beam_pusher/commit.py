@@ -39,7 +39,7 @@ from beam_pusher.pullrequests import PullRequest, find_pull_request, pull_reques
 from beam_pusher.retries import (
     RetryPolicy, commit_quota_retry_after, describe_error, http_status, install_request_budget, is_rate_limited,
     is_transient, unreachable_message, unreachable_reason,
-)  # fmt: skip
+)
 from beam_pusher.selection import PathPatterns
 from beam_pusher.spec import AppFile, ChangeAction, PlannedChange, PushResult
 from beam_pusher.uploads import upload_source
@@ -47,7 +47,7 @@ from beam_pusher.uploads import upload_source
 __all__ = [
     "CommitOutcome", "CommitQuotaExceeded", "Committer", "HubSettings", "RemoteFile", "RetryPolicy", "describe_error", "http_status",
     "is_transient", "plan_changes", "push_result", "remote_tree", "unreachable_message", "unreachable_reason",
-]  # fmt: skip
+]
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ class Committer:
     def describe(self, exc: BaseException | None, repo_id: str, context: str | None = None) -> str:
         """One line for a failed Hub call (see ``describe_error``), without the token."""
         return describe_error(exc, repo_id, self._token, endpoint=self.api.endpoint, token_sent=self._token is not None,
-                              context=context)  # fmt: skip
+                              context=context)
 
     def is_transient(self, exc: BaseException) -> bool:
         """``is_transient``, except for a Hub this committer never reached: a refused connection or an unknown
@@ -335,7 +335,7 @@ class Committer:
                     self.before_commit(repo_id)
                 if create_pr:
                     oid, committed, pr = self._propose(repo_id, files, changes, repo_type, revision, commit_message,
-                                                       head, keep=keep, mirror=mirror)  # fmt: skip
+                                                       head, keep=keep, mirror=mirror)
                     return CommitOutcome(oid, committed, tuple(changes), unchanged, pr)
                 oid = self._create_commit(repo_id, files, changes, repo_type, revision, commit_message, head).oid
                 if created:  # counted from the empty tree the caller planned against, not the Hub's initial files
@@ -343,29 +343,37 @@ class Committer:
                 return CommitOutcome(oid, True, tuple(changes), unchanged)
             except PushError:
                 raise  # a call inside already said what failed
-            except Exception as exc:  # noqa: BLE001 - sorted into re-plan / retry / give up below
-                quota_reset = commit_quota_retry_after(exc)
-                if quota_reset is not None:
-                    raise CommitQuotaExceeded(
-                        f"{repo_id}: deferred: commit quota, retry after {describe_wait(quota_reset)} (the Hub "
-                        f"refused the commit: {self.describe(exc, repo_id).replace(f'{repo_id}: ', '')}); nothing "
-                        "was committed. Deploy again after that, or commit to this Space less often.",
-                        quota_reset,
-                    ) from None
+            except Exception as exc:  # noqa: BLE001 - sorted into re-plan / retry / give up
                 if is_rate_limited(exc) and rate_limited < _MAX_RATE_LIMIT_WAITS:
                     attempt, rate_limited = attempt - 1, rate_limited + 1  # a wait for the reset is no failed try
                     self.retry.pause(repo_id, 1, exc)
                     continue
-                if http_status(exc) == 412:
-                    logger.info("%s: the repository changed since it was planned; re-planning (attempt %d)",
-                                repo_id, attempt)  # fmt: skip
-                elif not self.is_transient(exc):
-                    raise PushError(self.describe(exc, repo_id)) from None
-                elif attempt < self.retry.max_attempts:
-                    self.retry.pause(repo_id, attempt, exc)
+                self._after_failure(exc, repo_id, attempt)
                 last_error = exc
         raise PushError(self.describe(last_error, repo_id, f"gave up after {self.retry.max_attempts} attempts; "
-                                                           "last error"))  # fmt: skip
+                                                           "last error"))
+
+    def _after_failure(self, exc: Exception, repo_id: str, attempt: int) -> None:
+        """Re-plans after a 412, waits before retrying a transient error; raises for anything else.
+
+        Raises:
+          CommitQuotaExceeded: the repository's commit quota is spent (its window is an hour: defer the Space).
+          PushError: the error is not worth another try.
+        """
+        quota_reset = commit_quota_retry_after(exc)
+        if quota_reset is not None:
+            raise CommitQuotaExceeded(
+                f"{repo_id}: deferred: commit quota, retry after {describe_wait(quota_reset)} (the Hub "
+                f"refused the commit: {self.describe(exc, repo_id).replace(f'{repo_id}: ', '')}); nothing "
+                "was committed. Deploy again after that, or commit to this Space less often.",
+                quota_reset,
+            ) from None
+        if http_status(exc) == 412:
+            logger.info("%s: the repository changed since it was planned; re-planning (attempt %d)", repo_id, attempt)
+        elif not self.is_transient(exc):
+            raise PushError(self.describe(exc, repo_id)) from None
+        elif attempt < self.retry.max_attempts:
+            self.retry.pause(repo_id, attempt, exc)
 
     def _state_or_create(
         self, repo_id: str, repo_type: str, revision: str | None, dry_run: bool, create_repo: Callable[[], Any] | None
@@ -386,7 +394,7 @@ class Committer:
     def _propose(
         self, repo_id: str, files: Sequence[AppFile], changes: Sequence[PlannedChange], repo_type: str,
         revision: str | None, commit_message: str, head: str | None, *, keep: Sequence[str], mirror: bool,
-    ) -> tuple[str | None, bool, PullRequest]:  # fmt: skip
+    ) -> tuple[str | None, bool, PullRequest]:
         """Puts ``changes`` (planned against ``revision``) into this tool's open pull request, or a new one.
 
         Returns the pull request's head, whether a commit was made, and the pull request. An open pull request gets
@@ -411,12 +419,12 @@ class Committer:
     def _create_commit(
         self, repo_id: str, files: Sequence[AppFile], changes: Sequence[PlannedChange], repo_type: str,
         revision: str | None, commit_message: str, parent: str | None, **options: Any,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         """One ``create_commit`` of ``changes``; ``options`` go to it (``create_pr``, ``commit_description``)."""
         operations = _operations(files, changes)
         try:
             return self.api.create_commit(repo_id, operations, commit_message=commit_message, repo_type=repo_type,
-                                          revision=revision, parent_commit=parent, **options)  # fmt: skip
+                                          revision=revision, parent_commit=parent, **options)
         finally:
             for op in operations:  # streams opened on remote sources (gs://, s3://, ...)
                 if isinstance(getattr(op, "path_or_fileobj", None), io.IOBase):
@@ -444,7 +452,7 @@ def push_result(
     if pr is not None:
         what = f"proposed in pull request #{pr.num}"
     logger.info("%s: %s at %s (+%d ~%d -%d =%d)", label or repo_id, what, outcome.head, added, updated, deleted,
-                outcome.unchanged)  # fmt: skip
+                outcome.unchanged)
     return PushResult(
         repo_id=repo_id,
         pushed=not dry_run,

@@ -365,12 +365,10 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
         title: Optional[str] = None,
         create_pr: bool = False,
     ):
-        """Builds the component (its arguments are described above); every argument is checked here, and the
-        template is read to fingerprint it.
+        """Builds the component (arguments above); checks every argument and reads the template to fingerprint it.
 
         Raises:
-          SpecError: an argument is invalid, the model sources contradict each other, or the template cannot be
-            read.
+          SpecError: an argument is invalid, the model sources contradict each other, or the template is unreadable.
         """
         _check_hub_arguments(username, repo_name, hf_access_token)
         _check_model_sources(model, pushed_model, model_hub_repo_id, model_hub_repo_branch, options)

@@ -152,7 +152,7 @@ def load_config(
         line = data.count(b"\n", 0, err.start) + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
         problem = (f"{source}:{line}: yaml: not UTF-8 text (byte 0x{data[err.start]:02x} in column {column}); save the "
-                   "file as UTF-8.")  # fmt: skip
+                   "file as UTF-8.")
         raise ConfigError(f"{source}: 1 problem in the config:\n  {problem}", problems=[problem]) from None
     absolute = os.path.abspath(source)
     config = parse_config(

@@ -190,7 +190,7 @@ def _run(stream: TextIO, say, config_path: Path, models_dir: Path, home: str, st
     say("[1/5] Demo models")
     _, text_model = _make_models(models_dir, say)
     with LocalHub(os.path.join(home, "hub"), run_spaces=True, app_start_timeout=APP_START_TIMEOUT) as hub, \
-            _environment({DEMO_TOKEN_ENV: hub.token}):  # fmt: skip
+            _environment({DEMO_TOKEN_ENV: hub.token}):
         say(f"\n[2/5] Local Hub at {hub.endpoint} (user '{hub.username}'), running Spaces")
         _app_environment(say)
         commit = _push_model_repo(hub, text_model)

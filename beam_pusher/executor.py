@@ -346,7 +346,7 @@ class Executor(_HubPushExecutor):
         with self._token_reference(exec_properties.get(HF_ACCESS_TOKEN_KEY)) as token:
             found = run_deploy([spec], pipeline_args=self._beam_pipeline_args,
                                endpoint=exec_properties.get(ENDPOINT_KEY) or None, token=token,
-                               create_pr=bool(exec_properties.get(CREATE_PR_KEY)))  # fmt: skip
+                               create_pr=bool(exec_properties.get(CREATE_PR_KEY)))
         result = self._one_result(spec.repo_id, found)
         if result is None:
             self._record_job_only(output, spec.repo_id)
@@ -369,7 +369,7 @@ class Executor(_HubPushExecutor):
     def _space_spec(
         self, input_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any],
         hub_repo_id: Optional[str], hub_branch: Optional[str],
-    ) -> SpaceSpec:  # fmt: skip
+    ) -> SpaceSpec:
         """The Space to push: the embedded model, or the Hub model's repository and version."""
         model_path = None
         models = input_dict.get(MODEL_KEY)
@@ -434,7 +434,7 @@ class ModelPusherExecutor(_HubPushExecutor):
         logger.info("Pushing the model to %s (version %s)", spec.repo_id, spec.version or "new or reused")
         with self._token_reference(exec_properties.get(HF_ACCESS_TOKEN_KEY)) as token:
             result = self._run_models(spec, PushModels(endpoint=exec_properties.get(ENDPOINT_KEY) or None,
-                                                       token=token))  # fmt: skip
+                                                       token=token))
         if result is None:
             self._record_job_only(output, spec.repo_id)
             return

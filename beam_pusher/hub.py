@@ -1,4 +1,4 @@
-"""Talks to the Hub about Spaces: push one, read their runtime stages, roll a repository back to an earlier commit.
+"""Talks to the Hub about Spaces: push one, read their runtime stages, check that the Hub answers.
 
 The commit itself (plan against the remote tree, one ``create_commit`` with ``parent_commit``, re-plan on 412,
 retries) is ``beam_pusher.commit.Committer``; this module adds what is particular to Spaces. One ``SpacePusher``
@@ -16,7 +16,7 @@ out: settings take effect at once, before anyone reviews, so they are not part o
 the settings that differ as ``settings_planned`` with a warning; a plain deploy after the merge writes them. A
 Space that does not exist yet is not created (there is nothing to review a change against).
 
-``rollback`` and ``space_status`` are the Hub side of the CLI's ``rollback`` and ``status`` commands, and
+``space_status`` is the Hub side of the CLI's ``status`` command (``beam_pusher.rollback`` that of ``rollback``), and
 ``check_connection`` the one request the CLI makes before a run: they return data or raise, and print nothing.
 """
 
@@ -25,42 +25,30 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import os
-import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from beam_pusher import builds
 from beam_pusher.auth import resolve_secret
-from beam_pusher.commit import (
-    CommitOutcome, CommitQuotaExceeded, Committer, HubSettings, RemoteFile, plan_changes, push_result,
-)  # fmt: skip
-from beam_pusher.errors import BeamPusherError, PushError, SpecError, TokenError
+from beam_pusher.commit import CommitQuotaExceeded, Committer, HubSettings, push_result
+from beam_pusher.errors import BeamPusherError, PushError, TokenError
 from beam_pusher.pullrequests import no_space_for_pull_request, proposed_result
 from beam_pusher.retries import describe_error, http_status, unreachable_message, unreachable_reason
-from beam_pusher.rules import FAILED_STAGES, validate_repo_id
+from beam_pusher.rules import FAILED_STAGES
 from beam_pusher.settings import (
     MANAGED_MARKER, CurrentSettings, SettingAction, SettingChange, SettingKind, plan_settings, secret_description,
-)  # fmt: skip
-from beam_pusher.selection import PathPatterns, check_patterns
-from beam_pusher.spec import DEFERRED, AppFile, ChangeAction, PushResult, SpaceSpec
+)
+from beam_pusher.spec import DEFERRED, AppFile, PushResult, SpaceSpec
 
 __all__ = [
-    "MIN_COMMIT_PREFIX", "HubSettings", "RollbackOutcome", "SpacePusher", "SpaceStatus", "check_connection",
-    "match_commit", "may_write", "rollback", "space_status", "writable_namespaces",
-]  # fmt: skip
+    "HubSettings", "SpacePusher", "SpaceStatus", "check_connection", "may_write", "space_status",
+    "writable_namespaces",
+]
 
 logger = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
-_HEX = re.compile(r"^[0-9a-f]+$")
-
-MIN_COMMIT_PREFIX = 4
-"""The fewest characters of a commit id that ``rollback`` looks up (as git's shortest abbreviation)."""
 
 
 class SpacePusher:
@@ -110,7 +98,7 @@ class SpacePusher:
             message = self.committer.scrub(str(exc), *secrets.values())
             logger.warning("%s", message)
             return PushResult(repo_id=spec.repo_id, pushed=False, repo_url=repo_url, skipped=DEFERRED,
-                              skip_message=message)  # fmt: skip
+                              skip_message=message)
         except Exception as exc:  # noqa: BLE001 - a failed Space must never stop the others
             message = str(exc) if isinstance(exc, BeamPusherError) else self.committer.describe(exc, spec.repo_id)
             return self._failed(spec, repo_url, message, secrets, applied=changes if created else ())
@@ -119,7 +107,7 @@ class SpacePusher:
             return dataclasses.replace(result, settings_planned=changes)
         if s.create_pr:
             return proposed_result(push_result(outcome, repo_id=spec.repo_id, repo_url=repo_url,
-                                               pushed_version=version), changes)  # fmt: skip
+                                               pushed_version=version), changes)
         applied, failed, error = (changes, (), None) if created else self._apply_settings(spec, secrets, changes)
         stage = None
         if error is None and s.wait:
@@ -133,18 +121,18 @@ class SpacePusher:
             error = _named_once(spec.repo_id, self.committer.scrub(error, *secrets.values()))
             logger.warning("%s", error)
         result = push_result(outcome, repo_id=spec.repo_id, repo_url=repo_url, pushed_version=version,
-                             runtime_stage=stage, error=error)  # fmt: skip
+                             runtime_stage=stage, error=error)
         if applied:
             logger.info("%s: settings written: %s", spec.repo_id, "; ".join(map(str, applied)))
         return dataclasses.replace(result, settings_applied=tuple(applied), settings_failed=tuple(failed))
 
     def _failed(self, spec: SpaceSpec, repo_url: str, message: str, secrets: Mapping[str, str],
-                applied: Sequence[SettingChange] = ()) -> PushResult:  # fmt: skip
+                applied: Sequence[SettingChange] = ()) -> PushResult:
         message = self.committer.scrub(message, *secrets.values(), *self._secret_values(spec))
         message = _named_once(spec.repo_id, message)
         logger.warning("%s: not pushed: %s", spec.repo_id, message.removeprefix(f"{spec.repo_id}: "))
         return PushResult(repo_id=spec.repo_id, pushed=False, repo_url=repo_url, error=message,
-                          settings_applied=tuple(applied))  # fmt: skip
+                          settings_applied=tuple(applied))
 
     @staticmethod
     def _secret_values(spec: SpaceSpec) -> list[str]:
@@ -219,7 +207,7 @@ class SpacePusher:
                                    for k, v in secrets.items()] or None,
                     space_variables=[{"key": k, "value": v, "description": MANAGED_MARKER}
                                      for k, v in spec.variables.items()] or None,
-                )  # fmt: skip
+                )
             except HfHubHTTPError as exc:
                 if http_status(exc) != 409:
                     raise
@@ -229,7 +217,7 @@ class SpacePusher:
         self.committer.call(spec.repo_id, "create the Space", create)
 
     def _apply_settings(self, spec: SpaceSpec, secrets: Mapping[str, str], changes: Sequence[SettingChange]
-                        ) -> tuple[tuple[SettingChange, ...], tuple[SettingChange, ...], str | None]:  # fmt: skip
+                        ) -> tuple[tuple[SettingChange, ...], tuple[SettingChange, ...], str | None]:
         """Writes ``changes`` in order; stops at the first refusal. Returns (applied, not applied, error)."""
         changes = tuple(changes)
         for done, change in enumerate(changes):
@@ -297,129 +285,6 @@ def _named_once(repo_id: str, message: str) -> str:
 
 
 # -- rollback --------------------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class RollbackOutcome:
-    """What ``rollback`` did, or in a dry run would do.
-
-    Attributes:
-      repo_id: The repository.
-      target: The full id of the commit whose files are restored.
-      commit: The changes against the current head and, when ``commit.committed``, the new commit (``commit.head``).
-        No changes: the repository already holds the target's files and nothing was committed.
-      dry_run: Nothing was written.
-    """
-
-    repo_id: str
-    target: str
-    commit: CommitOutcome
-    dry_run: bool = False
-
-
-def rollback(
-    committer: Committer,
-    repo_id: str,
-    to: str,
-    *,
-    repo_type: str = "space",
-    message: str | None = None,
-    dry_run: bool = False,
-    keep: Sequence[str] = (),
-) -> RollbackOutcome:
-    """Makes the files of ``repo_id`` equal to those at commit ``to`` again, in one new commit (history is kept).
-
-    ``to`` is a commit id, an unambiguous prefix of one on the main branch (at least ``MIN_COMMIT_PREFIX``
-    characters, such as the 7 this tool prints), or a branch or tag. Plans the tree at ``to`` against the current
-    head and downloads only the files that differ (streamed to a temporary folder, LFS files included); the commit
-    goes through ``committer``, so it has a push's guarantees: ``parent_commit``, a re-plan on 412, retries of
-    transient errors.
-
-    A rollback restores the old tree exactly, with two exceptions: ``.gitattributes`` is never deleted (it tells
-    the Hub which files are LFS), and paths matching ``keep`` (.gitignore patterns, as a config's ``keep:``) are
-    left as they are now: not deleted, not changed, not brought back. A rollback has no config, so ``keep`` is
-    given here (the CLI's ``--keep``), typically the Space's ``keep`` patterns.
-
-    Raises:
-      SpecError: ``repo_id`` is not a repository id, the repository or the commit does not exist (or the token
-        cannot see it), or ``to`` is a prefix that is too short or matches several commits.
-      PushError: reading, a download or the commit failed.
-    """
-    validate_repo_id(repo_id)
-    if _HEX.match(to.lower()) and len(to) < 40:
-        commits = _read(committer, repo_id, repo_type, "the commits", lambda: [
-            (c.commit_id, c.title) for c in committer.api.list_repo_commits(repo_id, repo_type=repo_type)])  # fmt: skip
-        to = match_commit(repo_id, to, commits) or to
-    keep = check_patterns(keep, field="keep")
-    kept = PathPatterns(keep)
-    target, old = _tree_at(committer, repo_id, repo_type, to)
-    head, current = _tree_at(committer, repo_id, repo_type, None)
-    with tempfile.TemporaryDirectory(prefix="beam-pusher-rollback-") as tmp:
-        files = [AppFile(repo_id, f.path, f.size, source=os.path.join(tmp, f.path), sha256=f.sha256,
-                         git_sha1=f.git_sha1) for f in old.values() if not kept.matches(f.path)]  # fmt: skip
-        changes, unchanged = plan_changes(files, current, keep=keep)
-        if dry_run or not changes:
-            return RollbackOutcome(repo_id, target, CommitOutcome(head, False, tuple(changes), unchanged), dry_run)
-        for change in changes:
-            if change.action is not ChangeAction.DELETE:
-                download = functools.partial(committer.api.hf_hub_download, repo_id, change.path, repo_type=repo_type,
-                                             revision=target, local_dir=tmp)  # fmt: skip
-                committer.call(repo_id, f"download {change.path}", download)
-        outcome = committer.commit(repo_id, files, repo_type=repo_type, keep=keep,
-                                   commit_message=message or f"Roll back to {target[:7]}")  # fmt: skip
-    return RollbackOutcome(repo_id, target, outcome)
-
-
-def match_commit(repo_id: str, prefix: str, commits: Sequence[tuple[str, str]]) -> str | None:
-    """The full id of the one commit whose id starts with ``prefix``; None when none does.
-
-    Args:
-      repo_id: The repository, for messages.
-      prefix: At least ``MIN_COMMIT_PREFIX`` hex characters (any case).
-      commits: (commit id, title) of the candidate commits, newest first.
-
-    Raises:
-      SpecError: ``prefix`` is shorter than ``MIN_COMMIT_PREFIX``, or several commits match (all are named).
-    """
-    if len(prefix) < MIN_COMMIT_PREFIX:
-        raise SpecError(f"{repo_id}: {prefix!r} is too short to name a commit; give at least {MIN_COMMIT_PREFIX} "
-                        "characters of the commit id (this tool prints 7).")  # fmt: skip
-    matches = [(sha, title) for sha, title in commits if sha.startswith(prefix.lower())]
-    if len(matches) > 1:
-        listed = ", ".join(f"{sha[:12]} ({title})" for sha, title in matches)
-        raise SpecError(f"{repo_id}: the commit prefix {prefix!r} matches {len(matches)} commits: {listed}; "
-                        "give more characters of the commit id.")  # fmt: skip
-    return matches[0][0] if matches else None
-
-
-def _read(committer: Committer, repo_id: str, repo_type: str, what: str, fn: Callable[[], _T]) -> _T:
-    """``fn()`` under the retry policy; a missing repository or revision is a ``SpecError``, the rest ``PushError``."""
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
-
-    try:
-        return committer.retry.call(f"{repo_id}: read {what}", fn, transient=committer.is_transient)
-    except RepositoryNotFoundError:
-        raise SpecError(f"{repo_id}: no such {repo_type} on {committer.api.endpoint} (or the token cannot see it); "
-                        "check the repository id and its type ('space', 'model' or 'dataset').") from None  # fmt: skip
-    except RevisionNotFoundError:
-        raise SpecError(f"{repo_id}: no commit {what!r}; list the commits with "
-                        "HfApi().list_repo_commits() or on the repository's history page.") from None  # fmt: skip
-    except Exception as exc:  # noqa: BLE001 - enriched and re-raised
-        raise PushError(committer.describe(exc, repo_id, f"cannot read {what}")) from None
-
-
-def _tree_at(
-    committer: Committer, repo_id: str, repo_type: str, revision: str | None
-) -> tuple[str, dict[str, RemoteFile]]:
-    """The commit id at ``revision`` (None: the head) and its files."""
-    sha, tree = _read(committer, repo_id, repo_type, revision or "the head",
-                      lambda: committer.remote_state(repo_id, repo_type=repo_type, revision=revision))  # fmt: skip
-    if sha is None:
-        raise SpecError(f"{repo_id}: the {repo_type} has no commit yet; there is nothing to roll back to.")
-    return sha, tree
-
-
-# -- before a run ----------------------------------------------------------------------------------------------------
 
 
 def check_connection(api: Any, *, timeout: float = 10.0) -> None:

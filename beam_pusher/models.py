@@ -41,7 +41,7 @@ from beam_pusher.spec import AppFile, PushResult
 
 __all__ = [
     "ModelRepoPusher", "ModelRepoSpec", "PushModels", "list_model_files", "model_card", "model_fingerprint",
-]  # fmt: skip
+]
 
 logger = logging.getLogger(__name__)
 
@@ -197,14 +197,14 @@ class ModelRepoPusher:
             if head is None:
                 head = outcome.head
                 call(repo_id, f"create the branch {version}", lambda: self.api.create_branch(
-                    repo_id, branch=version, revision=head, repo_type="model"))  # fmt: skip
+                    repo_id, branch=version, revision=head, repo_type="model"))
         except BeamPusherError as exc:
             return self._failed(spec, version, repo_url, str(exc))
         except Exception as exc:  # noqa: BLE001 - reported in the result like every other push failure
             return self._failed(spec, version, repo_url, f"{repo_id}: {type(exc).__name__}: {exc}")
         outcome = dataclasses.replace(outcome, head=head, committed=outcome.committed or version not in branches)
         return push_result(outcome, repo_id=repo_id, repo_url=repo_url, pushed_version=version,
-                           label=f"{repo_id}@{version}")  # fmt: skip
+                           label=f"{repo_id}@{version}")
 
     def _choose_version(
         self, spec: ModelRepoSpec, files: list[AppFile], fingerprint: str, branches: Mapping[str, str]
@@ -228,7 +228,7 @@ class ModelRepoPusher:
         if _DEFAULT_BRANCH not in branches:
             return None
         commits = self.committer.call(repo_id, "list the commits of main", lambda: self.api.list_repo_commits(
-            repo_id, repo_type="model", revision=_DEFAULT_BRANCH))  # fmt: skip
+            repo_id, repo_type="model", revision=_DEFAULT_BRANCH))
         for commit in commits:
             match = _TITLE_PATTERN.match(commit.title or "")
             if match and match["fingerprint"] == fingerprint and match["version"] in branches:
@@ -239,7 +239,7 @@ class ModelRepoPusher:
         """Raises PushError unless the existing branch ``spec.version`` holds exactly these model files."""
         _, remote = self.committer.call(spec.repo_id, f"read the version {spec.version}",
                                         lambda: self.committer.remote_state(spec.repo_id, repo_type="model",
-                                                                            revision=head))  # fmt: skip
+                                                                            revision=head))
         ignored = _NOT_MODEL_FILES - {f.path for f in files}
         changes, _ = plan_changes(files, {p: r for p, r in remote.items() if p not in ignored})
         if changes:
@@ -255,14 +255,14 @@ class ModelRepoPusher:
         message = self.committer.scrub(message)
         logger.warning("%s@%s: not pushed: %s", spec.repo_id, version or "(new version)", message)
         return PushResult(repo_id=spec.repo_id, pushed=False, repo_url=repo_url, pushed_version=version,
-                          error=message)  # fmt: skip
+                          error=message)
 
 
 def _card_file(spec: ModelRepoSpec, version: str, fingerprint: str, files: list[AppFile]) -> AppFile:
     content = model_card(spec, version, fingerprint, files).encode()
     hashes = hash_bytes(content)
     return AppFile(spec.repo_id, MODEL_CARD, hashes.size, content=content, sha256=hashes.sha256,
-                   git_sha1=hashes.git_sha1)  # fmt: skip
+                   git_sha1=hashes.git_sha1)
 
 
 class _PushModelFn(beam.DoFn):

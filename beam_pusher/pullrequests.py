@@ -21,7 +21,7 @@ from beam_pusher.settings import SettingChange
 from beam_pusher.spec import PushResult
 
 __all__ = ["DEPLOY_MARKER", "MergeResult", "PullRequest", "find_pull_request", "merge_pull_requests",
-           "no_space_for_pull_request", "proposed_result", "pull_request_description"]  # fmt: skip
+           "no_space_for_pull_request", "proposed_result", "pull_request_description"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def find_pull_request(api: Any, repo_id: str, *, repo_type: str = "space") -> Pu
     """
     candidates = sorted(
         (d.num for d in api.get_repo_discussions(repo_id, repo_type=repo_type, discussion_type="pull_request",
-                                                 discussion_status="open")),  # fmt: skip
+                                                 discussion_status="open")),
         reverse=True,
     )
     for num in candidates:
@@ -138,7 +138,7 @@ def _merge_one(committer: Any, repo_id: str, repo_type: str, comment: str | None
     pr = None
     try:
         pr = committer.call(repo_id, "list the open pull requests",
-                            lambda: find_pull_request(api, repo_id, repo_type=repo_type))  # fmt: skip
+                            lambda: find_pull_request(api, repo_id, repo_type=repo_type))
         if pr is None:
             return MergeResult(repo_id)
         merge = functools.partial(api.merge_pull_request, repo_id, pr.num, repo_type=repo_type, comment=comment)

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RequestBudget", "RetryPolicy", "budget_for", "commit_quota_retry_after", "describe_error", "http_status",
     "install_request_budget", "is_rate_limited", "is_transient", "unreachable_message", "unreachable_reason",
-]  # fmt: skip
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ _STATUS_HINTS = {
     412: "the Space kept changing while this deploy was planning; retry when other deploys are done",
 }
 _NO_TOKEN_HINT = ("no Hub token was sent: set HF_TOKEN, run `hf auth login`, or give a token reference "
-                  "(--token-env NAME, or 'token: env:NAME' in the config)")  # fmt: skip
+                  "(--token-env NAME, or 'token: env:NAME' in the config)")
 _RATELIMIT = re.compile(r"(?:^|;)\s*r\s*=\s*(\d+)\s*;\s*t\s*=\s*(\d+)")
 _POLICY_QUOTA = re.compile(r"(?:^|;)\s*q\s*=\s*(\d+)\s*;\s*w\s*=\s*(\d+)")
 _COMMIT_QUOTA = re.compile(r"rate limit for repository commits", re.IGNORECASE)
@@ -99,7 +99,7 @@ def unreachable_reason(exc: BaseException | None) -> str | None:
 def describe_error(
     exc: BaseException | None, repo_id: str, *secrets: str | None, endpoint: str | None = None,
     token_sent: bool = True, context: str | None = None,
-) -> str:  # fmt: skip
+) -> str:
     """One line for a failed Hub call: the repository, the status, the Hub's message and a hint; secrets scrubbed.
 
     The repository is named once, first: ``repo: [context: ]HTTP 403: message (hint)``, where ``context`` says
@@ -129,7 +129,7 @@ def describe_error(
 def unreachable_message(endpoint: str, reason: str) -> str:
     """Why nothing could be done at ``endpoint``, and what to check."""
     return (f"cannot reach the Hub at {endpoint} ({reason}); check the endpoint (--endpoint, the config's "
-            "endpoint or HF_ENDPOINT) and that the Hub is up.")  # fmt: skip
+            "endpoint or HF_ENDPOINT) and that the Hub is up.")
 
 
 def _headers(exc: BaseException | None) -> Any:

@@ -69,7 +69,7 @@ def read_gcp_secret(name: str, *, what: str) -> str:
         client = _gcp_client(os.environ.get(GCP_EMULATOR_ENV) or None)
     except ImportError:
         raise TokenError(f"{what}: google-cloud-secret-manager is not installed on this worker; install "
-                         "'beam-pusher[gcp]' (Dataflow's own worker image has it).") from None  # fmt: skip
+                         "'beam-pusher[gcp]' (Dataflow's own worker image has it).") from None
     from google.api_core import exceptions
 
     try:
@@ -77,7 +77,7 @@ def read_gcp_secret(name: str, *, what: str) -> str:
     except exceptions.NotFound:
         raise TokenError(f"{what}: Secret Manager has no secret version {name} (NotFound); create it with "
                          "'gcloud secrets create' / 'gcloud secrets versions add', or fix the project, secret or "
-                         "version in the reference.") from None  # fmt: skip
+                         "version in the reference.") from None
     except exceptions.PermissionDenied:
         raise TokenError(f"{what}: access to {name} was denied (PermissionDenied); grant the worker's service "
                          "account roles/secretmanager.secretAccessor on that secret (on Dataflow: the account given "
@@ -88,7 +88,7 @@ def read_gcp_secret(name: str, *, what: str) -> str:
     except Exception as exc:  # noqa: BLE001 - e.g. DefaultCredentialsError: no credentials on this machine
         raise TokenError(f"{what}: Secret Manager could not be reached ({type(exc).__name__}); run where "
                          "Application Default Credentials exist (a GCP worker, or 'gcloud auth application-default "
-                         "login').") from None  # fmt: skip
+                         "login').") from None
     return _text(response.payload.data, what)
 
 
@@ -147,10 +147,10 @@ def read_aws_secret(secret_id: str, key: str | None, *, what: str) -> str:
                              "secretsmanager:GetSecretValue on it for the workers' role (and kms:Decrypt for a "
                              "customer key).") from None
         raise TokenError(f"{what}: AWS Secrets Manager refused {secret_id} ({code or type(exc).__name__}); "
-                         "check the secret and the workers' credentials.") from None  # fmt: skip
+                         "check the secret and the workers' credentials.") from None
     except BotoCoreError as exc:  # no credentials, no region, endpoint unreachable
         raise TokenError(f"{what}: AWS Secrets Manager could not be asked ({type(exc).__name__}); give the workers "
-                         "credentials and a region (AWS_DEFAULT_REGION), or an ARN.") from None  # fmt: skip
+                         "credentials and a region (AWS_DEFAULT_REGION), or an ARN.") from None
     if "SecretString" in response:
         value = response["SecretString"]
     else:
@@ -165,8 +165,8 @@ def _json_field(value: str, key: str, secret_id: str, what: str) -> str:
         fields = None
     if not isinstance(fields, dict):
         raise TokenError(f"{what}: the secret {secret_id} is not a JSON object, so it has no key {key!r}; drop "
-                         f"'#{key}' to use the whole secret.")  # fmt: skip
+                         f"'#{key}' to use the whole secret.")
     if key not in fields:
         raise TokenError(f"{what}: the secret {secret_id} has no key {key!r} (it has: {', '.join(sorted(fields))}); "
-                         "fix the key after '#'.")  # fmt: skip
+                         "fix the key after '#'.")
     return str(fields[key])

@@ -266,7 +266,7 @@ def plan_settings(
 
 
 def _plan_secrets(declared: Mapping[str, str], current: Mapping[str, str | None], values: Mapping[str, str]
-                  ) -> list[SettingChange]:  # fmt: skip
+                  ) -> list[SettingChange]:
     changes = []
     for key in sorted(set(declared) | set(current)):
         description = current.get(key)
@@ -287,7 +287,7 @@ def _plan_secrets(declared: Mapping[str, str], current: Mapping[str, str | None]
 
 
 def _plan_variables(declared: Mapping[str, str], current: Mapping[str, tuple[str, str | None]]
-                    ) -> list[SettingChange]:  # fmt: skip
+                    ) -> list[SettingChange]:
     changes = []
     for key in sorted(set(declared) | set(current)):
         value, description = current.get(key, (None, None))

@@ -82,7 +82,7 @@ class _ListSpaceFilesFn(beam.DoFn):
         secrets = [e.path for e in space.excluded if e.is_secret]
         if secrets:  # said once per Space; the result lists every exclusion
             logger.warning("%s: not uploading %s: .env files may hold secrets (include: uploads one anyway)",
-                           spec.repo_id, ", ".join(secrets))  # fmt: skip
+                           spec.repo_id, ", ".join(secrets))
         yield space
 
 

@@ -114,7 +114,7 @@ def _child_env(hub: HubProcess) -> dict[str, str]:
 
 
 def _deploy_twice(name: str, cmd: list[str], hub: HubProcess, expected: dict[str, dict], workdir: Path,
-                  log) -> dict[str, Any]:  # fmt: skip
+                  log) -> dict[str, Any]:
     """Deploys, checks every Space, redeploys unchanged; returns the times, request counts and no-op commits."""
     env = _child_env(hub)
     out: dict[str, Any] = {}
@@ -126,23 +126,23 @@ def _deploy_twice(name: str, cmd: list[str], hub: HubProcess, expected: dict[str
         server_cpu = hub.cpu_seconds() - server_cpu
         requests = _delta(hub.call("request_counts"), before)
         log(f"  {name} {phase}: {seconds:.1f} s, {sum(requests.values())} requests; CPU: client {client_cpu:.1f} s, "
-            f"Hub server {server_cpu:.1f} s")  # fmt: skip
+            f"Hub server {server_cpu:.1f} s")
         problems = []
         for repo_id, tree in expected.items():
             problems += check_tree(hub, repo_id, tree)
         if phase == "first":
             problems += [f"{r}: {n} commits, expected 2 (creation + deploy)" for r in expected
-                         if (n := hub.call("commit_count", r)) != 2]  # fmt: skip
+                         if (n := hub.call("commit_count", r)) != 2]
         assert not problems, f"{name} {phase} deploy left wrong Spaces:\n" + "\n".join(problems[:20])
         out[phase] = {"seconds": seconds, "requests": requests, "stdout": stdout, "client_cpu": client_cpu,
-                      "server_cpu": server_cpu}  # fmt: skip
+                      "server_cpu": server_cpu}
         if phase == "noop":
             out["noop_commits"] = sum(hub.call("commit_count", r) - n for r, n in commits_before.items())
     return out
 
 
 def run_batch(workdir: Path, *, n_spaces: int = 50, latency: float = 0.1, beam_args: tuple[str, ...] = (),
-              log=print) -> BatchFigures:  # fmt: skip
+              log=print) -> BatchFigures:
     """Runs benchmarks 1 and 2 in ``workdir``; raises AssertionError when a Space ends in the wrong state.
 
     Each side gets a fresh local Hub of its own, so neither profits from LFS objects the other uploaded.
@@ -161,17 +161,17 @@ def run_batch(workdir: Path, *, n_spaces: int = 50, latency: float = 0.1, beam_a
     log(f"batch: {n_spaces} Spaces x {files_per_space} files, {latency * 1000:.0f} ms latency per request")
     with HubProcess(latency=latency) as hub:
         loop = _deploy_twice("loop", [sys.executable, str(HERE / "loop_upload.py"), str(workdir / "jobs.json"),
-                                      hub.endpoint, TOKEN_ENV], hub, expected, workdir, log)  # fmt: skip
+                                      hub.endpoint, TOKEN_ENV], hub, expected, workdir, log)
     with HubProcess(latency=latency) as hub:
         beam_cmd = [sys.executable, "-m", "beam_pusher", "deploy", str(config), "--endpoint", hub.endpoint,
-                    "--token-env", TOKEN_ENV, "--report", str(report), *beam_args]  # fmt: skip
+                    "--token-env", TOKEN_ENV, "--report", str(report), *beam_args]
         beam = _deploy_twice("beam_pusher", beam_cmd, hub, expected, workdir, log)
     results = json.loads(report.read_text())
     errors = [r["error"] for r in results if r["error"]]
     assert not errors, f"no-op redeploy failed: {errors[:3]}"
     noop_bytes = sum(r["bytes_uploaded"] for r in results)
     log(f"  no-op: beam_pusher made {beam['noop_commits']} commits and uploaded {noop_bytes} bytes; "
-        f"the loop made {loop['noop_commits']} commits")  # fmt: skip
+        f"the loop made {loop['noop_commits']} commits")
     return BatchFigures(
         spaces=n_spaces, files_per_space=files_per_space, latency=latency,
         t_loop=loop["first"]["seconds"], t_beam=beam["first"]["seconds"],
@@ -182,7 +182,7 @@ def run_batch(workdir: Path, *, n_spaces: int = 50, latency: float = 0.1, beam_a
         beam_stdout_tail="\n".join(beam["first"]["stdout"].splitlines()[-3:]),
         cpu={f"{side}_{phase}_{who}": run[phase][f"{who}_cpu"] for side, run in (("loop", loop), ("beam", beam))
              for phase in ("first", "noop") for who in ("client", "server")},
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
         "run_finished": finished,
         "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "result": result.to_dict(),
-    }))  # fmt: skip
+    }))
     return 0 if result.error is None else 1
 
 

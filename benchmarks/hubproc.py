@@ -36,7 +36,7 @@ def _serve(address: str, settings: dict[str, Any]) -> None:
     conn = Client(address, authkey=bytes.fromhex(os.environ[_AUTHKEY_ENV]))
     hub = LocalHub(settings["data_dir"], users=[HubUser(settings["user"], settings["token"])],
                    latency=settings["latency"], lfs_threshold=settings["lfs_threshold"],
-                   rate_limit=settings.get("rate_limit"), commit_quota=settings.get("commit_quota")).start()  # fmt: skip
+                   rate_limit=settings.get("rate_limit"), commit_quota=settings.get("commit_quota")).start()
     conn.send(hub.endpoint)
     try:
         while True:
@@ -63,7 +63,7 @@ class HubProcess:
 
     def __init__(self, *, latency: float = 0.0, data_dir: str | None = None, user: str = "user",
                  lfs_threshold: int = 10 * 1024 * 1024, rate_limit: str | None = None,
-                 commit_quota: str | None = None):  # fmt: skip
+                 commit_quota: str | None = None):
         self.user = user
         self.token = "hf_" + secrets.token_hex(16)
         self._tmp = tempfile.TemporaryDirectory(prefix="bench-hub-")
@@ -72,7 +72,7 @@ class HubProcess:
         authkey = secrets.token_bytes(16)
         listener = Listener(os.path.join(self._tmp.name, "control.sock"), "AF_UNIX", authkey=authkey)
         settings = {"data_dir": self.data_dir, "user": user, "token": self.token, "latency": latency,
-                    "lfs_threshold": lfs_threshold, "rate_limit": rate_limit, "commit_quota": commit_quota}  # fmt: skip
+                    "lfs_threshold": lfs_threshold, "rate_limit": rate_limit, "commit_quota": commit_quota}
         env = dict(os.environ, **{_AUTHKEY_ENV: authkey.hex()})
         self._process = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), listener.address, json.dumps(settings)], env=env

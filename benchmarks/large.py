@@ -117,10 +117,10 @@ def _raw_put(hub: HubProcess, path: Path, oid: str) -> float:
     base = urllib.parse.urlsplit(hub.endpoint)
     conn = http.client.HTTPConnection(base.hostname, base.port, timeout=600)
     body = json.dumps({"operation": "upload", "transfers": ["basic"], "hash_algo": "sha256",
-                       "objects": [{"oid": oid, "size": size}]})  # fmt: skip
+                       "objects": [{"oid": oid, "size": size}]})
     conn.request("POST", f"/spaces/{repo_id}.git/info/lfs/objects/batch", body=body, headers={
         "Authorization": f"Bearer {hub.token}", "Accept": "application/vnd.git-lfs+json",
-        "Content-Type": "application/vnd.git-lfs+json"})  # fmt: skip
+        "Content-Type": "application/vnd.git-lfs+json"})
     answer = json.loads(conn.getresponse().read())
     conn.close()
     upload = answer["objects"][0]["actions"]["upload"]
@@ -177,12 +177,12 @@ def _template(root: Path) -> Path:
 
 def _deploy(hub: HubProcess, workdir: Path, template: Path, model_dir: Path, name: str) -> tuple[dict, int]:
     spec = {"repo_id": f"{hub.user}/{name}", "app_path": str(template), "space_sdk": "gradio",
-            "model_path": str(model_dir)}  # fmt: skip
+            "model_path": str(model_dir)}
     spec_path = workdir / f"{name}.json"
     spec_path.write_text(json.dumps(spec))
     env = dict(os.environ, **{TOKEN_ENV: hub.token, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
     proc = subprocess.Popen([sys.executable, str(HERE / "deploy_child.py"), str(spec_path), hub.endpoint, TOKEN_ENV],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stop, peak = threading.Event(), [0]
     poller = threading.Thread(target=_poll_rss, args=(proc.pid, stop, peak), daemon=True)
     poller.start()
@@ -202,18 +202,18 @@ def deploy_phases(child: dict, timeline: list[tuple[str, float, float]]) -> dict
     batch, commit, settings); ``between``: the rest (client-side work between requests, the pipeline's wind-down).
     """
     requests = sorted((r for r in timeline if child["run_started"] <= r[1] <= child["run_finished"]),
-                      key=lambda r: r[1])  # fmt: skip
+                      key=lambda r: r[1])
     before = requests[0][1] - child["run_started"] if requests else child["run_s"]
     put = sum(end - start for route, start, end in requests if route == "lfs-upload")
     other = sum(end - start for route, start, end in requests if route != "lfs-upload")
     return {"before_hub": before, "lfs_put": put, "other_requests": other,
-            "between": max(0.0, child["run_s"] - before - put - other)}  # fmt: skip
+            "between": max(0.0, child["run_s"] - before - put - other)}
 
 
 def describe_phases(phases: dict[str, float]) -> str:
     return (f"{phases['before_hub']:.1f} s before the first request (start-up, hashing) + LFS PUT "
             f"{phases['lfs_put']:.1f} s + other requests {phases['other_requests']:.1f} s + "
-            f"{phases['between']:.1f} s between them")  # fmt: skip
+            f"{phases['between']:.1f} s between them")
 
 
 def _deploy_round(
@@ -271,12 +271,12 @@ def run_large(
                        polled_rss_mib=max(polled) / MiB, put_range=(min(puts), max(puts)),
                        deploy_range=(min(deploys), max(deploys)),
                        phases={k: statistics.median(c["phases"][k] for c in children)
-                               for k in children[0]["phases"]})  # fmt: skip
+                               for k in children[0]["phases"]})
         log(f"  {size // MiB} MiB, median of {rounds}: sha256 {t_sha:.1f} s + raw PUT {run.t_put:.1f} s "
             f"({run.put_range[0]:.1f}-{run.put_range[1]:.1f}) = {run.physical:.1f} s; deploy {run.t_deploy:.1f} s "
             f"({run.deploy_range[0]:.1f}-{run.deploy_range[1]:.1f}, +{run.t_import:.1f} s imports) = "
             f"{describe_phases(run.phases)}; HfApi.upload_file alone {run.t_upload_file:.1f} s; "
-            f"peak RSS {run.maxrss_mib:.0f} MiB (polled {run.polled_rss_mib:.0f})")  # fmt: skip
+            f"peak RSS {run.maxrss_mib:.0f} MiB (polled {run.polled_rss_mib:.0f})")
         runs.append(run)
     return LargeFigures(runs)
 
@@ -290,4 +290,4 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory(prefix="bench-large-") as tmp:
         figures = run_large(Path(tmp), sizes=sizes)
     print(json.dumps({"peak_rss_mib": figures.peak_rss_mib, "rss_growth": figures.rss_growth,
-                      "throughput_ratio": figures.throughput_ratio}))  # fmt: skip
+                      "throughput_ratio": figures.throughput_ratio}))

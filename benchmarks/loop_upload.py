@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     for repo_id, folder in jobs:
         _patient(api.create_repo, repo_id, repo_type="space", space_sdk="gradio", exist_ok=True)
         info = _patient(api.upload_folder, repo_id=repo_id, folder_path=folder, repo_type="space",
-                        commit_message=f"Deploy {repo_id}")  # fmt: skip
+                        commit_message=f"Deploy {repo_id}")
         commits[repo_id] = info.oid
     print(json.dumps({"seconds": time.perf_counter() - start, "commits": commits}))
     return 0

@@ -70,7 +70,7 @@ def _check(hub: HubProcess, repo_id: str, expected: dict[str, tuple[int, str, st
     if set(stored) != set(expected):
         return [f"{repo_id}: holds {sorted(stored)}, expected {sorted(expected)}"]
     return [f"{repo_id}: {p} differs" for p, (size, _, sha1) in expected.items()
-            if stored[p].blob_id != sha1 or stored[p].size != size]  # fmt: skip
+            if stored[p].blob_id != sha1 or stored[p].size != size]
 
 
 def _run(name: str, cmd: list[str], hub: HubProcess, expected: dict[str, dict], workdir: Path, log) -> SideFigures:
@@ -83,7 +83,7 @@ def _run(name: str, cmd: list[str], hub: HubProcess, expected: dict[str, dict], 
         log(f"  {name} {phase}: {seconds:.1f} s, {requests} API requests, {refused} answered 429")
         problems = [p for repo_id, tree in expected.items() for p in _check(hub, repo_id, tree)]
         problems += [f"{r}: {n} commits, expected 2 (creation + deploy)" for r in expected
-                     if (n := hub.call("commit_count", r)) != 2]  # fmt: skip
+                     if (n := hub.call("commit_count", r)) != 2]
         assert not problems, f"{name} {phase} deploy left wrong Spaces:\n" + "\n".join(problems[:20])
         figures[phase] = (seconds, requests, refused)
     return SideFigures(*figures["first"], *figures["noop"])
@@ -95,7 +95,7 @@ def run_quota(workdir: Path, *, n_spaces: int = 200, log=print) -> QuotaFigures:
     tpl = _template(workdir)
     names = [f"quota-{i:03d}" for i in range(n_spaces)]
     spaces = [{"repo_id": f"user/{n}", "app_path": str(tpl), "space_sdk": "static",
-               "placeholders": {"TITLE": f"Space {n}"}} for n in names]  # fmt: skip
+               "placeholders": {"TITLE": f"Space {n}"}} for n in names]
     config = workdir / "spaces.yaml"
     config.write_text(json.dumps({"spaces": spaces}))  # JSON is YAML
     jobs, expected_loop = [], {}
@@ -111,10 +111,10 @@ def run_quota(workdir: Path, *, n_spaces: int = 200, log=print) -> QuotaFigures:
     log(f"quota: {n_spaces} Spaces, {policy} API requests per token and window (the free tier's, 30 times faster)")
     with HubProcess(rate_limit=policy) as hub:
         loop = _run("loop", [sys.executable, str(HERE / "loop_upload.py"), str(workdir / "jobs.json"), hub.endpoint,
-                             TOKEN_ENV], hub, expected_loop, workdir, log)  # fmt: skip
+                             TOKEN_ENV], hub, expected_loop, workdir, log)
     with HubProcess(rate_limit=policy) as hub:
         cmd = [sys.executable, "-m", "beam_pusher", "deploy", str(config), "--endpoint", hub.endpoint, "--token-env",
-               TOKEN_ENV]  # fmt: skip
+               TOKEN_ENV]
         beam = _run("beam_pusher", cmd, hub, expected_loop, workdir, log)
     return QuotaFigures(n_spaces, beam, loop)
 
@@ -127,7 +127,7 @@ def rows(q: QuotaFigures) -> list[tuple[str, str]]:
         out.append((label, f"first {side.requests / q.spaces:.1f} req/Space, {side.refused} x 429, "
                            f"{side.seconds:.1f} s vs quota-bound {side.quota_bound(side.requests):.1f} s; no-op "
                            f"{side.noop_requests / q.spaces:.1f} req/Space, {side.noop_refused} x 429, "
-                           f"{side.noop_seconds:.1f} s"))  # fmt: skip
+                           f"{side.noop_seconds:.1f} s"))
     return out
 
 

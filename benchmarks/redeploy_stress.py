@@ -36,14 +36,14 @@ def main(argv: list[str] | None = None) -> int:
         config = write_config(Path(tmp) / "spaces.yaml", ds.specs)
         env = dict(os.environ, **{TOKEN_ENV: hub.token, "PYTHONWARNINGS": "ignore::FutureWarning"})
         command = [sys.executable, "-m", "beam_pusher", "deploy", str(config), "--endpoint", hub.endpoint,
-                   "--token-env", TOKEN_ENV, *beam_args]  # fmt: skip
+                   "--token-env", TOKEN_ENV, *beam_args]
         for round_ in range(args.rounds + 1):
             before = {s.repo_id: hub.call("commit_count", s.repo_id) for s in ds.specs} if round_ else {}
             start = time.perf_counter()
             proc = subprocess.run(command, env=env, capture_output=True, text=True)
             summary = next((l for l in proc.stdout.splitlines() if " Spaces: " in l), proc.stderr[-500:])
             print(f"round {round_} ({'first deploy' if not round_ else 'no-op'}): {time.perf_counter() - start:.1f} s; "
-                  f"{summary}", flush=True)  # fmt: skip
+                  f"{summary}", flush=True)
             if proc.returncode != 0:
                 print("\n".join(l for l in proc.stdout.splitlines() if "✗" in l or "↳" in l), flush=True)
                 return 1
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             for repo_id in changed:
                 now = set(hub.call("list_files", repo_id))
                 print(f"  {repo_id}: the no-op redeploy committed: lost {sorted(trees[repo_id] - now)}, "
-                      f"gained {sorted(now - trees[repo_id])}", flush=True)  # fmt: skip
+                      f"gained {sorted(now - trees[repo_id])}", flush=True)
             if changed:
                 return 1
     return 0

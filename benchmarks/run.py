@@ -40,7 +40,7 @@ from quota import run_quota  # noqa: E402
 from tfx_bench import run_tfx  # noqa: E402
 
 KEYS = ("batch_ratio", "noop_ratio", "noop_commits", "peak_rss_mib", "rss_growth", "throughput_ratio",
-        "tfx_overhead_s", "quota_requests_per_space", "quota_time_ratio")  # fmt: skip
+        "tfx_overhead_s", "quota_requests_per_space", "quota_time_ratio")
 GOALS = {
     "batch_ratio": ("<=", 0.25),
     "noop_ratio": ("<=", 0.5),
@@ -69,7 +69,7 @@ def machine() -> str:
         pass
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (f"{os.cpu_count()} CPUs ({cpu}), {ram} RAM, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}; load average at start {load}")  # fmt: skip
+            f"Python {platform.python_version()}; load average at start {load}")
 
 
 def _fmt(value: float) -> str:
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             ("  requests per Space (beam-pusher / loop)",
              f"{sum(b.requests_beam_noop.values()) / b.spaces:.1f} / "
              f"{sum(b.requests_loop_noop.values()) / b.spaces:.1f}"),
-        ])  # fmt: skip
+        ])
 
     def large() -> None:
         sizes = tuple(int(s) * 1024 * 1024 for s in args.large_mib.split(","))
@@ -145,20 +145,20 @@ def main(argv: list[str] | None = None) -> int:
                  f"+{r.t_import:.1f} s imports) vs limit {r.physical:.1f} s (sha256 {r.t_sha256:.1f} s + raw PUT "
                  f"{r.t_put:.1f} s); HfApi.upload_file {r.t_upload_file:.1f} s; medians"),
                 ("  where the deploy's time went", describe_phases(r.phases)),
-            ])  # fmt: skip
+            ])
 
     def tfx() -> None:
         t = run_tfx(work / "tfx", log=_log)
         figures.update(tfx_overhead_s=t.overhead_s)
         rows.append(("TFX HFSpacePusher vs DeploySpaces", f"run {t.tfx_run_s:.1f} s vs {t.beam_run_s:.1f} s; imports "
-                     f"{t.tfx_import_s:.1f} s vs {t.beam_import_s:.1f} s (TFX loads TensorFlow)"))  # fmt: skip
+                     f"{t.tfx_import_s:.1f} s vs {t.beam_import_s:.1f} s (TFX loads TensorFlow)"))
         rows.append(("  one pusher, --runner=FnApiRunner", f"{t.pusher_s:.2f} s new Space, {t.pusher_noop_s:.2f} s "
-                     f"unchanged (TFX's sdist for workers, skipped locally: {t.sdist_s:.1f} s)"))  # fmt: skip
+                     f"unchanged (TFX's sdist for workers, skipped locally: {t.sdist_s:.1f} s)"))
 
     def quota() -> None:
         q = run_quota(work / "quota", n_spaces=args.quota_spaces, log=_log)
         figures.update(quota_requests_per_space=q.beam.requests / q.spaces,
-                       quota_time_ratio=q.beam.seconds / q.beam.quota_bound(q.beam.requests))  # fmt: skip
+                       quota_time_ratio=q.beam.seconds / q.beam.quota_bound(q.beam.requests))
         rows.extend(quota_rows(q))
 
     for name, fn in (("batch", batch), ("large", large), ("tfx", tfx), ("quota", quota)):

@@ -79,10 +79,10 @@ def _executor_child(workdir: Path, endpoint: str, token_env: str, repo_name: str
         output.uri = str(workdir / "executor" / f"{repo}-{run}")
         start = time.perf_counter()
         context = BaseBeamExecutor.Context(beam_pipeline_args=["--runner=FnApiRunner"], unique_id=f"{repo}-{run}",
-                                           tmp_dir=str(workdir / "executor" / "tmp"))  # fmt: skip
+                                           tmp_dir=str(workdir / "executor" / "tmp"))
         Executor(context).Do({"model": [model]}, {"pushed_model": [output]}, {
             "username": "user", "hf_access_token": f"env:{token_env}", "repo_name": repo, "endpoint": endpoint,
-            "app_path": str(workdir / "template"), "space_sdk": "gradio"})  # fmt: skip
+            "app_path": str(workdir / "template"), "space_sdk": "gradio"})
         return time.perf_counter() - start
 
     push(f"{repo_name}-warm", 0)  # the first run loads what every later one shares
@@ -121,16 +121,16 @@ def _child(mode: str, workdir: Path, endpoint: str, token_env: str, repo_name: s
         blessing_dir.mkdir(exist_ok=True)
         model = tfx.dsl.Importer(source_uri=str(model_uri), artifact_type=standard_artifacts.Model).with_id("model")
         blessing = tfx.dsl.Importer(source_uri=str(blessing_dir), artifact_type=standard_artifacts.ModelBlessing,
-                                    custom_properties={"blessed": 1}).with_id("blessing")  # fmt: skip
+                                    custom_properties={"blessed": 1}).with_id("blessing")
         pusher = HFSpacePusher(username="user", hf_access_token=f"env:{token_env}", app_path=str(template),
                                space_sdk="gradio", repo_name=repo_name, model=model.outputs["result"],
-                               model_blessing=blessing.outputs["result"], endpoint=endpoint)  # fmt: skip
+                               model_blessing=blessing.outputs["result"], endpoint=endpoint)
         pipeline = tfx.dsl.Pipeline(
             pipeline_name="bench-tfx", pipeline_root=str(workdir / "pipeline_root"),
             components=[model, blessing, pusher], enable_cache=False,
             metadata_connection_config=metadata.sqlite_metadata_connection_config(str(workdir / "mlmd.sqlite")),
             beam_pipeline_args=list(LOCAL_PIPELINE_ARGS),
-        )  # fmt: skip
+        )
         tfx.orchestration.LocalDagRunner().run(pipeline)
     done = time.perf_counter()
     return {"import_s": imported - start, "run_s": done - imported}
@@ -145,7 +145,7 @@ def run_tfx(workdir: Path, *, log=print) -> TfxFigures:
     out = {}
     with HubProcess() as hub:
         env = dict(os.environ, **{TOKEN_ENV: hub.token, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-                                  "TF_CPP_MIN_LOG_LEVEL": "2"})  # fmt: skip
+                                  "TF_CPP_MIN_LOG_LEVEL": "2"})
         for mode in ("beam", "tfx"):
             cmd = [sys.executable, __file__, "--child", mode, str(workdir), hub.endpoint, TOKEN_ENV, f"tfx-{mode}"]
             proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

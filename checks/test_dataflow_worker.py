@@ -62,7 +62,7 @@ def test_a_fresh_worker_installs_the_staged_package_and_pushes(local_hub, local_
     local_secret_manager.add(SECRET_VERSION, SECRET_VALUE)
     flags = ["--runner", "DataflowRunner", "--no_auth", "--project", "demo-project", "--region", "europe-west1",
              "--temp_location", "gs://bucket/tmp", "--staging_location", "gs://bucket/staging",
-             "--template_location", "gs://bucket/templates/spaces.json"]  # fmt: skip
+             "--template_location", "gs://bucket/templates/spaces.json"]
     assert main(["deploy", write_config(tmp_path, hub), *flags]) == 0
     assert hub.head(f"{hub.username}/{SPACES[0]}") is None  # building the job pushed nothing
 
@@ -70,7 +70,7 @@ def test_a_fresh_worker_installs_the_staged_package_and_pushes(local_hub, local_
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python, env = str(venv / "bin" / "python"), worker_env(venv)
     subprocess.run([python, "-m", "pip", "install", "--quiet", f"apache-beam[gcp]=={apache_beam.__version__}"],
-                   check=True, env=env, timeout=1200)  # fmt: skip
+                   check=True, env=env, timeout=1200)
     absent = subprocess.run([python, "-c", "import beam_pusher"], env=env, cwd=tmp_path, capture_output=True)
     assert b"No module named 'beam_pusher'" in absent.stderr  # the worker starts without it, as on Dataflow
 

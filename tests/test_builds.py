@@ -60,10 +60,10 @@ def test_deploy_wait_writes_the_stage_and_the_log_lines_into_the_report(local_hu
     _, bad = _templates(tmp_path)
     config = tmp_path / "spaces.yaml"
     config.write_text(f"spaces:\n  - repo_id: {local_hub.username}/reported\n    app_path: {bad}\n"
-                      "    space_sdk: gradio\n")  # fmt: skip
+                      "    space_sdk: gradio\n")
     report = tmp_path / "report.json"
     status = main(["deploy", str(config), "--wait", "--wait-timeout", "60", "--report", str(report),
-                   "--endpoint", local_hub.endpoint, "--token-env", LOCAL_HUB_TOKEN_ENV])  # fmt: skip
+                   "--endpoint", local_hub.endpoint, "--token-env", LOCAL_HUB_TOKEN_ENV])
     assert status == 1
     [entry] = json.loads(report.read_text())
     assert entry["outcome"] == "failed" and entry["runtime_stage"] == "CONFIG_ERROR"
@@ -98,11 +98,11 @@ def test_restart_restarts_the_matched_spaces_only(local_hub, local_hub_token, hu
         hub_api.upload_folder(folder_path=str(good), repo_id=f"{local_hub.username}/{name}", repo_type="space")
     config = tmp_path / "spaces.yaml"
     config.write_text("spaces:\n" + "".join(f"  - repo_id: {local_hub.username}/{n}\n    app_path: {good}\n"
-                                            "    space_sdk: static\n" for n in names))  # fmt: skip
+                                            "    space_sdk: static\n" for n in names))
     factory = "Factory reboot: building from scratch, without cached layers or installed packages"
     capsys.readouterr()
     status = main(["restart", str(config), "--only", "restart-*", "--factory", "--endpoint", local_hub.endpoint,
-                   "--token-env", LOCAL_HUB_TOKEN_ENV])  # fmt: skip
+                   "--token-env", LOCAL_HUB_TOKEN_ENV])
     out = capsys.readouterr().out
     assert status == 0
     assert f"{local_hub.username}/restart-a  factory restarted" in out

@@ -63,7 +63,7 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float 
     env = {key: value for key, value in os.environ.items() if key != "HF_TOKEN"}  # tokens only when a test says so
     env.update({"HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", **(env_extra or {})})
     return subprocess.run([sys.executable, "-m", "beam_pusher", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)  # fmt: skip
+                          timeout=timeout)
 
 
 # -- help and usage ------------------------------------------------------------------------------------------------
@@ -71,7 +71,7 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float 
 
 @pytest.mark.parametrize(
     "command", [[], ["deploy"], ["plan"], ["validate"], ["push"], ["status"], ["rollback"], ["merge"], ["hub"],
-                ["hub", "serve"], ["demo"]],  # fmt: skip
+                ["hub", "serve"], ["demo"]],
 )
 def test_help_of_every_command_shows_an_example(command, capsys):
     assert cli.main([*command, "--help"]) == 0
@@ -210,7 +210,7 @@ def test_plan_and_deploy_count_a_new_spaces_files_the_same_way(hub, tmp_path, ca
     planned, done = (json.loads(path.read_text())[0] for path in (plan, deploy))
     assert [planned[k] for k in counts] == [done[k] for k in counts] == [4, 0, 0, 0]
     assert sorted(hub.list_files(f"{hub.username}/fresh")) == [".gitattributes", "README.md", "index.html",
-                                                                 "logo.bin"]  # fmt: skip
+                                                                 "logo.bin"]
 
 
 def test_templates_and_models_on_the_hub_are_read_through_hf_urls(hub, api, tmp_path):
@@ -220,7 +220,7 @@ def test_templates_and_models_on_the_hub_are_read_through_hf_urls(hub, api, tmp_
     source = f"{hub.username}/space-sources"
     api.create_repo(source, private=True)
     sources = {"app/index.html": b"<p>$MODEL_VERSION</p>\n", "app/static/logo.bin": BINARY,
-               "model/weights.bin": BINARY * 3}  # fmt: skip
+               "model/weights.bin": BINARY * 3}
     api.create_commit(source, [CommitOperationAdd(p, data) for p, data in sources.items()], commit_message="sources")
     config = write_config(tmp_path, f"""
         spaces:
@@ -257,7 +257,7 @@ def test_one_bad_space_fails_alone_and_the_exit_status_says_so(hub, tmp_path):
         """)
     report_path = tmp_path / "report.json"
     done = run_cli("deploy", config, *hub_args(hub), "--report", str(report_path),
-                   env_extra={TOKEN_ENV: hub.token})  # fmt: skip
+                   env_extra={TOKEN_ENV: hub.token})
     assert done.returncode == 1, done.stdout + done.stderr
     for name in ("first", "third"):
         assert hub.commit_count(f"{hub.username}/{name}") >= 1
@@ -310,7 +310,7 @@ def test_token_env_must_name_a_set_variable(hub, tmp_path, capsys):
 def test_push_one_space_from_component_style_flags(hub, tmp_path, capsys):
     app = write_app(tmp_path / "app", {"index.html": "<p>$GREETING from $MODEL_REPO_ID@$MODEL_VERSION</p>\n"})
     args = ["push", "--repo-name", "pushed", "--app-path", app, "--space-sdk", "static", "--option", "GREETING=hi",
-            "--model-hub-repo-id", "user/model", "--model-hub-repo-branch", "v2", *hub_args(hub)]  # fmt: skip
+            "--model-hub-repo-id", "user/model", "--model-hub-repo-branch", "v2", *hub_args(hub)]
     assert cli.main(args) == 0  # no --username: the token's user
     assert f"{hub.username}/pushed  committed" in capsys.readouterr().out
     assert hub.read_file(f"{hub.username}/pushed", "index.html") == b"<p>hi from user/model@v2</p>\n"
@@ -376,7 +376,7 @@ def test_no_token_at_all_is_explained_before_anything_is_written(hub, tmp_path, 
     wanted = "no Hub token: set HF_TOKEN, run `hf auth login`, or give --token-env"
     for args in (["deploy", config], ["push", "--repo-name", "alpha", "--username", hub.username, "--app-path",
                                       str(tmp_path / "app"), "--space-sdk", "static"],
-                 ["rollback", f"{hub.username}/alpha", "--to", "0" * 40]):  # fmt: skip
+                 ["rollback", f"{hub.username}/alpha", "--to", "0" * 40]):
         assert cli.main([*args, "--endpoint", hub.endpoint]) == 2, args
         err = capsys.readouterr().err
         assert wanted in err and "401" not in err, err
@@ -402,7 +402,7 @@ def test_an_unreachable_endpoint_fails_the_run_once_and_at_once(hub, tmp_path, m
     config = two_space_config(tmp_path, hub.username)
     env = {TOKEN_ENV: hub.token}
     for args in (["deploy", config], ["plan", config], ["status", config],
-                 ["rollback", f"{hub.username}/alpha", "--to", "abcdef1"]):  # fmt: skip
+                 ["rollback", f"{hub.username}/alpha", "--to", "abcdef1"]):
         done = run_cli(*args, "--endpoint", endpoint, "--token-env", TOKEN_ENV, env_extra=env)
         assert done.returncode == 1, done.stdout + done.stderr
         output = done.stdout + done.stderr
@@ -420,12 +420,12 @@ def test_rollback_restores_the_earlier_tree_in_one_new_commit(hub, api):
     api.create_repo(repo_id, repo_type="space", space_sdk="static")
     v1_files = {"index.html": b"<p>v1</p>\n", "model/weights.bin": BINARY, "gone-in-v2.txt": b"old\n"}
     v1 = api.create_commit(repo_id, [CommitOperationAdd(p, c) for p, c in v1_files.items()], commit_message="v1",
-                           repo_type="space").oid  # fmt: skip
+                           repo_type="space").oid
     v1_tree = {path: hub.read_file(repo_id, path) for path in hub.list_files(repo_id)}
     api.create_commit(repo_id, [
         CommitOperationAdd("index.html", b"<p>v2</p>\n"), CommitOperationAdd("model/weights.bin", BINARY[::-1]),
         CommitOperationAdd("new-in-v2.txt", b"new\n"), CommitOperationDelete("gone-in-v2.txt"),
-    ], commit_message="v2", repo_type="space")  # fmt: skip
+    ], commit_message="v2", repo_type="space")
     assert hub.list_files(repo_id)["model/weights.bin"].is_lfs
     count = hub.commit_count(repo_id)
 
@@ -445,10 +445,10 @@ def test_rollback_keep_leaves_matching_paths_as_they_are(hub, api, capsys):
     repo_id = f"{hub.username}/rolled-keep"
     api.create_repo(repo_id, repo_type="space", space_sdk="static")
     v1 = api.create_commit(repo_id, [CommitOperationAdd("index.html", b"v1\n")], commit_message="v1",
-                           repo_type="space").oid  # fmt: skip
+                           repo_type="space").oid
     api.create_commit(repo_id, [CommitOperationAdd("index.html", b"v2\n"), CommitOperationAdd("data/a.csv", b"a\n"),
                                 CommitOperationAdd("data/sub/b.csv", b"b\n")], commit_message="v2",
-                      repo_type="space")  # fmt: skip
+                      repo_type="space")
 
     assert cli.main(["rollback", repo_id, "--to", v1, "--keep", "data/*.csv", *hub_args(hub)]) == 0
     assert "+0 ~1 -1" in capsys.readouterr().out  # index.html restored, data/sub/b.csv deleted, data/a.csv kept
@@ -470,9 +470,9 @@ def test_rollback_accepts_an_unambiguous_commit_id_prefix(hub, api, capsys):
     repo_id = f"{hub.username}/prefixed"
     api.create_repo(repo_id, repo_type="space", space_sdk="static")
     v1 = api.create_commit(repo_id, [CommitOperationAdd("index.html", b"<p>v1</p>\n")], commit_message="v1",
-                           repo_type="space").oid  # fmt: skip
+                           repo_type="space").oid
     api.create_commit(repo_id, [CommitOperationAdd("index.html", b"<p>v2</p>\n")], commit_message="v2",
-                      repo_type="space")  # fmt: skip
+                      repo_type="space")
     assert cli.main(["rollback", repo_id, "--to", v1[:4].upper(), *hub_args(hub)]) == 0, capsys.readouterr()
     assert f"rolled back to {v1[:7]}" in capsys.readouterr().out
     assert hub.read_file(repo_id, "index.html") == b"<p>v1</p>\n"
@@ -481,7 +481,7 @@ def test_rollback_accepts_an_unambiguous_commit_id_prefix(hub, api, capsys):
     assert cli.main(["rollback", repo_id, "--to", v1[:3], *hub_args(hub)]) == 2
     assert "at least 4" in capsys.readouterr().err
     unknown = next(p for p in ("0000", "ffff", "abcd") if not any(
-        c.commit_id.startswith(p) for c in api.list_repo_commits(repo_id, repo_type="space")))  # fmt: skip
+        c.commit_id.startswith(p) for c in api.list_repo_commits(repo_id, repo_type="space")))
     assert cli.main(["rollback", repo_id, "--to", unknown, *hub_args(hub)]) == 2
     assert f"no commit {unknown!r}" in capsys.readouterr().err
     assert hub.commit_count(repo_id) == count
@@ -494,7 +494,7 @@ def test_hub_serve_prints_the_endpoint_first():
     token = "hf_cli_serve_test_token"
     env = {**os.environ, "HF_HUB_DISABLE_XET": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "beam_pusher", "hub", "serve", "--port", "0", "--token", token],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         endpoint = proc.stdout.readline().strip()
         assert endpoint.startswith("http://127.0.0.1:")
@@ -551,7 +551,7 @@ def test_a_deploy_where_every_space_failed_is_not_summed_up_as_a_plan():
 
     stream = io.StringIO()
     report.ConsoleReport(total=1, stream=stream, dry_run=True).finish(
-        [PushResult("user/a", pushed=False, error="user/a: boom")], ["user/a"])  # fmt: skip
+        [PushResult("user/a", pushed=False, error="user/a: boom")], ["user/a"])
     assert "1 Space planned: 0 would commit, 0 up to date, 1 failed" in stream.getvalue()
 
 

@@ -29,7 +29,7 @@ def cli_env(hub, **extra: str) -> dict[str, str]:
 
 def run_cli(hub, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "beam_pusher", *args], capture_output=True, text=True,
-                          env=cli_env(hub), timeout=timeout)  # fmt: skip
+                          env=cli_env(hub), timeout=timeout)
 
 
 def hub_args(hub) -> list[str]:
@@ -63,7 +63,7 @@ def trees(hub, user: str) -> dict[str, dict[str, bytes]]:
 def deploy_and_signal(hub, args: list[str], signals: list[signal.Signals], after: str) -> tuple[int, str, str]:
     """Starts a deploy, sends ``signals`` once a line of its output starts with ``after``; returns status, out, err."""
     proc = subprocess.Popen([sys.executable, "-m", "beam_pusher", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=cli_env(hub))  # fmt: skip
+                            stderr=subprocess.PIPE, text=True, env=cli_env(hub))
     try:
         seen = []
         for line in iter(proc.stdout.readline, ""):
@@ -87,7 +87,7 @@ def report_states(path) -> dict[str, dict]:
 
 @pytest.mark.local_hub(latency=0.1)
 @pytest.mark.parametrize("signals", [[signal.SIGINT], [signal.SIGTERM], [signal.SIGINT, signal.SIGINT]],
-                         ids=["SIGINT", "SIGTERM", "SIGINT-twice"])  # fmt: skip
+                         ids=["SIGINT", "SIGTERM", "SIGINT-twice"])
 def test_a_signal_mid_deploy_stops_cleanly_with_every_space_reported(hub, tmp_path, signals):
     config = ten_spaces(tmp_path, hub.username)
     write_template(tmp_path / "app", "v1")
@@ -98,7 +98,7 @@ def test_a_signal_mid_deploy_stops_cleanly_with_every_space_reported(hub, tmp_pa
     report = tmp_path / "report.json"
 
     status, out, err = deploy_and_signal(hub, ["deploy", config, *hub_args(hub), "--report", str(report)], signals,
-                                         after="✓")  # fmt: skip
+                                         after="✓")
     stopped = trees(hub, hub.username)
     heads = {repo_id: hub.head(repo_id) for repo_id in stopped}
 
@@ -134,7 +134,7 @@ def test_a_signal_before_any_push_leaves_every_space_untouched(hub, tmp_path):
     write_template(tmp_path / "app", "v1")
     report = tmp_path / "report.json"
     status, out, err = deploy_and_signal(hub, ["deploy", config, *hub_args(hub), "--report", str(report)],
-                                         [signal.SIGTERM], after="Deploying")  # fmt: skip
+                                         [signal.SIGTERM], after="Deploying")
     assert status == 130, out + err
     states = report_states(report)
     assert len(states) == SPACES and {s["outcome"] for s in states.values()} == {"not attempted"}
@@ -152,7 +152,7 @@ def test_a_report_path_that_cannot_be_written_exits_2_before_any_push(hub, tmp_p
     write_template(tmp_path / "app", "v1")
     (tmp_path / "a-file").write_text("x\n")
     path = {"directory": tmp_path, "missing folder": tmp_path / "nope" / "r.json",
-            "under a file": tmp_path / "a-file" / "r.json"}[where]  # fmt: skip
+            "under a file": tmp_path / "a-file" / "r.json"}[where]
     done = run_cli(hub, "deploy", config, *hub_args(hub), "--only", "space-0", "--report", str(path))
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"beam-pusher: error: --report {path}: the path " in done.stderr and "give a file in a folder" in done.stderr
@@ -190,10 +190,10 @@ def test_apitools_noise_is_dropped_unless_vv(hub, tmp_path):
         """)
     args = ["deploy", config, *hub_args(hub), "--only", "space-0"]
     quiet = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=cli_env(hub),
-                           timeout=180)  # fmt: skip
+                           timeout=180)
     assert quiet.returncode == 0 and "apitools" not in quiet.stderr
     loud = subprocess.run([sys.executable, "-c", script, "-vv", *args], capture_output=True, text=True,
-                          env=cli_env(hub), timeout=180)  # fmt: skip
+                          env=cli_env(hub), timeout=180)
     assert loud.returncode == 0 and "WARNING root: apitools not found" in loud.stderr
 
 
@@ -214,7 +214,7 @@ def test_a_failure_says_how_to_rerun_it_with_vv(hub, tmp_path):
     write_template(tmp_path / "app", "v1")
     (tmp_path / "not-a-folder").write_text("x\n")
     args = ["deploy", config, "--only", "space-0", *hub_args(hub), "--runner", "BundleBasedDirectRunner",
-            "--temp_location", str(tmp_path / "not-a-folder")]  # fmt: skip
+            "--temp_location", str(tmp_path / "not-a-folder")]
     done = run_cli(hub, "-v", *args)  # results are written under --temp_location on this runner: it fails
     assert done.returncode == 1, done.stdout + done.stderr
     assert "beam-pusher: the pipeline failed: " in done.stderr

@@ -106,7 +106,7 @@ def test_keep_patterns_are_gitignore_patterns_like_exclude():
     assert not {p for p in deleted(["data/*"]) if p.startswith("data/")}
     # '!' takes a path back out of the kept set; '**' crosses folders; no '/' matches at any depth.
     assert deleted(["data/*", "!data/*/"]) == ["data/sub/deep.csv", "db/x.db", "logs/keep.txt", "logs/x.txt",
-                                               "root.db"]  # fmt: skip
+                                               "root.db"]
     assert deleted(["data/**/*.csv", "*.db", "logs/", "!logs/x.txt"]) == ["data/notes.txt", "logs/x.txt"]
     assert deleted(["/root.db"]) == [p for p in sorted(paths) if p != "root.db"]
 
@@ -124,7 +124,7 @@ def test_planned_changes_keep_the_action_strings_of_json_reports():
 
 def test_push_result_counts_changes_and_bytes_and_logs_one_line(caplog):
     outcome = CommitOutcome("c" * 40, True, (PlannedChange("add", "a", 10), PlannedChange("update", "b", 5),
-                                             PlannedChange("delete", "c", 99)), 4)  # fmt: skip
+                                             PlannedChange("delete", "c", 99)), 4)
     with caplog.at_level(logging.INFO, logger="beam_pusher.commit"):
         result = push_result(outcome, repo_id="a/b", repo_url="http://hub/a/b", pushed_version="v1", label="a/b@v1")
     assert (result.files_added, result.files_updated, result.files_deleted, result.files_unchanged) == (1, 1, 1, 4)
@@ -168,13 +168,13 @@ def test_a_concurrent_commit_between_plan_and_commit_is_replanned(hub, api):
         state = original(*args, **kwargs)
         if not raced:  # another writer commits right after our plan, before our commit
             raced.append(api.create_commit(repo_id, [CommitOperationAdd("by-other/x.txt", b"x")],
-                                           commit_message="concurrent", repo_type="space").oid)  # fmt: skip
+                                           commit_message="concurrent", repo_type="space").oid)
         return state
 
     c.remote_state = plan_then_race
     before = hub.commit_count(repo_id)
     outcome = c.commit(repo_id, [content_file(repo_id, "app.py", b"v2\n")], commit_message="v2",
-                       keep=["by-other/*"])  # fmt: skip
+                       keep=["by-other/*"])
 
     assert outcome.committed and hub.commit_count(repo_id) == before + 2
     assert hub.read_file(repo_id, "app.py") == b"v2\n"
@@ -203,7 +203,7 @@ def test_transient_commit_errors_back_off_and_the_commit_lands_once(hub, api, ca
     hub.faults.fail_next_commits(2, status=503)
     with caplog.at_level(logging.INFO, logger="beam_pusher"):
         outcome = committer(hub, max_attempts=3).commit(repo_id, [content_file(repo_id, "app.py", b"v2\n")],
-                                                        commit_message="v2")  # fmt: skip
+                                                        commit_message="v2")
     assert outcome.committed and hub.commit_count(repo_id) == before + 1
     assert sum("transient error" in r.getMessage() for r in caplog.records) == 2
 
@@ -212,7 +212,7 @@ def test_refused_commits_name_the_reason_and_never_the_token(hub):
     repo_id, c = "someone-else/space", committer(hub)
     with pytest.raises(PushError) as refused:
         c.commit(repo_id, [content_file(repo_id, "a", b"a")], commit_message="x",
-                 create_repo=lambda: c.api.create_repo(repo_id, repo_type="space", space_sdk="static"))  # fmt: skip
+                 create_repo=lambda: c.api.create_repo(repo_id, repo_type="space", space_sdk="static"))
     assert "HTTP 403" in str(refused.value) and "write access" in str(refused.value)
     assert hub.token not in str(refused.value)
 
@@ -231,7 +231,7 @@ def test_retry_after_from_the_hub_is_honoured_and_backoff_doubles_up_to_the_cap(
     hub.faults.configure(retry_after=7)
     hub.faults.fail_next_commits(1, status=429)
     limited = hub_error(lambda: api.create_commit(repo_id, [CommitOperationAdd("x", b"x")], commit_message="x",
-                                                  repo_type="space"))  # fmt: skip
+                                                  repo_type="space"))
     assert http_status(limited) == 429 and is_transient(limited)
 
     policy = RetryPolicy(max_attempts=5, backoff_seconds=0.5, max_backoff_seconds=3.0)

@@ -415,7 +415,7 @@ def test_space_pusher_leaves_out_secrets_and_takes_exclude_and_include(hub, tmp_
     (props,) = pushed_models(tmp_path, "HFSpacePusher")
     assert props["pushed"] == 1
     files = set(HfApi(endpoint=hub.endpoint, token=hub.token).list_repo_files(f"{hub.username}/user-app",
-                                                                               repo_type="space"))  # fmt: skip
+                                                                               repo_type="space"))
     assert files == {".gitattributes", ".gitignore", "README.md", "app.py", "debug.log"}
 
 
@@ -455,7 +455,7 @@ def compile_for_vertex(pipeline, out_dir: Path) -> dict:
     from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
 
     runner = KubeflowV2DagRunner(config=KubeflowV2DagRunnerConfig(default_image="gcr.io/project/penguin:latest"),
-                                 output_dir=str(out_dir), output_filename="pipeline.json")  # fmt: skip
+                                 output_dir=str(out_dir), output_filename="pipeline.json")
     runner.run(pipeline, write_out=True)
     return json.loads((out_dir / "pipeline.json").read_text())["pipelineSpec"]
 
@@ -465,19 +465,19 @@ def run_vertex_task(spec: dict, task: str, artifacts: dict[str, str], task_root:
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
     parameters = {name: value["runtimeValue"]["constantValue"]
-                  for name, value in spec["root"]["dag"]["tasks"][task]["inputs"]["parameters"].items()}  # fmt: skip
+                  for name, value in spec["root"]["dag"]["tasks"][task]["inputs"]["parameters"].items()}
     schemas = {"model": "tfx.Model", "pushed_model": "tfx.PushedModel"}
     inputs = {k: v for k, v in artifacts.items() if k != "pushed_model"}
 
     def artifact_list(key: str, uri: str) -> dict:
         return {"artifacts": [{"name": f"projects/p/artifacts/{task}-{key}", "uri": uri,
-                               "type": {"schemaTitle": schemas[key]}}]}  # fmt: skip
+                               "type": {"schemaTitle": schemas[key]}}]}
 
     executor_input = {
         "inputs": {"parameters": parameters, "artifacts": {k: artifact_list(k, v) for k, v in inputs.items()}},
         "outputs": {"artifacts": {"pushed_model": artifact_list("pushed_model", artifacts["pushed_model"])},
                     "outputFile": str(task_root / "executor_output.json")},
-    }  # fmt: skip
+    }
     container = spec["deploymentSpec"]["executors"][f"{task}_executor"]["container"]
     assert container["command"][-1] == "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
     args = [json.dumps(executor_input) if arg == "{{$}}" else arg for arg in container["args"]]
@@ -487,11 +487,11 @@ def run_vertex_task(spec: dict, task: str, artifacts: dict[str, str], task_root:
 def test_a_compiled_vertex_task_runs_through_tfx_kubeflow_v2_entrypoint(hub, model_uri, template, tmp_path):
     model = tfx.dsl.Importer(source_uri=model_uri, artifact_type=standard_artifacts.Model)
     space = HFSpacePusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", repo_name="vertex-demo",
-                          app_path=template, model=model.outputs["result"], endpoint=hub.endpoint)  # fmt: skip
+                          app_path=template, model=model.outputs["result"], endpoint=hub.endpoint)
     unnamed = HFSpacePusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", app_path=template,
-                            model=model.outputs["result"], endpoint=hub.endpoint).with_id("unnamed")  # fmt: skip
+                            model=model.outputs["result"], endpoint=hub.endpoint).with_id("unnamed")
     pipeline = tfx.dsl.Pipeline(pipeline_name="penguin-vertex", pipeline_root=str(tmp_path / "root"),
-                                components=[model, space, unnamed])  # fmt: skip
+                                components=[model, space, unnamed])
     spec = compile_for_vertex(pipeline, tmp_path)
 
     task_root = tmp_path / "root" / "123" / "penguin-vertex-20250101" / "HFSpacePusher_abc"
@@ -559,7 +559,7 @@ def test_with_caching_on_an_edited_template_redeploys_and_an_unchanged_one_is_ca
         model, blessing = importers(model_uri, tmp_path, blessed=1)
         pusher = HFSpacePusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", repo_name="cached",
                                app_path=template, model=model.outputs["result"],
-                               model_blessing=blessing.outputs["result"], endpoint=hub.endpoint)  # fmt: skip
+                               model_blessing=blessing.outputs["result"], endpoint=hub.endpoint)
         pipeline = make_pipeline("cached", tmp_path, [model, blessing, pusher])
         pipeline.enable_cache = True
         tfx.orchestration.LocalDagRunner().run(pipeline)
@@ -587,7 +587,7 @@ def test_space_pusher_with_create_pr_records_the_pull_request_and_leaves_main_al
         model, blessing = importers(model_uri, tmp_path, blessed=1)
         pusher = HFSpacePusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", repo_name="reviewed",
                                app_path=template, model=model.outputs["result"],
-                               model_blessing=blessing.outputs["result"], endpoint=hub.endpoint, **kwargs)  # fmt: skip
+                               model_blessing=blessing.outputs["result"], endpoint=hub.endpoint, **kwargs)
         tfx.orchestration.LocalDagRunner().run(make_pipeline("reviewed", tmp_path, [model, blessing, pusher]))
 
     repo_id = f"{hub.username}/reviewed"
@@ -626,7 +626,7 @@ def test_template_fingerprint_sees_content_and_large_files_without_reading_them(
 def test_two_space_pushers_without_repo_name_get_a_space_each_on_beam_dag_runner(hub, model_uri, template, tmp_path):
     model, blessing = importers(model_uri, tmp_path, blessed=1)
     common = dict(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", app_path=template, endpoint=hub.endpoint,
-                  model_blessing=blessing.outputs["result"])  # fmt: skip
+                  model_blessing=blessing.outputs["result"])
     embedded = HFSpacePusher(model=model.outputs["result"], **common)
     from_hub = HFSpacePusher(model_hub_repo_id="alice/other-model", **common).with_id("hub_demo")
     BeamDagRunner().run(make_pipeline("two-demos", tmp_path, [model, blessing, embedded, from_hub]))
@@ -650,12 +650,12 @@ def test_model_versions_are_immutable_and_an_unchanged_model_reruns_as_a_no_op(h
         model_pusher = HFModelPusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", repo_name="m",
                                      model_version=version, model=model.outputs["result"],
                                      model_blessing=blessing.outputs["result"], endpoint=hub.endpoint,
-                                     pipeline_tag="tabular-regression")  # fmt: skip
+                                     pipeline_tag="tabular-regression")
         space = HFSpacePusher(username=hub.username, hf_access_token=f"env:{TOKEN_ENV}", repo_name="s",
                               app_path=template, pushed_model=model_pusher.outputs["pushed_model"],
-                              endpoint=hub.endpoint)  # fmt: skip
+                              endpoint=hub.endpoint)
         tfx.orchestration.LocalDagRunner().run(make_pipeline("versions", tmp_path, [model, blessing, model_pusher,
-                                                                                      space]))  # fmt: skip
+                                                                                      space]))
 
     model_repo, space_repo = f"{hub.username}/m", f"{hub.username}/s"
     run(model_uri)

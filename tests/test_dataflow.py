@@ -143,7 +143,7 @@ def test_tfx_executors_on_a_dataflow_dry_run_or_template_record_that_nothing_was
     output = standard_artifacts.PushedModel()
     output.uri = str(tmp_path / "pushed")
     properties = {keys.USERNAME_KEY: hub.username, keys.REPO_NAME_KEY: "tfx-on-dataflow", keys.ENDPOINT_KEY:
-                  hub.endpoint, keys.HF_ACCESS_TOKEN_KEY: f"gcp-secret:{TOKEN_VERSION}"}  # fmt: skip
+                  hub.endpoint, keys.HF_ACCESS_TOKEN_KEY: f"gcp-secret:{TOKEN_VERSION}"}
     if component == "HFSpacePusher":
         executor_class, inputs = Executor, {}
         properties[keys.APP_PATH_KEY] = "apps.gradio.img_classifier"

@@ -12,7 +12,8 @@ from beam_pusher import AppFile, SpaceSpec
 from beam_pusher.commit import Committer
 from beam_pusher.errors import SpecError
 from beam_pusher.hashing import hash_bytes
-from beam_pusher.hub import HubSettings, SpacePusher, rollback, space_status
+from beam_pusher.hub import HubSettings, SpacePusher, space_status
+from beam_pusher.rollback import rollback
 from beam_pusher.spec import ChangeAction
 from beam_pusher.testing.pytest_plugin import LOCAL_HUB_TOKEN_ENV as TOKEN_ENV
 
@@ -109,24 +110,24 @@ def test_each_failure_names_the_repo_id_once(tmp_path, monkeypatch, caplog):
     from beam_pusher.localhub import LocalHub
 
     with LocalHub(tmp_path / "hub", free_account_policy="paid-hardware") as hub, \
-            caplog.at_level(logging.WARNING, logger="beam_pusher"):  # fmt: skip
+            caplog.at_level(logging.WARNING, logger="beam_pusher"):
         monkeypatch.setenv(TOKEN_ENV, hub.token)
         repo_id = f"{hub.username}/once"
         refused = pusher(hub).push(SpaceSpec(repo_id=repo_id, app_path="unused", hardware="t4-small"),
-                                   [content_file(repo_id, "app.py", b"x")])  # fmt: skip
+                                   [content_file(repo_id, "app.py", b"x")])
         assert refused.error.startswith(f"{repo_id}: cannot create the Space: HTTP 402: ")
         assert "paid plan" in refused.error  # the rule and the fix are still named
 
         assert pusher(hub).push(SpaceSpec(repo_id=repo_id, app_path="unused"),
-                                [content_file(repo_id, "app.py", b"x")]).error is None  # fmt: skip
+                                [content_file(repo_id, "app.py", b"x")]).error is None
         unsettled = pusher(hub).push(SpaceSpec(repo_id=repo_id, app_path="unused", hardware="t4-small"),
-                                     [content_file(repo_id, "app.py", b"y")])  # fmt: skip
+                                     [content_file(repo_id, "app.py", b"y")])
         assert unsettled.error.startswith(f"{repo_id}: the files were pushed, but not every setting: cannot apply ")
         assert "HTTP 402" in unsettled.error
 
         hub.faults.fail_next_commits(5, status=500)
         gave_up = pusher(hub, max_attempts=2).push(SpaceSpec(repo_id=repo_id, app_path="unused"),
-                                                   [content_file(repo_id, "app.py", b"z")])  # fmt: skip
+                                                   [content_file(repo_id, "app.py", b"z")])
         assert gave_up.error.startswith(f"{repo_id}: gave up after 2 attempts; last error: HTTP 500")
     for error in (refused.error, unsettled.error, gave_up.error):
         assert error.count(repo_id) == 1, error
@@ -141,9 +142,9 @@ def test_rollback_plans_the_old_tree_and_commits_only_the_difference(hub, api):
     repo_id = f"{hub.username}/rolled"
     api.create_repo(repo_id, repo_type="space", space_sdk="static")
     v1 = api.create_commit(repo_id, [CommitOperationAdd("app.py", b"v1\n"), CommitOperationAdd("same.txt", b"s\n")],
-                           commit_message="v1", repo_type="space").oid  # fmt: skip
+                           commit_message="v1", repo_type="space").oid
     v2 = api.create_commit(repo_id, [CommitOperationAdd("app.py", b"v2\n"), CommitOperationAdd("new.txt", b"n\n")],
-                           commit_message="v2", repo_type="space").oid  # fmt: skip
+                           commit_message="v2", repo_type="space").oid
     committer = Committer.connect(HubSettings(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}"))
 
     planned = rollback(committer, repo_id, v1, dry_run=True)
@@ -167,7 +168,7 @@ def test_rollback_plans_the_old_tree_and_commits_only_the_difference(hub, api):
 
 
 def test_a_commit_prefix_matches_one_commit_or_names_every_match():
-    from beam_pusher.hub import match_commit
+    from beam_pusher.rollback import match_commit
 
     commits = [("d014135a" + "1" * 32, "v3"), ("d0141ffe" + "2" * 32, "v2"), ("9c0ffee0" + "3" * 32, "v1")]
     assert match_commit("alice/x", "d014135", commits) == commits[0][0]
@@ -189,13 +190,13 @@ def test_rollback_leaves_kept_paths_and_gitattributes_as_they_are(hub, api):
     api.create_repo(repo_id, repo_type="space", space_sdk="static")
     commit = api.create_commit
     commit(repo_id, [CommitOperationAdd("app.py", b"v1\n"), CommitOperationAdd("data/old.csv", b"old\n")],
-           commit_message="v1", repo_type="space")  # fmt: skip
+           commit_message="v1", repo_type="space")
     v2 = commit(repo_id, [CommitOperationDelete(".gitattributes"), CommitOperationAdd("data/users.csv", b"u\n")],
-                commit_message="v2: no .gitattributes", repo_type="space").oid  # fmt: skip
+                commit_message="v2: no .gitattributes", repo_type="space").oid
     commit(repo_id, [CommitOperationAdd("app.py", b"v3\n"), CommitOperationAdd(".gitattributes", b"*.bin lfs\n"),
                      CommitOperationAdd("data/users.csv", b"u2\n"), CommitOperationDelete("data/old.csv"),
                      CommitOperationAdd("data/new.csv", b"n\n"), CommitOperationAdd("stray.txt", b"s\n")],
-           commit_message="v3", repo_type="space")  # fmt: skip
+           commit_message="v3", repo_type="space")
     committer = Committer.connect(HubSettings(endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}"))
 
     done = rollback(committer, repo_id, v2, keep=["data/"])
@@ -215,7 +216,7 @@ def test_space_status_reads_each_stage_and_keeps_going_past_a_missing_space(hub,
     pusher(hub).push(SpaceSpec(repo_id=running, app_path="unused", space_sdk="static"),
                      [content_file(running, "README.md", readme), content_file(running, "index.html", b"<p>up</p>\n")])
     pusher(hub).push(SpaceSpec(repo_id=broken, app_path="unused", space_sdk="static"),
-                     [content_file(broken, "index.html", b"<p>no card</p>\n")])  # fmt: skip
+                     [content_file(broken, "index.html", b"<p>no card</p>\n")])
 
     up, bad, gone = space_status(api, [running, broken, missing])
     assert (up.repo_id, up.stage, up.found, up.error, up.failed) == (running, "RUNNING", True, None, False)
@@ -246,7 +247,7 @@ def settings_seen(api, repo_id) -> tuple[dict, dict]:
 
 def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {route: after.get(route, 0) - before.get(route, 0) for route in set(after) | set(before)
-            if after.get(route, 0) != before.get(route, 0)}  # fmt: skip
+            if after.get(route, 0) != before.get(route, 0)}
 
 
 @pytest.mark.local_hub(runtime_delay=1.0)
@@ -255,7 +256,7 @@ def test_a_redeploy_that_changes_nothing_writes_no_setting_and_restarts_nothing(
     monkeypatch.setenv("D2_SECRET", "s3cr3t-d2-value")
     repo_id = f"{hub.username}/no-restart"
     spec = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", secrets={"API_KEY": "env:D2_SECRET"},
-                     variables={"THEME": "dark"})  # fmt: skip
+                     variables={"THEME": "dark"})
     first = pusher(hub, wait=True).push(spec, static_space(repo_id))
     assert first.error is None and first.runtime_stage == "RUNNING"
     assert hub.space_state(repo_id).secrets == {"API_KEY": "s3cr3t-d2-value"}
@@ -288,13 +289,13 @@ def test_secrets_and_variables_dropped_from_the_config_are_deleted_and_hand_set_
     monkeypatch.setenv("D3_B", "value-b")
     repo_id = f"{hub.username}/dropped"
     both = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static",
-                     secrets={"A": "env:D3_A", "B": "env:D3_B"}, variables={"X": "1", "Y": "2"})  # fmt: skip
+                     secrets={"A": "env:D3_A", "B": "env:D3_B"}, variables={"X": "1", "Y": "2"})
     assert pusher(hub).push(both, static_space(repo_id)).error is None
     api.add_space_secret(repo_id, "HAND", "typed-in-the-ui")
     api.add_space_variable(repo_id, "HAND_VAR", "h")
 
     fewer = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", secrets={"A": "env:D3_A"},
-                      variables={"X": "1"})  # fmt: skip
+                      variables={"X": "1"})
     result = pusher(hub).push(fewer, static_space(repo_id))
     assert result.error is None and not result.committed
     state = hub.space_state(repo_id)
@@ -310,7 +311,7 @@ spaces:
   - repo_id: {repo_id}
     secrets: {{A: null}}
     variables: {{X: null}}
-""", environ={"D3_A": "value-a"})  # fmt: skip
+""", environ={"D3_A": "value-a"})
     nulled = pusher(hub).push(config.specs[0], static_space(repo_id))
     assert [str(c) for c in nulled.settings_applied] == ["secret A: delete (removed from the config)",
                                                          "variable X: delete (removed from the config)"]
@@ -331,13 +332,13 @@ def test_an_empty_secret_variable_fails_validate_and_the_push_before_any_write(h
     monkeypatch.setenv("D4_KEY", "the-real-key")
     repo_id = f"{hub.username}/empty-secret"
     spec = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", secrets={"API_KEY": "env:D4_KEY"},
-                     variables={"X": "1"})  # fmt: skip
+                     variables={"X": "1"})
     assert pusher(hub).push(spec, static_space(repo_id)).error is None
     commits, counts = hub.commit_count(repo_id), hub.request_counts()
 
     monkeypatch.setenv("D4_KEY", "")
     changed = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", secrets={"API_KEY": "env:D4_KEY"},
-                        variables={"X": "2"})  # fmt: skip
+                        variables={"X": "2"})
     result = pusher(hub).push(changed, static_space(repo_id, b"<p>v2</p>\n"))
     assert not result.pushed and "D4_KEY" in result.error and "empty" in result.error
     assert result.settings_applied == ()
@@ -364,11 +365,11 @@ def test_an_unknown_hardware_fails_validate_and_plan_and_nothing_is_written(hub,
     config = tmp_path / "spaces.yaml"
     config.write_text(f"spaces:\n  - repo_id: {repo_id}\n    app_path: app\n    space_sdk: static\n"
                       "    hardware: super-gpu-9000\n    variables: {THEME: light}\n"
-                      "    secrets: {API_KEY: env:D5_KEY}\n")  # fmt: skip
+                      "    secrets: {API_KEY: env:D5_KEY}\n")
     seen, commits, counts = settings_seen(api, repo_id), hub.commit_count(repo_id), hub.request_counts()
     for command in ("validate", "plan", "deploy"):
         assert cli.main([command, str(config), *(["--endpoint", hub.endpoint, "--token-env", TOKEN_ENV]
-                                                 if command != "validate" else [])]) == 2  # fmt: skip
+                                                 if command != "validate" else [])]) == 2
         err = capsys.readouterr().err
         assert "spaces[0].hardware: hardware='super-gpu-9000' is not a hardware flavor of the Hub" in err
         assert "cpu-basic" in err and "t4-small" in err
@@ -384,16 +385,16 @@ def test_plan_and_deploy_fail_a_namespace_the_token_cannot_write_before_any_writ
     from beam_pusher.localhub import HubUser, LocalHub
 
     users = [HubUser("alice", "hf_alice_write_token", orgs=("acme",), read_tokens=("hf_alice_read_token",)),
-             HubUser("bob", "hf_bob_write_token")]  # fmt: skip
+             HubUser("bob", "hf_bob_write_token")]
     with LocalHub(tmp_path / "hub", users=users) as hub:
         HfApi(endpoint=hub.endpoint, token="hf_bob_write_token").create_repo("bob/demo", repo_type="space",
-                                                                             space_sdk="static")  # fmt: skip
+                                                                             space_sdk="static")
         monkeypatch.setenv(TOKEN_ENV, "hf_alice_write_token")
         counts = hub.request_counts()
         for dry_run in (True, False):
             result = pusher(hub, dry_run=dry_run).push(
                 SpaceSpec(repo_id="bob/demo", app_path="unused", space_sdk="static", variables={"X": "1"}),
-                static_space("bob/demo"))  # fmt: skip
+                static_space("bob/demo"))
             assert not result.pushed and result.planned == () and result.settings_planned == ()
             assert "no write access to the namespace 'bob'" in result.error and "403" in result.error
             assert "it may write in: alice, acme" in result.error
@@ -401,19 +402,19 @@ def test_plan_and_deploy_fail_a_namespace_the_token_cannot_write_before_any_writ
         assert hub.commit_count("bob/demo") == 1 and hub.space_state("bob/demo").variables == {}
 
         org = pusher(hub, dry_run=True).push(SpaceSpec(repo_id="ACME/demo", app_path="unused", space_sdk="static"),
-                                             static_space("ACME/demo"))  # fmt: skip
+                                             static_space("ACME/demo"))
         assert org.error is None and org.planned  # an organisation of the user: writable, in any case of letters
 
         monkeypatch.setenv(TOKEN_ENV, "hf_alice_read_token")
         read_only = pusher(hub, dry_run=True).push(SpaceSpec(repo_id="alice/demo", app_path="unused"),
-                                                   static_space("alice/demo"))  # fmt: skip
+                                                   static_space("alice/demo"))
         assert "no write access to the namespace 'alice'; it may write nowhere" in read_only.error
 
         (tmp_path / "app").mkdir()
         (tmp_path / "app" / "index.html").write_text("<p>x</p>\n")
         config = tmp_path / "spaces.yaml"
         config.write_text("defaults: {app_path: app, space_sdk: static}\nspaces:\n  - repo_id: bob/demo\n"
-                          "  - repo_id: alice/mine\n")  # fmt: skip
+                          "  - repo_id: alice/mine\n")
         monkeypatch.setenv(TOKEN_ENV, "hf_alice_write_token")
         assert cli.main(["plan", str(config), "--endpoint", hub.endpoint, "--token-env", TOKEN_ENV]) == 1
         out = capsys.readouterr().out
@@ -433,7 +434,7 @@ def test_a_settings_write_refused_after_the_commit_reports_what_was_and_was_not_
     spec = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", variables={"X": "1"})
     assert pusher(hub).push(spec, static_space(repo_id)).error is None
     bigger = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", variables={"X": "2"},
-                       hardware="t4-small", sleep_time=600)  # fmt: skip
+                       hardware="t4-small", sleep_time=600)
     hub.faults.fail_next("space-sleeptime", 1, status=400)
     result = pusher(hub).push(bigger, static_space(repo_id, b"<p>v2</p>\n"))
     assert result.committed and result.commit_id == hub.head(repo_id) and result.files_updated == 1
@@ -469,11 +470,11 @@ def test_plan_lists_settings_changes_next_to_file_changes_without_secret_values(
     pusher(hub).push(spec, static_space(repo_id))
     counts = hub.request_counts()
     changed = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static", hardware="t4-small", private=True,
-                        secrets={"API_KEY": "env:PLAN_KEY"}, variables={"NEW": "2"})  # fmt: skip
+                        secrets={"API_KEY": "env:PLAN_KEY"}, variables={"NEW": "2"})
     planned = pusher(hub, dry_run=True).push(changed, static_space(repo_id, b"<p>v2</p>\n"))
     assert [str(c) for c in planned.settings_planned] == [
         "hardware: cpu-basic -> t4-small", "visibility: public -> private", "secret API_KEY: set (new)",
-        "variable NEW: set (new)", "variable OLD: delete (removed from the config)"]  # fmt: skip
+        "variable NEW: set (new)", "variable OLD: delete (removed from the config)"]
     assert not any(delta(hub.request_counts(), counts).get(route) for route in WRITE_ROUTES)
     assert hub.space_state(repo_id).variables == {"OLD": "1"}
 
@@ -481,7 +482,7 @@ def test_plan_lists_settings_changes_next_to_file_changes_without_secret_values(
 
     lines = ConsoleReport(total=1, dry_run=True).lines(planned)
     assert lines[0].endswith("would commit +0 ~1 -0 (on " + planned.commit_id[:7] + ", 1 file unchanged); "
-                             "would write 5 settings")  # fmt: skip
+                             "would write 5 settings")
     assert lines[1:] == ["    ~ index.html  (10 B)", "    ~ hardware: cpu-basic -> t4-small",
                          "    ~ visibility: public -> private", "    + secret API_KEY: set (new)",
                          "    + variable NEW: set (new)", "    - variable OLD: delete (removed from the config)"]

@@ -97,7 +97,7 @@ def test_an_unchanged_model_keeps_the_version_it_was_pushed_as(hub, pusher, mode
 
     repo_id = f"{hub.username}/auto"
     spec = ModelRepoSpec(repo_id, str(model_dir), pipeline_tag="image-classification", blessed=True,
-                         pipeline_name="penguin")  # fmt: skip
+                         pipeline_name="penguin")
     first = pusher.push(spec)
     rerun = pusher.push(spec)
     assert first.error is None and re.fullmatch(r"v\d{10}", first.pushed_version)

@@ -61,7 +61,7 @@ spaces:
 
 def _open_prs(api, repo_id: str) -> list[int]:
     return sorted(d.num for d in api.get_repo_discussions(repo_id, repo_type="space", discussion_type="pull_request",
-                                                          discussion_status="open"))  # fmt: skip
+                                                          discussion_status="open"))
 
 
 def _report(path) -> dict[str, PushResult]:
@@ -189,7 +189,7 @@ def test_deploy_spaces_create_pr_leaves_pull_requests_of_people_alone(hub, api, 
     committer = Committer.connect(HubSettings(endpoint=hub.endpoint, token=local_hub_token))
     committer.api.create_repo(repo_id, repo_type="space", space_sdk="static")
     api.create_commit(repo_id, [CommitOperationAdd("notes.md", b"mine\n")], commit_message="A person's change",
-                      repo_type="space", create_pr=True)  # fmt: skip
+                      repo_type="space", create_pr=True)
     assert find_pull_request(api, repo_id) is None  # no marker: not this tool's
 
     with BeamTestPipeline() as p:

@@ -30,7 +30,7 @@ class _FakeClock:
 
 def _headers(remaining: int, reset: int, quota: int = 100, window: int = 10) -> dict[str, str]:
     return {"RateLimit": f'"api";r={remaining};t={reset}',
-            "RateLimit-Policy": f'"fixed window";"api";q={quota};w={window}'}  # fmt: skip
+            "RateLimit-Policy": f'"fixed window";"api";q={quota};w={window}'}
 
 
 def test_budget_never_waits_for_a_hub_without_rate_limit_headers():
@@ -50,7 +50,7 @@ def test_budget_holds_every_thread_until_the_window_resets():
     released: list[float] = []
     start = time.monotonic()
     threads = [threading.Thread(target=lambda: (budget.acquire(), released.append(time.monotonic())))
-               for _ in range(3)]  # fmt: skip
+               for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
@@ -88,7 +88,7 @@ def _hub_error(status_headers_message):
 def test_a_commit_quota_refusal_is_not_retried_and_a_request_quota_one_is():
     commit = _hub_error((429, {**_headers(40, 3), "Retry-After": "3599"},
                                   "You have exceeded the rate limit for repository commits (128 per hour), please "
-                                  "retry in about 1 hour."))  # fmt: skip
+                                  "retry in about 1 hour."))
     requests = _hub_error((429, {**_headers(0, 3), "Retry-After": "3"}, "Rate limit reached"))
     assert commit_quota_retry_after(commit) == 3599 and not is_transient(commit) and not is_rate_limited(commit)
     assert commit_quota_retry_after(requests) is None and is_transient(requests) and is_rate_limited(requests)
@@ -102,14 +102,14 @@ def _fleet(tmp_path, username: str, count: int) -> list[SpaceSpec]:
         SpaceSpec(repo_id=f"{username}/quota-{i:02d}", app_path=str(tpl), space_sdk="static",
                   placeholders={"NAME": f"space {i}"})
         for i in range(count)
-    ]  # fmt: skip
+    ]
 
 
 def _spend_commit_quota(hub_api, repo_id: str) -> None:
     hub_api.create_repo(repo_id, repo_type="space", space_sdk="static")
     for n in range(COMMITS):
         hub_api.upload_file(path_or_fileobj=f"run {n}\n".encode(), path_in_repo=f"note-{n}.txt", repo_id=repo_id,
-                            repo_type="space")  # fmt: skip
+                            repo_type="space")
 
 
 def _counted(hub) -> int:
@@ -176,7 +176,7 @@ def test_deploy_exits_1_and_says_when_to_retry_for_a_space_over_its_commit_quota
     (tmp_path / "app" / "index.html").write_text("<p>hi</p>\n")
     status = main(["push", "--username", local_hub.username, "--repo-name", "busy", "--app-path",
                    str(tmp_path / "app"), "--space-sdk", "static", "--endpoint", local_hub.endpoint,
-                   "--token-env", LOCAL_HUB_TOKEN_ENV])  # fmt: skip
+                   "--token-env", LOCAL_HUB_TOKEN_ENV])
     out = capsys.readouterr().out
     assert status == 1
     assert f"{repo_id}  deferred: commit quota, retry after about 10 minutes" in out

@@ -38,7 +38,7 @@ SECRET_VALUE = "sk-weather-api-9876543210"
     ("aws-secret:", None),
     ("aws-secret:app#", None),
     ("hf_literal", None),
-])  # fmt: skip
+])
 def test_reference_kinds(reference, kind):
     assert auth.reference_kind(reference) is kind
     assert auth.has_reference_prefix(reference) or reference == "hf_literal"

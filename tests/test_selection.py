@@ -39,13 +39,13 @@ BIG = 12 * 1024 * 1024
         (".ruff_cache/", "cache"), ("nb/.ipynb_checkpoints/", "cache"), (".DS_Store", "OS file"),
         ("img/Thumbs.db", "OS file"), ("debug.log", "log"), ("logs/app.log", "log"),
     ],
-)  # fmt: skip
+)
 def test_default_exclusions_name_their_reason(path, reason):
     assert Selector().reason(path, path) == reason
 
 
 @pytest.mark.parametrize("path", ["app.py", "environment.yml", ".envrc", "my.env", "env/", "venv.py", "logs/",
-                                  "node_modules.txt", ".gitignore", ".gitattributes", "catalog.md"])  # fmt: skip
+                                  "node_modules.txt", ".gitignore", ".gitattributes", "catalog.md"])
 def test_ordinary_files_are_not_excluded(path):
     assert Selector().reason(path, path) is None
 
@@ -186,7 +186,7 @@ EXCLUDED = [
     ("__pycache__/", "cache"), ("build/", ".gitignore"), ("debug.log", "log"), ("node_modules/", "node_modules"),
     ("notebooks/explore.ipynb", "exclude"), ("scratch.tmp", ".gitignore"), ("secrets.json", ".gitignore"),
     ("sub/local.txt", "sub/.gitignore"), ("tools/", "virtualenv"),
-]  # fmt: skip
+]
 
 
 def config_for(tmp_path, hub, name: str, extra: str = "") -> str:
@@ -198,7 +198,7 @@ def config_for(tmp_path, hub, name: str, extra: str = "") -> str:
             space_sdk: gradio
             model_hub_repo_id: alice/model
             exclude: ["*.ipynb"]
-        """) + extra)  # fmt: skip
+        """) + extra)
     return str(path)
 
 
@@ -246,7 +246,7 @@ def test_a_space_that_got_a_secret_before_loses_it_on_the_next_deploy(hub, api, 
     spec = SpaceSpec(f"{hub.username}/leaked", user_folder(tmp_path / "leaked"), model_hub_repo_id="alice/model")
     api.create_repo(spec.repo_id, repo_type="space", space_sdk="gradio")
     api.create_commit(spec.repo_id, [CommitOperationAdd(".env", FAKE_KEY.encode())], commit_message="old deploy",
-                      repo_type="space")  # fmt: skip
+                      repo_type="space")
     [result] = run_deploy([spec], endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")
     assert result.error is None and result.files_deleted == 1
     assert ".env" not in api.list_repo_files(spec.repo_id, repo_type="space")
@@ -255,7 +255,7 @@ def test_a_space_that_got_a_secret_before_loses_it_on_the_next_deploy(hub, api, 
 def test_include_brings_back_an_excluded_file_and_a_secret_only_with_a_warning(hub, api, tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="beam_pusher")
     spec = SpaceSpec(f"{hub.username}/included", user_folder(tmp_path / "included"), model_hub_repo_id="alice/m",
-                     include=[".env.example", "debug.log", "node_modules/x.js"])  # fmt: skip
+                     include=[".env.example", "debug.log", "node_modules/x.js"])
     [result] = run_deploy([spec], endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")
     assert result.error is None
     files = set(api.list_repo_files(spec.repo_id, repo_type="space"))

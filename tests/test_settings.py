@@ -54,7 +54,7 @@ def test_a_secret_description_holds_a_salted_hash_never_the_value():
 
 @pytest.mark.parametrize("description", [None, "", "API key for the weather service", MANAGED_MARKER,
                                          f"{MANAGED_MARKER}; v1$$", f"{MANAGED_MARKER}; v2$abc$def",
-                                         f"{MANAGED_MARKER}; v1$!!$??"])  # fmt: skip
+                                         f"{MANAGED_MARKER}; v1$!!$??"])
 def test_a_description_without_a_valid_fingerprint_never_matches(description):
     assert not secret_matches(description, "anything")
 
@@ -84,7 +84,7 @@ def test_an_unchanged_space_plans_nothing():
     current = CurrentSettings(
         secrets={"API_KEY": secret_description("v")}, variables={"X": ("1", MANAGED_MARKER)},
         hardware="t4-small", sleep_time=600, private=False,
-    )  # fmt: skip
+    )
     assert plan_settings(s, current, {"API_KEY": "v"}) == ()
 
 
@@ -93,7 +93,7 @@ def test_changes_name_what_differs_and_never_a_secret_value():
     current = CurrentSettings(
         secrets={"API_KEY": secret_description("old-value"), "HAND": "typed in the UI"},
         variables={"X": ("1", MANAGED_MARKER)}, hardware="cpu-basic", private=False,
-    )  # fmt: skip
+    )
     changes = plan_settings(s, current, {"API_KEY": "new-value", "HAND": "hand-value"})
     assert [str(c) for c in changes] == [
         "hardware: cpu-basic -> t4-small",
@@ -139,7 +139,7 @@ def test_setting_changes_round_trip_through_a_json_report():
         "alice/demo", pushed=True,
         settings_applied=(SettingChange("secret", "set", "API_KEY", "new"),),
         settings_failed=(SettingChange(SettingKind.HARDWARE, SettingAction.SET, detail="cpu-basic -> t4-small"),),
-    )  # fmt: skip
+    )
     data = json.loads(json.dumps(result.to_dict()))
     assert data["settings_applied"] == [{"kind": "secret", "action": "set", "key": "API_KEY", "detail": "new"}]
     assert PushResult.from_dict(data) == result
@@ -150,7 +150,7 @@ def test_setting_changes_round_trip_through_a_json_report():
     ({"kind": "secret", "action": "rotate", "key": "K"}, "'rotate' is not a valid SettingAction"),
     ({"kind": "secret", "action": "set"}, "a key is given exactly for secrets and variables"),
     ({"kind": "hardware", "action": "set", "key": "K"}, "a key is given exactly for secrets and variables"),
-])  # fmt: skip
+])
 def test_a_setting_change_checks_itself(kwargs, message):
     with pytest.raises(SpecError, match=re.escape(message)):
         SettingChange(**kwargs)

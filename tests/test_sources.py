@@ -225,7 +225,7 @@ def test_a_folder_of_excluded_files_says_what_was_left_out_and_how_to_bring_it_b
     write(tmp_path / ".env", "KEY=x\n")
     write(tmp_path / "debug.log", "x\n")
     with pytest.raises(TemplateError, match=r"holds no files to upload \(excluded 2: \.env \(secret\), debug\.log "
-                       r"\(log\)\).*include:"):  # fmt: skip
+                       r"\(log\)\).*include:"):
         sources.list_source_files(str(tmp_path))
     listing = sources.scan_source_files(str(tmp_path), include=["*.log"])
     assert [f.path for f in listing.files] == ["debug.log"]

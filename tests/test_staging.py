@@ -50,7 +50,7 @@ def test_the_wheel_holds_the_imported_package_its_apps_and_valid_metadata(tmp_pa
 def test_pip_installs_the_wheel(tmp_path):
     path = build_wheel(tmp_path)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                    "--target", str(tmp_path / "site"), path], check=True)  # fmt: skip
+                    "--target", str(tmp_path / "site"), path], check=True)
     assert (tmp_path / "site" / "beam_pusher" / "apps" / "gradio" / "img_classifier" / "app.py").exists()
     entry_points = next((tmp_path / "site").glob("beam_pusher-*.dist-info")) / "entry_points.txt"
     assert "beam-pusher = beam_pusher.cli:main" in entry_points.read_text()
@@ -67,7 +67,7 @@ def test_local_runners_stage_nothing(args):
     ("--sdk_container_image=europe-docker.pkg.dev/p/r/img:1", "--sdk_container_image europe-docker.pkg.dev/p/r/img:1"),
     ("--setup_file=./setup.py", "--setup_file ./setup.py"),
     ("--extra_package=dist/mine.whl", "--extra_package dist/mine.whl"),
-])  # fmt: skip
+])
 def test_the_users_own_choice_is_left_alone(flag, choice, caplog):
     options = PipelineOptions(["--runner=DataflowRunner", flag])
     assert staging_choice(options) == choice
@@ -94,7 +94,7 @@ def staged_names(job) -> list[str]:
     for environment in job.proto_pipeline.components.environments.values():
         for dependency in environment.dependencies:
             names.append(beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(dependency.role_payload)
-                         .staged_name)  # fmt: skip
+                         .staged_name)
     return names
 
 

@@ -276,7 +276,7 @@ def test_secrets_and_variables_are_applied_without_leaking(hub, api, tmp_path, m
         monkeypatch.setenv("DEMO_SECRET_VALUE", "s3cr3t-value-456")
         hub.faults.fail_next("space-hardware", 1, status=400)
         refused = deploy(hub, [spec_for(hub, "settings", tmp_path / "tpl", secrets={"API_KEY": "env:DEMO_SECRET_VALUE"},
-                                        hardware="t4-small")])[0]  # fmt: skip
+                                        hardware="t4-small")])[0]
         assert refused.error and "HTTP 400" in refused.error
         assert [str(c) for c in refused.settings_failed] == ["hardware: cpu-basic -> t4-small",
                                                              "secret API_KEY: set (changed)",
@@ -458,7 +458,7 @@ def test_a_fleet_redeployed_unchanged_makes_no_commit_and_no_settings_write_and_
             specs.append(spec_for(hub, f"fleet-{i}", tmp_path / "tpl", space_sdk="static",
                                   secrets={"API_KEY": f"env:FLEET_KEY_{i}", "SHARED": "env:FLEET_SHARED"},
                                   variables={"INDEX": str(i), "THEME": theme_of_1 if i == 1 else "dark"},
-                                  hardware=hardware, sleep_time=3600 if i % 3 == 0 else None))  # fmt: skip
+                                  hardware=hardware, sleep_time=3600 if i % 3 == 0 else None))
         return specs
 
     monkeypatch.setenv("FLEET_SHARED", "shared-fleet-value")
@@ -474,7 +474,7 @@ def test_a_fleet_redeployed_unchanged_makes_no_commit_and_no_settings_write_and_
     seen = {rid: (api.get_space_secrets(rid), api.get_space_variables(rid)) for rid in repo_ids}
     seen = {rid: ({k: (v.description, v.updated_at) for k, v in s.items()},
                   {k: (v.value, v.description, v.updated_at) for k, v in var.items()})
-            for rid, (s, var) in seen.items()}  # fmt: skip
+            for rid, (s, var) in seen.items()}
     counts = hub.request_counts()
 
     again = deploy(hub, fleet())
@@ -497,11 +497,11 @@ def test_a_fleet_redeployed_unchanged_makes_no_commit_and_no_settings_write_and_
     monkeypatch.setenv("FLEET_KEY_0", "rotated-fleet-key")
     started = time.monotonic()
     changed = {r.repo_id: [str(c) for c in r.settings_applied]
-               for r in deploy(hub, fleet(theme_of_1="light", hardware_of_2="a10g-small"))}  # fmt: skip
+               for r in deploy(hub, fleet(theme_of_1="light", hardware_of_2="a10g-small"))}
     stages = {rid: api.get_space_runtime(rid).stage for rid in repo_ids}
     assert time.monotonic() - started < 10.0, "too slow to see the builds within the runtime delay"
     assert changed == {rid: [] for rid in repo_ids} | {
         repo_ids[0]: ["secret API_KEY: set (changed)"], repo_ids[1]: ["variable THEME: set (changed)"],
-        repo_ids[2]: ["hardware: t4-small -> a10g-small"]}  # fmt: skip
+        repo_ids[2]: ["hardware: t4-small -> a10g-small"]}
     assert stages == {rid: "BUILDING" if rid in repo_ids[:3] else "RUNNING" for rid in repo_ids}
     assert hub.space_state(repo_ids[0]).secrets["API_KEY"] == "rotated-fleet-key"

@@ -63,7 +63,7 @@ def plan_launch(plan: BuildPlan, read: Reader) -> tuple[AppLaunch | None, str | 
     card, _ = spaces.parse_front_matter((read("README.md") or b"").decode("utf-8", "replace"))
     version = (card or {}).get("sdk_version")
     lines = normalize_requirement_lines((read("requirements.txt") or b"").decode("utf-8", "replace").splitlines(),
-                                        "requirements.txt")  # fmt: skip
+                                        "requirements.txt")
     if plan.sdk == STATIC:
         return AppLaunch(STATIC, plan.app_file, (), f"Static Space: serving {plan.app_file} and the other files"), None
     if plan.sdk in (GRADIO, STREAMLIT):
@@ -83,7 +83,7 @@ def plan_launch(plan: BuildPlan, read: Reader) -> tuple[AppLaunch | None, str | 
         return AppLaunch(GRADIO, command[1], lines, description), None
     shown = "no CMD or ENTRYPOINT" if command is None else f"the command {shlex.join(command)!r}"
     return None, (f"this local Hub builds no Docker images: the Dockerfile has {shown}, not 'streamlit run FILE' "
-                  "or 'python FILE' (with gradio in requirements.txt), so this Space is simulated")  # fmt: skip
+                  "or 'python FILE' (with gradio in requirements.txt), so this Space is simulated")
 
 
 def _with_sdk(lines: tuple[str, ...], sdk: str, version: str | None) -> tuple[str, ...]:
@@ -128,12 +128,12 @@ def app_command(launch: AppLaunch, python: os.PathLike | str, port: int) -> list
     if launch.kind == STREAMLIT:
         return [str(python), "-m", "streamlit", "run", launch.app_file, "--server.port", str(port),
                 "--server.address", "127.0.0.1", "--server.headless", "true",
-                "--browser.gatherUsageStats", "false"]  # fmt: skip
+                "--browser.gatherUsageStats", "false"]
     raise ValueError(f"a {launch.kind} Space has no command: its files are served by the runtime itself")
 
 
 def app_environment(base: Mapping[str, str], *, repo_id: str, port: int, home: Path, endpoint: str,
-                    variables: Mapping[str, str], secrets: Mapping[str, str]) -> dict[str, str]:  # fmt: skip
+                    variables: Mapping[str, str], secrets: Mapping[str, str]) -> dict[str, str]:
     """The app's environment variables, as a Space's container has them, with everything kept on this machine.
 
     ``base`` is the Space environment's (``SpaceEnv.child_env()``); the Hub's own ``HF_TOKEN`` is dropped (an app
@@ -151,7 +151,7 @@ def app_environment(base: Mapping[str, str], *, repo_id: str, port: int, home: P
         "HF_HUB_DISABLE_TELEMETRY": "1", "MPLCONFIGDIR": str(home / "mpl"), "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
         **{key: DEAD_PROXY for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")},
-    })  # fmt: skip
+    })
     env.update(variables)
     env.update(secrets)
     return env

@@ -61,7 +61,7 @@ OUTPUT_TAIL = 12_000  # characters of pip's output kept in an error message
 
 BUILTIN_EXTRA = ("gradio_client",)  # what the apps' test drivers need beyond the Spaces' own requirements
 BUILTIN_CHECK_IMPORTS = ("gradio", "gradio_client", "streamlit", "streamlit.testing.v1", "tensorflow", "PIL",
-                         "huggingface_hub")  # fmt: skip
+                         "huggingface_hub")
 OutputSink = Callable[[str], None]
 ProcessSink = Callable[[subprocess.Popen], None]
 
@@ -126,7 +126,7 @@ def normalize_requirement_lines(lines: Iterable[str], source: str) -> tuple[str,
             continue
         if line.startswith("-"):
             raise SpaceEnvError(f"{source}: option line {line!r} is not supported in a Space's requirements here: "
-                                "list plain requirements, one a line")  # fmt: skip
+                                "list plain requirements, one a line")
         line = re.sub(r"\s+", "", line)
         name = re.match(r"[A-Za-z0-9._-]+", line)
         if name:
@@ -158,7 +158,7 @@ def _python_tag(python: Path) -> str:
         [str(python), "-c", "import platform, sys; print(sys.implementation.name, platform.python_version(), "
          "platform.machine())"],
         capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
+    )
     if out.returncode != 0:
         raise SpaceEnvError(f"{python} does not run", out.stdout + out.stderr)
     return out.stdout.strip()
@@ -179,7 +179,7 @@ def env_key(requirements: Sequence[str], python_tag: str) -> str:
 
 
 def _run(cmd: list[str], *, env: dict[str, str], log: Path, timeout: float, on_output: OutputSink | None = None,
-         on_process: ProcessSink | None = None) -> None:  # fmt: skip
+         on_process: ProcessSink | None = None) -> None:
     """Runs a build step, appending its output to ``log``; raises SpaceEnvError with that output when it fails.
 
     Each output line is also given to ``on_output`` as it comes (the Spaces runtime's build log), and the process
@@ -192,7 +192,7 @@ def _run(cmd: list[str], *, env: dict[str, str], log: Path, timeout: float, on_o
         if on_output is not None:
             on_output(f"$ {' '.join(cmd)}")
         process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-                                   errors="replace", start_new_session=True)  # fmt: skip
+                                   errors="replace", start_new_session=True)
         if on_process is not None:
             on_process(process)
         assert process.stdout is not None
@@ -271,7 +271,7 @@ def ensure_space_env(
 
 
 def _build(path: Path, python: Path, lines: tuple[str, ...], on_output: OutputSink | None,
-           on_process: ProcessSink | None) -> None:  # fmt: skip
+           on_process: ProcessSink | None) -> None:
     if path.exists():
         shutil.rmtree(path)  # an interrupted build: no marker, so nothing in it can be trusted
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -286,7 +286,7 @@ def _build(path: Path, python: Path, lines: tuple[str, ...], on_output: OutputSi
     pip = [str(path / "bin" / "python"), "-m", "pip"]
     _run([*pip, "install", "--upgrade", "pip"], env=env, log=log, timeout=BUILD_TIMEOUT, **hooks)
     _run([*pip, "install", "--progress-bar", "off", "-r", str(requirements)], env=env, log=log, timeout=BUILD_TIMEOUT,
-         **hooks)  # fmt: skip
+         **hooks)
     (path / MARKER).write_text(json.dumps({"requirements": lines, "built": time.time()}), encoding="utf-8")
 
 
@@ -296,11 +296,11 @@ def _check(path: Path, env_python: Path, modules: Sequence[str], report: Sequenc
     done = subprocess.run(
         [str(env_python), "-c", _CHECK, ",".join(report), *modules],
         capture_output=True, text=True, env=env, timeout=600, check=False, cwd=path,
-    )  # fmt: skip
+    )
     if done.returncode != 0:
         (path / MARKER).unlink(missing_ok=True)  # rebuilt next time rather than failing forever
         raise SpaceEnvError(f"the Space environment {path} is broken: importing {', '.join(modules)} failed",
-                            done.stdout + done.stderr)  # fmt: skip
+                            done.stdout + done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -317,7 +317,7 @@ def builtin_apps_env(**options: object) -> SpaceEnv:
     ``find_satisfying_env``. ``options`` are passed to ``ensure_space_env``.
     """
     return ensure_space_env(builtin_requirement_files(), extra=BUILTIN_EXTRA,
-                            check_imports=BUILTIN_CHECK_IMPORTS, **options)  # type: ignore[arg-type]  # fmt: skip
+                            check_imports=BUILTIN_CHECK_IMPORTS, **options)  # type: ignore[arg-type]
 
 
 def _installed(env_path: Path) -> dict[str, str]:
@@ -348,7 +348,7 @@ def _satisfied(lines: Sequence[str], installed: dict[str, str]) -> bool:
 
 
 def find_satisfying_env(lines: Sequence[str], *, root: os.PathLike | str | None = None,
-                        python: os.PathLike | str | None = None) -> SpaceEnv | None:  # fmt: skip
+                        python: os.PathLike | str | None = None) -> SpaceEnv | None:
     """A complete cached environment of the same interpreter in which every requirement line is installed, or None.
 
     ``pip install`` of ``lines`` into it would install nothing, so a Space with these requirements can run in it.

@@ -111,7 +111,7 @@ def _config_problems(card: dict[str, Any], sdk: Any, app_file: str, paths: Colle
     if sdk != "docker" and app_file not in paths:
         source = "app_file in README.md" if card.get("app_file") else f"the default app_file of a {sdk} Space"
         return [f"application file {app_file!r} ({source}) is not in the Space: add it, or set app_file in README.md "
-                "to the file that starts the app"]  # fmt: skip
+                "to the file that starts the app"]
     return []
 
 
@@ -139,7 +139,7 @@ def _sdk_version(card: dict[str, Any], sdk: Any) -> tuple[str | None, str | None
     if not full:
         quoted = "" if isinstance(value, str) else " (YAML read it as a number: quote it)"
         return None, (f"sdk_version {text!r} in README.md is not a full Gradio version{quoted}: write all three "
-                      "parts as a string, e.g. sdk_version: \"4.44.1\", not 4.44")  # fmt: skip
+                      "parts as a string, e.g. sdk_version: \"4.44.1\", not 4.44")
     return text, None
 
 
@@ -155,7 +155,7 @@ def _expose_problems(dockerfile: bytes, app_port: int, port_given: bool) -> list
     ports = ", ".join(str(port) for port in sorted(exposed))
     given = "set in README.md" if port_given else "the default, as README.md sets no app_port"
     return [f"app_port is {app_port} ({given}) but the Dockerfile EXPOSEs {ports}: the Hub would send traffic to a "
-            f"port nothing listens on. Set app_port: {min(exposed)} in README.md, or serve on {app_port}"]  # fmt: skip
+            f"port nothing listens on. Set app_port: {min(exposed)} in README.md, or serve on {app_port}"]
 
 
 def _requirements(read: Reader) -> tuple[list[tuple[int, Requirement]], list[str]]:
@@ -170,7 +170,7 @@ def _requirements(read: Reader) -> tuple[list[tuple[int, Requirement]], list[str
             found.append((number, Requirement(line)))
         except InvalidRequirement as err:
             errors.append(f"ERROR: Invalid requirement: {line!r} (requirements.txt, line {number}): {err}. "
-                          "Write one package a line, e.g. 'gradio>=4.44' or 'numpy==1.26.4'")  # fmt: skip
+                          "Write one package a line, e.g. 'gradio>=4.44' or 'numpy==1.26.4'")
     return found, errors
 
 
@@ -178,7 +178,7 @@ def _build_failures(sdk: Any, version: str | None, paths: Collection[str], read:
     if sdk == "docker":
         if "Dockerfile" not in paths:
             return ["ERROR: failed to build: there is no Dockerfile at the root of the Space: a Docker Space is "
-                    "built from its Dockerfile; add one, or set another sdk in README.md"]  # fmt: skip
+                    "built from its Dockerfile; add one, or set another sdk in README.md"]
         return []
     if sdk == "static":
         return []
@@ -191,12 +191,12 @@ def _build_failures(sdk: Any, version: str | None, paths: Collection[str], read:
                 source = "sdk_version in README.md" if version != DEFAULT_GRADIO_VERSION else "the default Gradio"
                 return [f"ERROR: Cannot install gradio=={version} ({source}) and {requirement} (requirements.txt, line "
                         f"{number}): these versions conflict. Make sdk_version in README.md a version that "
-                        f"requirements.txt allows, e.g. pin both to the same full version"]  # fmt: skip
+                        f"requirements.txt allows, e.g. pin both to the same full version"]
     return []
 
 
 def _build_steps(sdk: Any, app_file: str, app_port: int, version: str | None, paths: Collection[str],
-                 read: Reader) -> tuple[str, ...]:  # fmt: skip
+                 read: Reader) -> tuple[str, ...]:
     """The log of a build that runs, up to the image (the error or "Build done" line is added by the caller)."""
     if sdk == "static":
         return (f"Static Space: {app_file} and the other files are served as they are, nothing to build",)
@@ -204,11 +204,11 @@ def _build_steps(sdk: Any, app_file: str, app_port: int, version: str | None, pa
         dockerfile = (read("Dockerfile") or b"").decode("utf-8", "replace")
         instructions = [line.strip() for line in dockerfile.splitlines() if line.strip() and line.strip()[0] != "#"]
         return (f"Building the Dockerfile ({len(instructions)} instructions); the Hub sends traffic to port {app_port}",
-                *(f"--> {line}" for line in instructions[:20]))  # fmt: skip
+                *(f"--> {line}" for line in instructions[:20]))
     lines = [f"Space configuration: sdk {sdk}{f' {version}' if version else ''}, app_file {app_file}"]
     if sdk == "streamlit":
         lines.append("WARNING: the streamlit SDK is no longer offered for new Spaces: new Streamlit Spaces are Docker "
-                     "Spaces (sdk: docker, a Dockerfile serving on port 8501, app_port: 8501)")  # fmt: skip
+                     "Spaces (sdk: docker, a Dockerfile serving on port 8501, app_port: 8501)")
     lines.append(f"--> Installing {sdk}{f'=={version}' if version else ''}")
     if "requirements.txt" in paths:
         requirements, _ = _requirements(read)

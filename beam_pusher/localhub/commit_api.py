@@ -55,7 +55,7 @@ def preupload(request: Request, repo_type: str, repo_id: str, revision: str) -> 
         path, size, sample = _preupload_entry(item)
         lfs = size > 0 and (size > threshold or is_binary(sample) or attributes.is_lfs(path))
         answer: dict[str, Any] = {"path": path, "uploadMode": "lfs" if lfs else "regular",
-                                  "shouldIgnore": ignore.ignores(path)}  # fmt: skip
+                                  "shouldIgnore": ignore.ignores(path)}
         blob = snapshot.files.get(path)
         if blob is not None:
             info = repo.file_info(path, blob)
@@ -170,7 +170,7 @@ def _read_operations(request: Request, repo: Repository) -> tuple[dict[str, Any]
             operations.append(DeletePath(_path(value.get("path", "").rstrip("/")), folder=key == "deletedFolder"))
         else:
             raise HubError(400, f"Unknown commit operation {key!r} on line {number}: use header, file, lfsFile, "
-                           "deletedFile or deletedFolder")  # fmt: skip
+                           "deletedFile or deletedFolder")
     if not isinstance(header, dict) or not isinstance(header.get("summary"), str):
         raise HubError(400, "The commit body must start with {'key': 'header', 'value': {'summary': ...}}")
     if readme is not None:
@@ -191,10 +191,10 @@ def _regular_file(request: Request, repo: Repository, value: dict[str, Any]) -> 
     limit = request.state.config.lfs_threshold
     if len(content) > limit:
         raise HubError(400, f"File {path!r} is {len(content)} bytes, larger than {limit}: files that large must be "
-                       "uploaded with LFS (preupload answers 'lfs' for them)")  # fmt: skip
+                       "uploaded with LFS (preupload answers 'lfs' for them)")
     if is_binary(content):
         raise HubError(400, f"File {path!r} is binary: binary files must be uploaded with LFS "
-                       "(preupload answers 'lfs' for them)")  # fmt: skip
+                       "(preupload answers 'lfs' for them)")
     return AddFile(path, repo.git.write_blob(content)), content
 
 
@@ -206,7 +206,7 @@ def _lfs_file(request: Request, repo: Repository, value: dict[str, Any]) -> AddF
     stored = request.state.lfs.size(oid)
     if stored is None:
         raise HubError(400, f"LFS object {oid} for {path!r} was never uploaded: upload it through the LFS batch "
-                       "API (batch, PUT, verify) before committing it")  # fmt: skip
+                       "API (batch, PUT, verify) before committing it")
     if size is not None and size != stored:
         raise HubError(400, f"LFS file {path!r}: announced size {size} differs from the uploaded object's {stored}")
     return AddFile(path, repo.git.write_blob(pointer_file(oid, stored)))

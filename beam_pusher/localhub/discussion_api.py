@@ -32,7 +32,7 @@ from beam_pusher.localhub.storage import AddFile, DeletePath, Repository
 __all__ = [
     "change_status", "comment", "commit_target", "create_discussion", "discussion_details", "edit_comment",
     "hide_comment", "list_discussions", "merge", "open_pull_request", "record_commit", "rename",
-]  # fmt: skip
+]
 
 PAGE_SIZE = 50
 _DEFAULT_DESCRIPTION = "{} opened with the local Hub"
@@ -48,7 +48,7 @@ def _participant(request: Request, repo_type: str, repo_id: str) -> tuple[Reposi
     identity = request.require_identity()
     if identity.role != "write":
         raise HubError(403, f"This token of {identity.name!r} has read access only: use a write token to open, "
-                       f"comment on or update discussions and pull requests of {repo.repo_id!r}")  # fmt: skip
+                       f"comment on or update discussions and pull requests of {repo.repo_id!r}")
     return repo, identity
 
 
@@ -65,11 +65,11 @@ def _thread(repo: Repository, num: str | int) -> Discussion:
 def _require_author_or_maintainer(identity: Identity, repo: Repository, thread: Discussion, action: str) -> None:
     if identity.name != thread.author and not _is_maintainer(identity, repo):
         raise HubError(403, f"Only the author of #{thread.num} ({thread.author!r}) or a member of {repo.namespace!r} "
-                       f"with a write token may {action}; {identity.name!r} is neither")  # fmt: skip
+                       f"with a write token may {action}; {identity.name!r} is neither")
 
 
 def commit_target(request: Request, repo_type: str, repo_id: str, revision: str,
-                  create_pr: bool) -> tuple[Repository, Discussion | None]:  # fmt: skip
+                  create_pr: bool) -> tuple[Repository, Discussion | None]:
     """The repository a preupload or commit goes to, checked as the Hub does, and the pull request it updates.
 
     A commit to a branch needs write access to the namespace; one that opens a pull request (``create_pr``) needs
@@ -86,11 +86,11 @@ def commit_target(request: Request, repo_type: str, repo_id: str, revision: str,
     thread = _thread(repo, num)
     if not thread.is_pull_request:
         raise HubError(404, f"Invalid rev id: {revision!r}: #{num} is a discussion, not a pull request",
-                       "RevisionNotFound")  # fmt: skip
+                       "RevisionNotFound")
     _require_author_or_maintainer(identity, repo, thread, f"push to {revision}")
     if not thread.is_open:
         raise HubError(403, f"Pull request #{num} is {thread.status}: reopen it (change_discussion_status) before "
-                       "pushing to it")  # fmt: skip
+                       "pushing to it")
     return repo, thread
 
 
@@ -98,7 +98,7 @@ def commit_target(request: Request, repo_type: str, repo_id: str, revision: str,
 
 
 def open_pull_request(request: Request, repo: Repository, branch: str, operations: list[AddFile | DeletePath],
-                      header: dict[str, Any], message: str) -> tuple[str, Discussion]:  # fmt: skip
+                      header: dict[str, Any], message: str) -> tuple[str, Discussion]:
     """Commits ``operations`` to a new ``refs/pr/N`` made from ``branch`` and opens pull request ``N`` for it."""
     author = author_of(request)
     store = DiscussionStore(repo)
@@ -127,7 +127,7 @@ def _title(value: Any) -> str:
     title = value.strip() if isinstance(value, str) else ""
     if not 3 <= len(title) <= 200:
         raise HubError(400, f"Invalid title {value!r}: a title has 3 to 200 characters (leading and trailing spaces "
-                       "are not counted)")  # fmt: skip
+                       "are not counted)")
     return title
 
 
@@ -140,7 +140,7 @@ def _user(name: str) -> dict[str, Any]:
 
 def _event_json(event: Event) -> dict[str, Any]:
     found: dict[str, Any] = {"id": event.id, "type": event.type, "createdAt": iso_date(event.created_at),
-                             "author": _user(event.author)}  # fmt: skip
+                             "author": _user(event.author)}
     if event.type != "comment":
         found["data"] = event.data
         return found
@@ -152,7 +152,7 @@ def _event_json(event: Event) -> dict[str, Any]:
         "editors": sorted({event.author, editor}), "history": data["history"], "reactions": [],
         "latest": {"raw": raw, "html": f"<p>{html.escape(raw)}</p>", "author": _user(editor),
                    "updatedAt": iso_date(data.get("updated_at", event.created_at))},
-    }  # fmt: skip
+    }
     return found
 
 
@@ -163,7 +163,7 @@ def _summary_json(request: Request, repo: Repository, thread: Discussion) -> dic
         "numComments": sum(event.type == "comment" for event in thread.events), "topReactions": [],
         "repo": {"name": repo.repo_id, "type": repo.repo_type},
         "url": f"{repo_url(request.base_url, repo.repo_type, repo.repo_id)}/discussions/{thread.num}",
-    }  # fmt: skip
+    }
 
 
 def _details_json(request: Request, repo: Repository, thread: Discussion) -> dict[str, Any]:
@@ -192,7 +192,7 @@ def list_discussions(request: Request, repo_type: str, repo_id: str) -> Response
     kind, status, author = request.param("type") or "all", request.param("status") or "all", request.param("author")
     if kind not in ("all", "discussion", "pull_request") or status not in ("all", "open", "closed"):
         raise HubError(400, f"Invalid filter type={kind!r} status={status!r}: use type all, discussion or "
-                       "pull_request and status all, open or closed")  # fmt: skip
+                       "pull_request and status all, open or closed")
     threads = DiscussionStore(repo).all()
     closed = sum(not thread.is_open for thread in threads)
     threads = [t for t in threads if (kind == "all" or t.is_pull_request == (kind == "pull_request"))
@@ -221,10 +221,10 @@ def create_discussion(request: Request, repo_type: str, repo_id: str) -> Respons
             head = repo.branch_head("main")
             if head is None:
                 raise HubError(404, f"Invalid rev id: {repo.repo_id!r} has no branch 'main' to open a pull request "
-                               "against", "RevisionNotFound")  # fmt: skip
+                               "against", "RevisionNotFound")
             repo.create_ref(f"refs/pr/{num}", head)
         thread = Discussion(num, title, identity.name, time.time(), "draft" if is_pr else "open", is_pr,
-                            (comment_event(identity.name, description),), "main" if is_pr else None)  # fmt: skip
+                            (comment_event(identity.name, description),), "main" if is_pr else None)
         store.create(thread)
     return json_response({"num": num, "pullRequest": is_pr, **_summary_json(request, repo, thread)})
 
@@ -302,7 +302,7 @@ def edit_comment(request: Request, repo_type: str, repo_id: str, num: str, comme
         raise HubError(400, "Editing a comment needs a non-empty JSON field 'content'")
     old = {"raw": event.data["raw"], "updatedAt": iso_date(event.data.get("updated_at", event.created_at))}
     data = {**event.data, "raw": content, "edited": True, "history": [*event.data["history"], old],
-            "updated_at": time.time(), "editor": identity.name}  # fmt: skip
+            "updated_at": time.time(), "editor": identity.name}
     edited = dataclasses.replace(event, data=data)
     DiscussionStore(repo).replace_event(int(num), edited)
     return json_response({"updatedComment": _event_json(edited)})
@@ -313,7 +313,7 @@ def hide_comment(request: Request, repo_type: str, repo_id: str, num: str, comme
     event = _thread(repo, num).comment(comment_id)
     if identity.name != event.author and not _is_maintainer(identity, repo):
         raise HubError(403, f"Only the comment's author ({event.author!r}) or a member of {repo.namespace!r} may hide "
-                       "it")  # fmt: skip
+                       "it")
     hidden = dataclasses.replace(event, data={**event.data, "hidden": True})
     DiscussionStore(repo).replace_event(int(num), hidden)
     return json_response({"updatedComment": _event_json(hidden)})

@@ -70,7 +70,7 @@ class Discussion:
             if event.id == event_id and event.type == "comment":
                 return event
         raise StorageError(404, f"Comment {event_id!r} not found in discussion #{self.num}: use the id of one of its "
-                           "comments (get_discussion_details lists them)")  # fmt: skip
+                           "comments (get_discussion_details lists them)")
 
 
 def new_event(kind: str, author: str, **data: Any) -> Event:
@@ -114,7 +114,7 @@ class DiscussionStore:
             if item["num"] == num:
                 return _from_json(item)
         raise StorageError(404, f"Discussion #{num} not found in {self.repo.repo_id!r}: get_repo_discussions lists "
-                           "the numbers that exist")  # fmt: skip
+                           "the numbers that exist")
 
     def next_number(self) -> int:
         """The number the next thread gets; call with ``repo.lock`` held until ``create`` has used it."""

@@ -28,7 +28,7 @@ __all__ = ["git_file", "lfs_batch", "lfs_download", "lfs_upload", "lfs_verify", 
 LFS_CONTENT_TYPE = "application/vnd.git-lfs+json"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _GIT_FILE = re.compile(r"^(HEAD|info/refs|objects/info/packs|objects/[0-9a-f]{2}/[0-9a-f]{38}|"
-                       r"objects/pack/pack-[0-9a-f]{40,64}\.(pack|idx))$")  # fmt: skip
+                       r"objects/pack/pack-[0-9a-f]{40,64}\.(pack|idx))$")
 
 
 def resolve(request: Request, repo_type: str, repo_id: str, revision: str, path: str) -> Response:
@@ -39,12 +39,12 @@ def resolve(request: Request, repo_type: str, repo_id: str, revision: str, path:
     blob = snapshot.files.get(path)
     if blob is None:
         raise HubError(404, f"Entry Not Found: {path!r} is not a file of {repo_id!r} at {revision!r}",
-                       "EntryNotFound", headers={"X-Repo-Commit": sha})  # fmt: skip
+                       "EntryNotFound", headers={"X-Repo-Commit": sha})
     info = repo.file_info(path, blob)
     headers = {"X-Repo-Commit": sha, "Accept-Ranges": "bytes"}
     if info.lfs_oid:
         headers.update({"ETag": f'"{info.lfs_oid}"', "X-Linked-Etag": f'"{info.lfs_oid}"',
-                        "X-Linked-Size": str(info.size)})  # fmt: skip
+                        "X-Linked-Size": str(info.size)})
         stream = request.state.lfs.open(info.lfs_oid) if request.method == "GET" else None
     else:
         headers["ETag"] = f'"{info.blob_id}"'
@@ -62,13 +62,13 @@ def resolve(request: Request, repo_type: str, repo_id: str, revision: str, path:
             if stream is not None:
                 stream.close()
             raise HubError(416, f"Range {request.headers.get('Range')!r} is outside the file ({info.size} bytes)",
-                           headers={"Content-Range": f"bytes */{info.size}"})  # fmt: skip
+                           headers={"Content-Range": f"bytes */{info.size}"})
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{info.size}"
     if stream is not None and start:
         stream.seek(start)
     return Response(status, content_type="application/octet-stream", headers=headers, stream=stream,
-                    length=end - start)  # fmt: skip
+                    length=end - start)
 
 
 def lfs_batch(request: Request, repo_type: str, repo_id: str) -> Response:
@@ -91,7 +91,7 @@ def lfs_batch(request: Request, repo_type: str, repo_id: str) -> Response:
         stored = request.state.lfs.size(oid) if is_oid(oid) else None
         if not is_oid(oid) or not isinstance(size, int) or size < 0:
             answer["error"] = {"code": 422, "message": f"Invalid object: oid must be a sha256 hex digest and size a "
-                               f"non-negative integer, got oid={oid!r} size={size!r}"}  # fmt: skip
+                               f"non-negative integer, got oid={oid!r} size={size!r}"}
         elif operation == "download":
             if stored is None:
                 answer["error"] = {"code": 404, "message": f"Object {oid} does not exist"}
@@ -110,14 +110,14 @@ def lfs_batch(request: Request, repo_type: str, repo_id: str) -> Response:
             }
         answers.append(answer)
     return json_response({"transfer": "basic", "objects": answers, "hash_algo": "sha256"},
-                         content_type=LFS_CONTENT_TYPE)  # fmt: skip
+                         content_type=LFS_CONTENT_TYPE)
 
 
 def lfs_upload(request: Request, oid: str) -> Response:
     """``PUT`` of an LFS object's bytes: no credentials, the signed URL from the batch answer authorizes it."""
     size = request.param("size") or ""
     if not is_oid(oid) or not size.isdigit() or not request.state.check_signature(request.param("sig") or "", "upload",
-                                                                                  oid, size):  # fmt: skip
+                                                                                  oid, size):
         raise HubError(403, "Invalid or expired LFS upload URL: ask the LFS batch endpoint for a new one")
     try:
         request.state.lfs.receive(oid, int(size), request.body.chunks())
@@ -145,7 +145,7 @@ def _upload_target(request: Request, repo_type: str, repo_id: str) -> None:
     repo = find_repo(request, repo_type, repo_id)
     if identity.role != "write":
         raise HubError(403, f"This token of {identity.name!r} has read access only: use a write token to upload to "
-                       f"{repo.repo_id!r}")  # fmt: skip
+                       f"{repo.repo_id!r}")
 
 
 def lfs_verify(request: Request, repo_type: str, repo_id: str) -> Response:
@@ -166,7 +166,7 @@ def git_file(request: Request, repo_type: str, repo_id: str, path: str) -> Respo
     if request.identity is None and repo is not None and repo.private:
         # Ask git for credentials (it sends them as Basic user:token).
         raise HubError(401, "Authentication required for this private repository",
-                       headers={"WWW-Authenticate": 'Basic realm="local Hub"'})  # fmt: skip
+                       headers={"WWW-Authenticate": 'Basic realm="local Hub"'})
     repo = find_repo(request, repo_type, repo_id)
     if not _GIT_FILE.match(path):
         raise HubError(404, f"{path!r} is not served")

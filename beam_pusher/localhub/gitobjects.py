@@ -26,7 +26,7 @@ from pathlib import Path
 __all__ = [
     "Commit", "GitRepo", "MergeResult", "Signature", "TreeEntry", "MODE_DIR", "MODE_FILE", "is_sha", "is_short_sha",
     "valid_ref_name",
-]  # fmt: skip
+]
 
 MODE_FILE = "100644"
 MODE_DIR = "40000"
@@ -288,7 +288,7 @@ class GitRepo:
         done = subprocess.run(
             ["git", "-C", str(self.path), "merge-tree", "--write-tree", "--name-only", "--no-messages", ours, theirs],
             capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        )
         if done.returncode not in (0, 1):
             raise RuntimeError(f"git merge-tree {ours} {theirs} failed: {done.stderr.strip()}")
         lines = done.stdout.splitlines()

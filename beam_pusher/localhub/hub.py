@@ -154,7 +154,7 @@ class LocalHub:
             self.data_dir = Path(tempfile.mkdtemp(prefix="local-hub-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         state = HubState(RepoStore(self.data_dir), LfsStore(self.data_dir / "lfs"), self.accounts, self.faults,
-                         self.config, self._signing_key())  # fmt: skip
+                         self.config, self._signing_key())
         self._server = HubHTTPServer((self.host, self.port), state)
         # A server on all interfaces is advertised on the loopback address, which every local client can reach.
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else f"[{self.host}]" if ":" in self.host else self.host
@@ -164,7 +164,7 @@ class LocalHub:
             state.runner = SpaceRunner(state, self.data_dir / "space-apps", start_timeout=self.app_start_timeout)
             state.runner.start()
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"local-hub-{self._server.server_address[1]}", daemon=True)  # fmt: skip
+                                        name=f"local-hub-{self._server.server_address[1]}", daemon=True)
         self._thread.start()
         logger.info("local Hub serving %s from %s", state.endpoint, self.data_dir)
         return self
@@ -315,7 +315,7 @@ class LocalHub:
         return [line.text for line in lines if line.at <= now]
 
     def fail_space_run(self, repo_id: str, message: str = "RuntimeError: the app crashed (LocalHub.fail_space_run)",
-                       ) -> None:  # fmt: skip
+                       ) -> None:
         """Makes the Space's app crash: ``RUNTIME_ERROR`` now (or when its build ends), ``message`` in its run log.
 
         The crash belongs to the current build: the next commit, restart or settings change builds and runs the

@@ -68,7 +68,7 @@ class HubState:
     """
 
     def __init__(self, store: RepoStore, lfs: LfsStore, accounts: Accounts, faults: FaultInjector, config: HubConfig,
-                 signing_key: bytes):  # fmt: skip
+                 signing_key: bytes):
         self.store = store
         self.lfs = lfs
         self.accounts = accounts
@@ -127,7 +127,7 @@ class HubError(Exception):
     """An error answer: ``status``, message (header and body), optional ``code`` and extra body fields."""
 
     def __init__(self, status: int, message: str, code: str | None = None, *, headers: dict[str, str] | None = None,
-                 extra: dict[str, Any] | None = None):  # fmt: skip
+                 extra: dict[str, Any] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -169,7 +169,7 @@ class Response:
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None,
-                  content_type: str = "application/json") -> Response:  # fmt: skip
+                  content_type: str = "application/json") -> Response:
     return Response(status, json.dumps(data).encode(), content_type, dict(headers or {}))
 
 
@@ -324,7 +324,7 @@ def iso_date(timestamp: float) -> str:
 
 
 def find_repo(request: Request, repo_type: str, repo_id: str, *, write: bool = False,
-              member: bool = False) -> Repository:  # fmt: skip
+              member: bool = False) -> Repository:
     """The repository if the caller may see it (and write to it, or is a member of its namespace, when asked).
 
     Raises:
@@ -340,10 +340,10 @@ def find_repo(request: Request, repo_type: str, repo_id: str, *, write: bool = F
     namespace = repo.namespace  # as spelled on the Hub: repo ids are resolved case-insensitively
     if identity is not None and (write or member) and not identity.is_member(namespace):
         raise HubError(403, f"You don't have the rights to change {repo_type} {repo_id!r}: it is not in your "
-                       f"namespace {identity.name!r} or one of your organisations")  # fmt: skip
+                       f"namespace {identity.name!r} or one of your organisations")
     if identity is not None and write and not identity.can_write(namespace):
         raise HubError(403, f"This token of {identity.name!r} has read access only: use a write token to change "
-                       f"{repo_type} {repo_id!r}")  # fmt: skip
+                       f"{repo_type} {repo_id!r}")
     return repo
 
 

@@ -29,7 +29,7 @@ __all__ = [
     "agent_harnesses", "auth_check", "create_branch", "create_repo", "create_tag", "delete_branch", "delete_repo",
     "delete_tag", "list_commits", "list_refs", "list_repos", "list_tree", "missing_repo", "note_new_head",
     "paths_info", "repo_info", "update_settings", "validate_yaml", "whoami",
-]  # fmt: skip
+]
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -68,7 +68,7 @@ def whoami(request: Request) -> Response:
         "isPro": False,
         "orgs": [{"type": "org", "name": org, "fullname": org, "roleInOrg": "write"} for org in user.orgs],
         "auth": {"type": "access_token", "accessToken": {"displayName": f"local-{identity.role}", "role": identity.role}},
-    })  # fmt: skip
+    })
 
 
 def missing_repo(request: Request, repo_type: str, repo_id: str) -> Response:
@@ -94,7 +94,7 @@ def validate_yaml(request: Request) -> Response:
         raise HubError(400, "validate-yaml expects a JSON body {'content': <README.md text>, 'repoType': ...}")
     errors = spaces.validate_front_matter(content, str(body.get("repoType") or "model"))
     return json_response({"errors": [{"message": message} for message in errors], "warnings": []},
-                         status=400 if errors else 200)  # fmt: skip
+                         status=400 if errors else 200)
 
 
 def _key_values(value: Any, field: str) -> dict[str, dict[str, Any]]:
@@ -308,7 +308,7 @@ def list_tree(request: Request, repo_type: str, repo_id: str, revision: str, pat
     path = path.strip("/")
     if path and path not in snapshot.dirs:
         raise HubError(404, f"Folder {path!r} not found in {repo_id!r} at {revision!r}", "EntryNotFound",
-                       headers={"X-Repo-Commit": sha})  # fmt: skip
+                       headers={"X-Repo-Commit": sha})
     recursive = request.flag("recursive")
     prefix = path + "/" if path else ""
     depth = prefix.count("/")
@@ -324,7 +324,7 @@ def list_tree(request: Request, repo_type: str, repo_id: str, revision: str, pat
     if start + page_size < len(items):
         quoted = "/" + urllib.parse.quote(path, safe="") if path else ""
         query = urllib.parse.urlencode({"recursive": str(recursive).lower(), "expand": request.param("expand") or "false",
-                                        "cursor": start + page_size})  # fmt: skip
+                                        "cursor": start + page_size})
         next_url = f"{request.base_url}/api/{repo_type}s/{repo_id}/tree/{sha}{quoted}?{query}"
         headers["Link"] = f'<{next_url}>; rel="next"'
     return json_response(_entries(repo, snapshot, [p for p, _ in page], request.flag("expand")), headers=headers)
@@ -362,7 +362,7 @@ def list_commits(request: Request, repo_type: str, repo_id: str, revision: str) 
             "message": commit.description,
             "date": iso_date(commit.author.timestamp),
             "authors": [{"user": commit.author.name, "avatar": ""}],
-        })  # fmt: skip
+        })
     headers = {}
     if start + page_size < len(history):
         next_url = f"{request.base_url}/api/{repo_type}s/{repo_id}/commits/{sha}?p={page_number + 1}"
@@ -377,9 +377,9 @@ def list_refs(request: Request, repo_type: str, repo_id: str) -> Response:
         return [{"name": name, "ref": f"refs/{kind}/{name}", "targetCommit": sha} for name, sha in found.items()]
 
     pull_requests = [{"name": name[len("refs/"):], "ref": name, "targetCommit": sha}
-                     for name, sha in repo.pull_requests().items()] if request.flag("include_prs") else []  # fmt: skip
+                     for name, sha in repo.pull_requests().items()] if request.flag("include_prs") else []
     return json_response({"branches": refs("heads", repo.branches()), "tags": refs("tags", repo.tags()),
-                          "converts": [], "pullRequests": pull_requests})  # fmt: skip
+                          "converts": [], "pullRequests": pull_requests})
 
 
 def create_branch(request: Request, repo_type: str, repo_id: str, branch: str) -> Response:

@@ -81,7 +81,7 @@ class RepoStore:
         """Creates a repository with its initial commit; StorageError(409) if it exists, in any case of letters."""
         if repo_type not in REPO_TYPES or repo_id.count("/") != 1 or not all(map(valid_name, repo_id.split("/"))):
             raise StorageError(400, f"Invalid repo {repo_type} {repo_id!r}: expected 'namespace/name' of a model, "
-                               "dataset or space")  # fmt: skip
+                               "dataset or space")
         with self._lock:
             if (repo_type, repo_id.lower()) in self._repos or self._on_disk(repo_type, repo_id) is not None:
                 raise StorageError(409, f"You already created this {repo_type} repo")

@@ -23,13 +23,13 @@ _SPACE_SETTINGS = {
     ("hardware", "POST"): space_api.hardware, ("runtime", "GET"): space_api.runtime,
     ("restart", "POST"): space_api.restart, ("pause", "POST"): space_api.pause,
     ("sleeptime", "POST"): space_api.sleep_time,
-}  # fmt: skip
+}
 
 
 _DISCUSSION_CHANGES = {
     "comment": discussion_api.comment, "title": discussion_api.rename, "status": discussion_api.change_status,
     "merge": discussion_api.merge,
-}  # fmt: skip
+}
 
 
 @dataclasses.dataclass(frozen=True)

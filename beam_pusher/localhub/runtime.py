@@ -132,7 +132,7 @@ class SpaceTimeline:
         elif self.sleeps_at is not None:
             seconds = int(self.settings.get("sleep_time") or 0)
             lines.append(LogLine(self.sleeps_at, f"The Space went to sleep after {seconds} seconds without visitors: "
-                                                 "restart it to wake it up"))  # fmt: skip
+                                                 "restart it to wake it up"))
         if self.paused_at is not None and self.paused_at >= start and (end is None or self.paused_at < end):
             lines.append(LogLine(self.paused_at, "The Space was paused by its owner: restart it to run it again"))
         return tuple(lines)

@@ -46,17 +46,17 @@ def build_parser(prog: str = "beam-pusher hub serve") -> argparse.ArgumentParser
     parser.add_argument("--free-account-policy", nargs="?", const="all", default="off",
                         choices=["off", "paid-hardware", "all"],
                         help="answer 402 for Gradio/Docker Spaces: on paid hardware, or always ('all', the default "
-                        "when the flag is given without a value)")  # fmt: skip
+                        "when the flag is given without a value)")
     parser.add_argument("--rate-limit", metavar="REQUESTS/SECONDS", type=_rate_limit,
                         help="answer 429 (with the Hub's RateLimit headers) once a token has sent REQUESTS API "
                         "requests in a window of SECONDS; the Hub's free tier is 1000/300 (default: no limit)",
-                        )  # fmt: skip
+                        )
     parser.add_argument("--commit-quota", metavar="COMMITS/SECONDS", type=_rate_limit,
                         help="answer 429 once a repository has received COMMITS commits in a window of SECONDS; "
-                        "the Hub allows about 128/3600 (default: no quota)")  # fmt: skip
+                        "the Hub allows about 128/3600 (default: no quota)")
     parser.add_argument("--run-spaces", action="store_true",
                         help="build each Space from its requirements.txt and run its app on a local port after each "
-                        "commit, restart or settings change (default: stages and logs are simulated)")  # fmt: skip
+                        "commit, restart or settings change (default: stages and logs are simulated)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser
 
@@ -87,7 +87,7 @@ def serve_command(argv: list[str] | None = None) -> int:
         hub = LocalHub(args.data_dir, host=args.host, port=args.port, users=[user], runtime_delay=args.runtime_delay,
                        latency=args.latency, free_account_policy=args.free_account_policy,
                        rate_limit=args.rate_limit, commit_quota=args.commit_quota,
-                       run_spaces=args.run_spaces).start()  # fmt: skip
+                       run_spaces=args.run_spaces).start()
     except (OSError, ValueError) as err:
         print(f"error: cannot start the local Hub: {err}", file=sys.stderr)
         return 2

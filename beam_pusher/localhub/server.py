@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 _CHUNK = 1024 * 1024
 _DRAIN_LIMIT = 16 * 1024 * 1024
 _STATUS_TEXT = {429: "Too many requests: slow down and retry", 500: "Internal Error (injected)",
-                503: "Service temporarily unavailable (injected)"}  # fmt: skip
+                503: "Service temporarily unavailable (injected)"}
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -87,7 +87,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     response = HubError(404, f"Not found: {self.command} {raw_path}").to_response()
                 else:
                     response = self._call(route, Request(self.command, raw_path, urllib.parse.parse_qs(query),
-                                                         self.headers, body, state, None))  # fmt: skip
+                                                         self.headers, body, state, None))
                 response.headers.update(quota_headers)
             self._send(response, body)
             state.record(name, started, time.time())

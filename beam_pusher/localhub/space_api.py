@@ -46,7 +46,7 @@ def _variables_json(repo: Repository) -> dict[str, Any]:
     with repo.lock:  # writers change the dict under the same lock
         return {key: {"value": item["value"], "description": item.get("description"),
                       "updatedAt": item.get("updatedAt")}
-                for key, item in sorted(repo.settings.get("variables", {}).items())}  # fmt: skip
+                for key, item in sorted(repo.settings.get("variables", {}).items())}
 
 
 def secrets(request: Request, repo_id: str) -> Response:
@@ -54,7 +54,7 @@ def secrets(request: Request, repo_id: str) -> Response:
         repo = _space(request, repo_id, member=True)
         with repo.lock:  # only keys, descriptions and dates: secret values are never returned
             listed = {key: {"description": item.get("description"), "updatedAt": item.get("updatedAt")}
-                      for key, item in sorted(repo.settings.get("secrets", {}).items())}  # fmt: skip
+                      for key, item in sorted(repo.settings.get("secrets", {}).items())}
         return json_response(listed)
     _write_setting(request, _space(request, repo_id, write=True), "secret")
     return json_response({})

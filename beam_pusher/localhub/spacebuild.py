@@ -99,12 +99,12 @@ def _environment(runner: SpaceRunner, run: SpaceRun, launch: appcommand.AppLaunc
         env = appenv.find_satisfying_env(launch.requirements, root=runner.env_root)
         if env is not None:
             run.log("build", f"--> Every requirement is installed in the cached environment {env.path.name}: "
-                             "pip has nothing to install")  # fmt: skip
+                             "pip has nothing to install")
             return env
         run.log("build", "--> RUN pip install -r requirements.txt (a new environment: minutes the first time)")
         return appenv.ensure_space_env([], extra=launch.requirements, root=runner.env_root,
                                        on_output=lambda line: run.log("build", line),
-                                       on_process=run.add_process)  # fmt: skip
+                                       on_process=run.add_process)
     except appenv.SpaceEnvError as err:
         if run.cancelled.is_set():
             return None
@@ -120,7 +120,7 @@ def _free_port() -> int:
 
 
 def _start(runner: SpaceRunner, run: SpaceRun, repo: Repository, launch: appcommand.AppLaunch,
-           env: appenv.SpaceEnv, folder: Path) -> None:  # fmt: skip
+           env: appenv.SpaceEnv, folder: Path) -> None:
     run.log("run", f"===== Application Startup at {clock(time.time())} =====")
     if launch.kind == appcommand.STATIC:
         return _serve_static(run, folder / "app", launch.app_file)
@@ -133,11 +133,11 @@ def _start(runner: SpaceRunner, run: SpaceRun, repo: Repository, launch: appcomm
     home.mkdir(parents=True, exist_ok=True)
     environ = appcommand.app_environment(env.child_env(), repo_id=repo.repo_id, port=port, home=home,
                                          endpoint=runner.state.endpoint, variables=variables,
-                                         secrets=secrets)  # fmt: skip
+                                         secrets=secrets)
     command = appcommand.app_command(launch, env.python, port)
     process = subprocess.Popen(command, cwd=folder / "app", env=environ, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace",
-                               start_new_session=True)  # fmt: skip
+                               start_new_session=True)
     run.add_process(process)
     pump = threading.Thread(target=_pump, args=(run, process), daemon=True, name=f"space-log-{repo.repo_id}")
     pump.start()
@@ -196,7 +196,7 @@ def _serve_static(run: SpaceRun, folder: Path, app_file: str) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
-                     name=f"space-static-{run.repo_id}").start()  # fmt: skip
+                     name=f"space-static-{run.repo_id}").start()
     run.serve_static(server)
     url = f"http://127.0.0.1:{server.server_address[1]}/" + ("" if app_file == "index.html" else app_file)
     run.log("run", f"Serving {app_file} and the Space's other files at {url}")

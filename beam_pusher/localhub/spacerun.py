@@ -85,7 +85,7 @@ class SpaceRun:
             self.changed.notify_all()
 
     def set_stage(self, stage: str, error: str | None = None, *, url: str | None = None,
-                  over: str | None = None) -> None:  # fmt: skip
+                  over: str | None = None) -> None:
         with self.changed:
             self.stage, self.error = stage, error
             if url is not None:
@@ -170,7 +170,7 @@ class SpaceRunner:
     """
 
     def __init__(self, state: Any, work_dir: Path, *, poll: float = 0.25, start_timeout: float = START_TIMEOUT,
-                 env_root: Path | None = None):  # fmt: skip
+                 env_root: Path | None = None):
         self.state = state
         self.work_dir = Path(work_dir)
         self.poll = poll
@@ -257,7 +257,7 @@ class SpaceRunner:
             self._threads = [thread for thread in self._threads if thread.is_alive()]
         if _runnable(timeline):  # else the simulation answers: paused, crashed on purpose, or refused by the builder
             thread = threading.Thread(target=self._build_and_run, args=(run, repo, timeline), daemon=True,
-                                      name=f"space-run-{repo.repo_id}")  # fmt: skip
+                                      name=f"space-run-{repo.repo_id}")
             self._threads.append(thread)
             thread.start()
 

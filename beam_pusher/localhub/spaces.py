@@ -29,7 +29,7 @@ HARDWARE_FLAVORS = (
     "cpu-basic", "cpu-upgrade", "cpu-performance", "cpu-xl", "zero-a10g", "t4-small", "t4-medium", "l4x1", "l4x4",
     "l40sx1", "l40sx4", "l40sx8", "a10g-small", "a10g-large", "a10g-largex2", "a10g-largex4", "a100-large", "a100x4",
     "a100x8", "h100", "h100x8", "rtx-pro-6000", "rtx-pro-6000x2", "rtx-pro-6000x4", "rtx-pro-6000x8",
-)  # fmt: skip
+)
 # On the Hub since 2026, a free account pays for Gradio and Docker Spaces; static Spaces stay free.
 PAID_SDKS = ("gradio", "docker")
 POLICY_OFF, POLICY_PAID_HARDWARE, POLICY_ALL = "off", "paid-hardware", "all"

@@ -37,7 +37,7 @@ from beam_pusher.localhub.lfs import parse_pointer
 __all__ = [
     "AddFile", "DeletePath", "FileInfo", "Repository", "Snapshot", "StorageError", "REPO_TYPES",
     "default_gitattributes",
-]  # fmt: skip
+]
 
 REPO_TYPES = ("model", "dataset", "space")
 DEFAULT_BRANCH = "main"
@@ -46,12 +46,12 @@ _LFS_PATTERNS = (
     "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt",
     "*.pth", "*.rar", "*.safetensors", "saved_model/**/*", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm",
     "*.xz", "*.zip", "*.zst", "*tfevents*",
-)  # fmt: skip
+)
 # Datasets get more: the Hub's default for a dataset also stores audio, images and video with LFS.
 _DATASET_LFS_PATTERNS = (
     "*.lz4", "*.mds", "*.pcm", "*.sam", "*.raw", "*.aac", "*.flac", "*.mp3", "*.ogg", "*.wav", "*.bmp", "*.gif",
     "*.png", "*.tiff", "*.jpg", "*.jpeg", "*.webp", "*.mp4", "*.webm",
-)  # fmt: skip
+)
 
 
 def default_gitattributes(repo_type: str) -> bytes:
@@ -276,19 +276,19 @@ class Repository:
             head = self.git.read_ref(ref) if valid_ref_name(ref) else None
             if head is None:
                 raise StorageError(404, f"Invalid rev id: {branch!r} is not a branch of {self.repo_id!r}: commit to an "
-                                   "existing branch", "RevisionNotFound")  # fmt: skip
+                                   "existing branch", "RevisionNotFound")
             base = head
             if new_ref is not None:
                 base = self.resolve(parent_commit) if parent_commit else head
                 if base is None:
                     raise StorageError(404, f"Invalid rev id: parent commit {parent_commit!r} is not a commit of "
-                                       f"{self.repo_id!r}", "RevisionNotFound")  # fmt: skip
+                                       f"{self.repo_id!r}", "RevisionNotFound")
                 if self.git.read_ref(new_ref) is not None:
                     raise StorageError(409, f"Reference already exists: {new_ref}")
             elif parent_commit is not None and not _same_commit(parent_commit, head):
                 raise StorageError(412, "A commit has happened since. Please refresh and try again. (The branch was "
                                    f"updated since: the parent commit {parent_commit} is not the head of {branch!r}, "
-                                   f"which is {head}.)")  # fmt: skip
+                                   f"which is {head}.)")
             files = dict(self.snapshot(base).files)
             for operation in operations:
                 _apply(files, operation)
@@ -306,7 +306,7 @@ class Repository:
             head = self.branch_head(branch)
             if head is None:
                 raise StorageError(404, f"Invalid rev id: {branch!r} is not a branch of {self.repo_id!r}",
-                                   "RevisionNotFound")  # fmt: skip
+                                   "RevisionNotFound")
             result = self.git.merge(head, theirs)
             if result.conflicts:
                 raise StorageError(409, f"Merge conflict in {', '.join(result.conflicts)}: the pull request changes "

@@ -36,14 +36,14 @@ BUSY_STAGES = ("BUILDING", "APP_STARTING")
 _LIST_LIMIT = 200  # files and commits shown on a page
 _LOG_LIMIT = 400  # last lines of each log shown on a page
 _CSP = ("default-src 'self'; script-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-        "frame-src http://127.0.0.1:* http://localhost:*; form-action 'self'; base-uri 'none'")  # fmt: skip
+        "frame-src http://127.0.0.1:* http://localhost:*; form-action 'self'; base-uri 'none'")
 
 
 @functools.lru_cache(maxsize=1)
 def _templates() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.PackageLoader("beam_pusher.localhub", "templates"),
                               autoescape=jinja2.select_autoescape(("html",)), trim_blocks=True,
-                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)  # fmt: skip
+                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 
 def _html(template: str, status: int = 200, **context: Any) -> Response:
@@ -79,7 +79,7 @@ def _commit(repo: Repository, sha: str | None) -> dict[str, str] | None:
         return None
     commit = repo.git.read_commit(sha)
     return {"sha": sha, "short": sha[:7], "title": commit.title, "author": commit.author.name,
-            "date": iso_date(commit.author.timestamp)[:16].replace("T", " ")}  # fmt: skip
+            "date": iso_date(commit.author.timestamp)[:16].replace("T", " ")}
 
 
 def _visibility(repo: Repository) -> str:
@@ -110,7 +110,7 @@ def repo_page(request: Request, repo_type: str, repo_id: str) -> Response:
     repo = request.state.store.get(repo_type, repo_id)
     if repo is None or not can_see(viewer, repo):
         message = (f"There is no {repo_type} {repo_id!r} on this local Hub, or it is private and you are not signed "
-                   "in as a member of its namespace.")  # fmt: skip
+                   "in as a member of its namespace.")
         return _page(request, viewer, "missing.html", 404, title="Not found", message=message)
     head = repo.branch_head("main")
     context: dict[str, Any] = {
@@ -176,7 +176,7 @@ def _space_context(request: Request, repo: Repository) -> dict[str, Any]:
                   "simulated": _simulated(state.runner, run, live)},
         "logs": {kind: lines[-_LOG_LIMIT:] for kind, lines in logs.items()},
         "refresh": stage in BUSY_STAGES,
-    }  # fmt: skip
+    }
 
 
 def _simulated(runner: Any, run: Any, live: bool) -> str | None:
@@ -202,7 +202,7 @@ def sign_in(request: Request) -> Response:
         identity = None
     if identity is None or not re.fullmatch(r"[\x21-\x7e]+", token) or ";" in token or "," in token:
         return _page(request, None, "missing.html", 401, title="Sign-in failed",
-                     message="That is not a token of this local Hub: use the token it was started with.")  # fmt: skip
+                     message="That is not a token of this local Hub: use the token it was started with.")
     cookie = f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
     return Response(303, b"", "text/plain", {"Location": "/", "Set-Cookie": cookie})
 

@@ -86,7 +86,7 @@ class LocalSecretManager:
                 request_deserializer=AccessSecretVersionRequest.deserialize,
                 response_serializer=AccessSecretVersionResponse.serialize,
             ),
-        })  # fmt: skip
+        })
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         self._server.add_generic_rpc_handlers((handler,))
         port = self._server.add_insecure_port("127.0.0.1:0")

@@ -22,7 +22,7 @@ class RawResponse:
 
 
 def raw_request(method: str, url: str, token: str | None = None, body: Any = None,
-                headers: dict[str, str] | None = None) -> RawResponse:  # fmt: skip
+                headers: dict[str, str] | None = None) -> RawResponse:
     """One HTTP request with the standard library; never raises on 4xx/5xx."""
     data = None
     all_headers = dict(headers or {})

@@ -39,13 +39,13 @@ def test_missing_things_raise_the_clients_own_errors(hub, tmp_path):
         alice.repo_info("alice/nothing-here", repo_type="space")
     with pytest.raises(RevisionNotFoundError):
         hf_hub_download("alice/app", "README.md", repo_type="space", revision="nope", endpoint=hub.endpoint,
-                        token=ALICE.token, cache_dir=tmp_path)  # fmt: skip
+                        token=ALICE.token, cache_dir=tmp_path)
     with pytest.raises(RemoteEntryNotFoundError):
         hf_hub_download("alice/app", "missing.txt", repo_type="space", endpoint=hub.endpoint, token=ALICE.token,
-                        cache_dir=tmp_path)  # fmt: skip
+                        cache_dir=tmp_path)
     with pytest.raises(RemoteEntryNotFoundError):
         alice.create_commit("alice/app", [CommitOperationDelete("missing.txt")], commit_message="rm",
-                            repo_type="space")  # fmt: skip
+                            repo_type="space")
     with pytest.raises(RemoteEntryNotFoundError):
         alice.create_commit("alice/app", [CommitOperationDelete("no-folder/")], commit_message="rm", repo_type="space")
     assert hub.commit_count("alice/app") == 1
@@ -74,13 +74,13 @@ def test_writing_outside_own_namespaces_gets_403(hub):
     assert _status(err) == 403
     with pytest.raises(HfHubHTTPError) as err:
         _api(hub, "hf_alice_read").create_commit("alice/public", [CommitOperationAdd("x.txt", b"x")],
-                                                 commit_message="x", repo_type="space")  # fmt: skip
+                                                 commit_message="x", repo_type="space")
     assert _status(err) == 403
     assert _api(hub, "hf_alice_read").whoami()["auth"]["accessToken"]["role"] == "read"
     # Organisations the user belongs to are writable.
     alice.create_repo("acme/team-app", repo_type="space", space_sdk="static")
     alice.create_commit("acme/team-app", [CommitOperationAdd("index.html", b"hi")], commit_message="x",
-                        repo_type="space")  # fmt: skip
+                        repo_type="space")
     assert hub.commit_count("acme/team-app") == 2
     assert hub.commit_count("alice/public") == 1
 
@@ -126,11 +126,11 @@ def test_secret_values_never_appear_in_any_response(hub, raw, tmp_path):
     alice = _api(hub, ALICE.token)
     repo_id = "alice/secretive"
     alice.create_repo(repo_id, repo_type="space", space_sdk="gradio",
-                      space_secrets=[{"key": "TOKEN", "value": SECRET}])  # fmt: skip
+                      space_secrets=[{"key": "TOKEN", "value": SECRET}])
     alice.add_space_secret(repo_id, "OTHER", SECRET + "-2", description="second")
     alice.add_space_variable(repo_id, "PUBLIC", "visible")
     alice.create_commit(repo_id, [CommitOperationAdd("app.py", b"print(1)\n")], commit_message="app",
-                        repo_type="space")  # fmt: skip
+                        repo_type="space")
     head = hub.head(repo_id)
     base = f"{hub.endpoint}/api/spaces/{repo_id}"
     answers = [

@@ -21,21 +21,21 @@ def _launch(sdk: str, files: dict[str, str]):
     "CMD streamlit run app.py --server.port 8501",
     'ENTRYPOINT ["python", "-m", "streamlit"]\nCMD ["run", "app.py"]',
     'CMD ["sh", "-c", "streamlit run app.py --server.port=$PORT"]',
-])  # fmt: skip
+])
 def test_a_docker_space_whose_dockerfile_runs_streamlit_runs_as_streamlit(command):
     readme = "---\nsdk: docker\napp_port: 8501\n---\n"
     dockerfile = f"FROM python:3.10\nCOPY . .\nRUN pip install -r requirements.txt\nEXPOSE 8501\n{command}\n"
     launch, reason = _launch("docker", {"README.md": readme, "Dockerfile": dockerfile, "app.py": "",
-                                        "requirements.txt": "pillow\n"})  # fmt: skip
+                                        "requirements.txt": "pillow\n"})
     assert reason is None and launch.kind == appcommand.STREAMLIT and launch.app_file == "app.py"
     assert launch.requirements == ("pillow", "streamlit")
     assert appcommand.app_command(launch, "/env/bin/python", 4321)[1:6] == ["-m", "streamlit", "run", "app.py",
-                                                                            "--server.port"]  # fmt: skip
+                                                                            "--server.port"]
 
 
 def test_another_dockerfile_stays_simulated_and_says_why():
     launch, reason = _launch("docker", {"README.md": "---\nsdk: docker\n---\n",
-                                        "Dockerfile": 'FROM nginx\nCMD ["nginx", "-g", "daemon off;"]\n'})  # fmt: skip
+                                        "Dockerfile": 'FROM nginx\nCMD ["nginx", "-g", "daemon off;"]\n'})
     assert launch is None and "builds no Docker images" in reason and "nginx -g" in reason
 
 
@@ -55,4 +55,4 @@ def test_the_sdk_is_installed_unless_requirements_name_it_and_sdk_version_pins_i
 def test_an_option_line_in_requirements_is_refused_with_the_fix():
     with pytest.raises(SpaceEnvError, match=r"option line '-r other.txt' .* list plain requirements"):
         _launch("streamlit", {"README.md": "---\nsdk: streamlit\n---\n", "app.py": "",
-                              "requirements.txt": "-r other.txt\n"})  # fmt: skip
+                              "requirements.txt": "-r other.txt\n"})

@@ -33,7 +33,7 @@ DEMO_TIMEOUT = 2400  # seconds: a cold machine makes the models and the Spaces' 
 PREDICTION_TIMEOUT = 180  # seconds: the first prediction loads TensorFlow and the model
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1280,1500")  # fmt: skip
+                  "--window-size=1280,1500")
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 pytestmark = pytest.mark.timeout(DEMO_TIMEOUT + 600)
@@ -53,7 +53,7 @@ class Demo:
 
 def _start_demo() -> Demo:
     process = subprocess.Popen([sys.executable, "-m", "beam_pusher", "demo", "--wait"], cwd=ROOT, text=True,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines: queue.Queue[str | None] = queue.Queue()
 
     def read() -> None:
@@ -139,7 +139,7 @@ def _predict(browser, fill) -> str:
     submit = wait.until(lambda b: [e for e in b.find_elements(By.TAG_NAME, "button") if e.text == "Submit"])
     submit[0].click()
     shown = wait.until(lambda b: [e.text for e in b.find_elements(By.CSS_SELECTOR, "[data-testid=label-output-value]")
-                                  if e.text.strip()])  # fmt: skip
+                                  if e.text.strip()])
     return shown[0].strip()
 
 
@@ -149,7 +149,7 @@ def test_the_index_lists_the_running_demo_spaces_and_the_model(demo, browser, tm
     assert set(demo.pages) == {"user/penguin-gradio", "user/penguin-streamlit", "user/review-sentiment"}, demo.output
     browser.get(demo.endpoint + "/")
     rows = {row.find_element(By.TAG_NAME, "a").text: row.text for row in
-            browser.find_elements(By.CSS_SELECTOR, "#spaces tr") if row.find_elements(By.TAG_NAME, "a")}  # fmt: skip
+            browser.find_elements(By.CSS_SELECTOR, "#spaces tr") if row.find_elements(By.TAG_NAME, "a")}
     assert set(rows) == set(demo.pages)
     assert all("RUNNING" in text and "cpu-basic" in text and "public" in text for text in rows.values()), rows
     assert "user/tiny-text-classifier" in browser.find_element(By.ID, "models").text
@@ -180,7 +180,7 @@ def test_the_gradio_text_classifier_predicts_a_typed_review(demo, browser, tmp_p
 
     _open_space(browser, demo, "user/review-sentiment", tmp_path / "space-review-sentiment.png")
     label = _predict(browser, lambda wait: wait.until(
-        lambda b: b.find_elements(By.TAG_NAME, "textarea"))[0].send_keys("What a wonderful day!"))  # fmt: skip
+        lambda b: b.find_elements(By.TAG_NAME, "textarea"))[0].send_keys("What a wonderful day!"))
     assert label in _labels("tiny_text_classifier")
     browser.switch_to.default_content()
     browser.save_screenshot(str(tmp_path / "space-review-sentiment-predicted.png"))

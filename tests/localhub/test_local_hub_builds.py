@@ -21,14 +21,14 @@ def _space(hub_api: HfApi, repo_id: str, files: dict[str, bytes | str], sdk: str
     """Creates the Space, commits ``files`` in one commit and returns the runtime stage right after."""
     hub_api.create_repo(repo_id, repo_type="space", space_sdk=sdk)
     operations = [CommitOperationAdd(path, content.encode() if isinstance(content, str) else content)
-                  for path, content in files.items()]  # fmt: skip
+                  for path, content in files.items()]
     hub_api.create_commit(repo_id, operations, commit_message="deploy", repo_type="space")
     return hub_api.get_space_runtime(repo_id).stage
 
 
 def _gradio(extra: str = "", requirements: str = "gradio>=4.0\nnumpy\n") -> dict[str, str]:
     return {"README.md": GRADIO_README.format(extra=extra), "app.py": "import gradio\n",
-            "requirements.txt": requirements}  # fmt: skip
+            "requirements.txt": requirements}
 
 
 def test_a_good_space_builds_then_runs_and_logs_both(local_hub, hub_api):
@@ -82,7 +82,7 @@ def test_a_gradio_pin_that_disagrees_with_sdk_version_is_a_build_error(local_hub
     build = list(hub_api.fetch_space_logs(repo_id, build=True))
     assert build[-1].startswith("ERROR: Cannot install gradio==4.44.1")
     hub_api.create_commit(repo_id, [CommitOperationAdd("requirements.txt", b"numpy\ngradio==4.44.1\n")],
-                          commit_message="agree", repo_type="space")  # fmt: skip
+                          commit_message="agree", repo_type="space")
     assert hub_api.get_space_runtime(repo_id).stage == "RUNNING"
 
 
@@ -90,14 +90,14 @@ def test_without_sdk_version_the_default_gradio_must_satisfy_the_pin(local_hub, 
     repo_id = f"{local_hub.username}/default"
     assert _space(hub_api, repo_id, _gradio(requirements="gradio==4.44.1\n")) == "BUILD_ERROR"
     assert f"gradio=={DEFAULT_GRADIO_VERSION} (the default Gradio)" in hub_api.get_space_runtime(repo_id).raw[
-        "errorMessage"]  # fmt: skip
+        "errorMessage"]
 
 
 def test_an_unreadable_requirement_is_a_build_error(local_hub, hub_api):
     repo_id = f"{local_hub.username}/typo"
     assert _space(hub_api, repo_id, _gradio(requirements="# ok\n-r base.txt\nnumpy>=>1\n")) == "BUILD_ERROR"
     assert "Invalid requirement: 'numpy>=>1' (requirements.txt, line 3)" in hub_api.get_space_runtime(
-        repo_id).raw["errorMessage"]  # fmt: skip
+        repo_id).raw["errorMessage"]
 
 
 def test_docker_app_port_must_match_the_dockerfiles_expose(local_hub, hub_api):
@@ -128,7 +128,7 @@ def test_streamlit_spaces_build_with_a_warning_about_the_docker_form(local_hub, 
     assert _space(hub_api, repo_id, files, sdk="streamlit") == "RUNNING"
     build = list(hub_api.fetch_space_logs(repo_id, build=True))
     assert any("streamlit SDK is no longer offered for new Spaces" in line and "app_port: 8501" in line
-               for line in build)  # fmt: skip
+               for line in build)
 
 
 def test_a_marker_file_makes_the_app_crash_on_every_start(local_hub, hub_api):
@@ -138,10 +138,10 @@ def test_a_marker_file_makes_the_app_crash_on_every_start(local_hub, hub_api):
     assert hub_api.get_space_runtime(repo_id).raw["errorMessage"] == "Exit code: 1. Reason: KeyError: 'MODEL_DIR'"
     run = list(hub_api.fetch_space_logs(repo_id))
     assert run[0].startswith("===== Application Startup at ") and run[-2:] == [
-        "Traceback (most recent call last):\n", "KeyError: 'MODEL_DIR'\n"]  # fmt: skip
+        "Traceback (most recent call last):\n", "KeyError: 'MODEL_DIR'\n"]
     assert hub_api.restart_space(repo_id).stage == "RUNTIME_ERROR"  # the same code crashes again
     hub_api.create_commit(repo_id, [CommitOperationDelete(RUNTIME_ERROR_MARKER)], commit_message="fix",
-                          repo_type="space")  # fmt: skip
+                          repo_type="space")
     assert hub_api.get_space_runtime(repo_id).stage == "RUNNING"
 
 
@@ -170,7 +170,7 @@ def test_wait_for_space_and_follow_see_a_build_through(tmp_path):
         assert followed[-1].startswith("ERROR: Cannot install gradio==4.44.1")
         assert api.wait_for_space(repo_id, poll_interval=0.1, timeout=10).stage == "BUILD_ERROR"
         api.create_commit(repo_id, [CommitOperationAdd("requirements.txt", b"gradio==4.44.1\n")],
-                          commit_message="fix", repo_type="space")  # fmt: skip
+                          commit_message="fix", repo_type="space")
         run = list(api.fetch_space_logs(repo_id, follow=True))  # waits for the build, then the app's start
         assert "Running on local URL" in run[-1]
         assert api.wait_for_space(repo_id, poll_interval=0.1, timeout=10).stage == "RUNNING"
@@ -202,7 +202,7 @@ def test_restart_pause_factory_reboot_and_sleep_show_in_the_runtime(local_hub, h
     hub_api.create_repo(repo_id, repo_type="space", space_sdk="gradio", space_sleep_time=3600)
     assert hub_api.get_space_runtime(repo_id).sleep_time == 3600
     hub_api.create_commit(repo_id, [CommitOperationAdd("app.py", b"import gradio\n")], commit_message="app",
-                          repo_type="space")  # fmt: skip
+                          repo_type="space")
     assert hub_api.get_space_runtime(repo_id).stage == "RUNNING"
     paused = hub_api.pause_space(repo_id)
     assert (paused.stage, paused.hardware, paused.requested_hardware) == ("PAUSED", None, "cpu-basic")

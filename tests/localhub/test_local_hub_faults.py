@@ -15,7 +15,7 @@ def test_injected_503_and_429_on_preupload_are_retried(local_hub, hub_api):
     local_hub.faults.fail_next("preupload", 1, status=503)
     local_hub.faults.fail_next("preupload", 1, status=429)
     info = hub_api.create_commit(repo_id, [CommitOperationAdd("index.html", b"<p>ok</p>")], commit_message="x",
-                                 repo_type="space")  # fmt: skip
+                                 repo_type="space")
     assert info.oid == local_hub.head(repo_id)
     assert local_hub.faults.counts == {"503": 1, "429": 1}
     assert local_hub.request_count("preupload") == 3

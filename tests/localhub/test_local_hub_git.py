@@ -28,9 +28,9 @@ def test_git_clone_shows_the_same_files_and_commits(local_hub, hub_api, tmp_path
     hub_api.create_commit(repo_id, [CommitOperationAdd("app.py", b"print('v1')\n"),
                                     CommitOperationAdd("model/weights.bin", weights),
                                     CommitOperationAdd("a/b/c/deep.txt", b"deep\n")],
-                          commit_message="v1", commit_description="first version", repo_type="space")  # fmt: skip
+                          commit_message="v1", commit_description="first version", repo_type="space")
     hub_api.create_commit(repo_id, [CommitOperationAdd("app.py", b"print('v2')\n")], commit_message="v2",
-                          repo_type="space")  # fmt: skip
+                          repo_type="space")
 
     clone = tmp_path / "clone"
     _git("clone", "--quiet", local_hub.url(repo_id), str(clone))
@@ -53,7 +53,7 @@ def test_git_clone_shows_the_same_files_and_commits(local_hub, hub_api, tmp_path
         mode_type_sha, path = line.split("\t", 1)
         git_ids[path] = mode_type_sha.split()[2]
     api_ids = {entry.path: entry.blob_id if hasattr(entry, "blob_id") else entry.tree_id
-               for entry in hub_api.list_repo_tree(repo_id, repo_type="space", recursive=True)}  # fmt: skip
+               for entry in hub_api.list_repo_tree(repo_id, repo_type="space", recursive=True)}
     assert api_ids == git_ids
     _git("-C", str(local_hub.data_dir / "repos/spaces" / repo_id) + ".git", "fsck", "--strict")
 
@@ -62,7 +62,7 @@ def test_private_space_clones_only_with_a_token(local_hub, hub_api, tmp_path):
     repo_id = f"{local_hub.username}/private-clone"
     hub_api.create_repo(repo_id, repo_type="space", space_sdk="static", private=True)
     anonymous = subprocess.run(["git", "clone", "--quiet", local_hub.url(repo_id), str(tmp_path / "anon")],
-                               capture_output=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})  # fmt: skip
+                               capture_output=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
     assert anonymous.returncode != 0
     url = local_hub.url(repo_id).replace("http://", f"http://{local_hub.username}:{local_hub.token}@")
     _git("clone", "--quiet", url, str(tmp_path / "auth"))
@@ -76,24 +76,24 @@ def test_data_survives_a_restart(tmp_path):
     with LocalHub(data_dir, users=[user]) as hub:
         api = HfApi(endpoint=hub.endpoint, token=user.token)
         api.create_repo("keeper/kept", repo_type="space", space_sdk="gradio",
-                        space_secrets=[{"key": "K", "value": "v"}])  # fmt: skip
+                        space_secrets=[{"key": "K", "value": "v"}])
         head = api.create_commit("keeper/kept", [CommitOperationAdd("big.bin", big)], commit_message="big",
-                                 repo_type="space").oid  # fmt: skip
+                                 repo_type="space").oid
     with LocalHub(data_dir, users=[user]) as hub:
         api = HfApi(endpoint=hub.endpoint, token=user.token)
         assert api.space_info("keeper/kept").sha == head
         assert list(api.get_space_secrets("keeper/kept")) == ["K"]
         path = hf_hub_download("keeper/kept", "big.bin", repo_type="space", endpoint=hub.endpoint, token=user.token,
-                               cache_dir=tmp_path / "cache")  # fmt: skip
+                               cache_dir=tmp_path / "cache")
         assert Path(path).read_bytes() == big
         api.create_commit("keeper/kept", [CommitOperationAdd("app.py", b"x = 1\n")], commit_message="more",
-                          repo_type="space", parent_commit=head)  # fmt: skip
+                          repo_type="space", parent_commit=head)
         assert hub.commit_count("keeper/kept") == 3
 
 
 def test_cli_prints_the_endpoint_first_and_serves(tmp_path):
     command = [sys.executable, "-m", "beam_pusher.localhub.serve", "--port", "0", "--data-dir", str(tmp_path / "d"),
-               "--user", "alice", "--token", "hf_cli_token", "--org", "acme"]  # fmt: skip
+               "--user", "alice", "--token", "hf_cli_token", "--org", "acme"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         endpoint = process.stdout.readline().strip()
@@ -101,7 +101,7 @@ def test_cli_prints_the_endpoint_first_and_serves(tmp_path):
         me = HfApi(endpoint=endpoint, token="hf_cli_token").whoami()
         assert me["name"] == "alice" and [org["name"] for org in me["orgs"]] == ["acme"]
         HfApi(endpoint=endpoint, token="hf_cli_token").create_repo("acme/cli-space", repo_type="space",
-                                                                    space_sdk="static")  # fmt: skip
+                                                                    space_sdk="static")
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0

@@ -21,7 +21,7 @@ def test_repo_ids_without_namespace_are_repo_not_found(local_hub, hub_api, raw):
     for method, path in [("GET", "/api/models/gpt2"), ("GET", "/api/models/gpt2/revision/main"),
                          ("GET", "/api/spaces/gpt2/tree/main"), ("HEAD", "/gpt2/resolve/main/config.json"),
                          ("GET", "/datasets/squad/resolve/main/x.csv"),
-                         ("GET", f"/api/models/{local_hub.username}/none/no-such-endpoint")]:  # fmt: skip
+                         ("GET", f"/api/models/{local_hub.username}/none/no-such-endpoint")]:
         answer = raw(method, local_hub.endpoint + path, local_hub.token)
         assert (answer.status, answer.headers.get("X-Error-Code")) == (404, "RepoNotFound"), path
     # An existing repository with a path no endpoint answers is a plain 404, not a missing repository.
@@ -36,10 +36,10 @@ def test_repo_ids_are_resolved_case_insensitively(local_hub, hub_api, tmp_path):
     other = repo_id.upper()
     assert hub_api.space_info(other).id == repo_id  # answered with the spelling it was created with
     hub_api.create_commit(other, [CommitOperationAdd("index.html", b"hi\n")], commit_message="via upper case",
-                          repo_type="space")  # fmt: skip
+                          repo_type="space")
     assert local_hub.commit_count(repo_id) == 2
     path = hf_hub_download(repo_id.lower(), "index.html", repo_type="space", endpoint=local_hub.endpoint,
-                           token=local_hub.token, cache_dir=tmp_path)  # fmt: skip
+                           token=local_hub.token, cache_dir=tmp_path)
     assert Path(path).read_bytes() == b"hi\n"
     with pytest.raises(HfHubHTTPError) as err:
         hub_api.create_repo(repo_id.lower(), repo_type="space", space_sdk="static")
@@ -58,7 +58,7 @@ def test_short_commit_oids_are_revisions(local_hub, hub_api, tmp_path):
     assert hub_api.model_info(repo_id, revision=first[:7]).sha == first
     assert hub_api.revision_exists(repo_id, first[:10])
     path = hf_hub_download(repo_id, "v.txt", revision=first[:8], endpoint=local_hub.endpoint, token=local_hub.token,
-                           cache_dir=tmp_path)  # fmt: skip
+                           cache_dir=tmp_path)
     assert Path(path).read_bytes() == b"1\n"
     assert [c.commit_id for c in hub_api.list_repo_commits(repo_id, revision=first[:7])][0] == first
     assert not hub_api.revision_exists(repo_id, "0000000")
@@ -69,7 +69,7 @@ def test_short_commit_oids_are_revisions(local_hub, hub_api, tmp_path):
     hub_api.create_commit(repo_id, [CommitOperationAdd("v.txt", b"3\n")], commit_message="v3", parent_commit=head[:7])
     with pytest.raises(HfHubHTTPError) as err:
         hub_api.create_commit(repo_id, [CommitOperationAdd("v.txt", b"4\n")], commit_message="v4",
-                              parent_commit=head[:7])  # fmt: skip
+                              parent_commit=head[:7])
     assert err.value.response.status_code == 412
     assert "A commit has happened since. Please refresh and try again." in str(err.value)
 
@@ -78,7 +78,7 @@ def test_folder_deleted_by_its_name_without_trailing_slash(local_hub, hub_api):
     repo_id = f"{local_hub.username}/folders"
     hub_api.create_repo(repo_id)
     hub_api.create_commit(repo_id, [CommitOperationAdd(p, b"x\n") for p in ("src/a.py", "src/sub/b.py", "srcs.txt")],
-                          commit_message="files")  # fmt: skip
+                          commit_message="files")
     hub_api.create_commit(repo_id, [CommitOperationDelete("src")], commit_message="drop src")  # sent as deletedFile
     assert set(local_hub.list_files(repo_id, repo_type="model")) == {".gitattributes", "srcs.txt"}
 
@@ -99,12 +99,12 @@ def test_expand_names_the_last_commit_of_each_entry(local_hub, hub_api):
     repo_id = f"{local_hub.username}/expanded"
     hub_api.create_repo(repo_id)
     first = hub_api.create_commit(repo_id, [CommitOperationAdd("a.txt", b"a\n"), CommitOperationAdd("d/b.txt", b"b\n")],
-                                  commit_message="first").oid  # fmt: skip
+                                  commit_message="first").oid
     second = hub_api.create_commit(repo_id, [CommitOperationAdd("d/c.txt", b"c\n")], commit_message="second").oid
     initial = hub_api.list_repo_commits(repo_id)[-1].commit_id
     tree = {e.path: e.last_commit for e in hub_api.list_repo_tree(repo_id, recursive=True, expand=True)}
     assert {path: commit.oid for path, commit in tree.items()} == {
-        ".gitattributes": initial, "a.txt": first, "d": second, "d/b.txt": first, "d/c.txt": second}  # fmt: skip
+        ".gitattributes": initial, "a.txt": first, "d": second, "d/b.txt": first, "d/c.txt": second}
     assert tree["d"].title == "second"
     infos = {i.path: i.last_commit for i in hub_api.get_paths_info(repo_id, ["a.txt", "d"], expand=True)}
     assert (infos["a.txt"].oid, infos["d"].oid) == (first, second)

@@ -25,7 +25,7 @@ def test_namespaces_starting_with_underscore_work_end_to_end(tmp_path):
             assert api.repo_exists(repo_id)
             assert api.model_info(repo_id).id == repo_id
             path = hf_hub_download(repo_id, "config.json", endpoint=hub.endpoint, token=DUMMY.token,
-                                   cache_dir=tmp_path / "cache")  # fmt: skip
+                                   cache_dir=tmp_path / "cache")
             assert Path(path).read_bytes() == b"{}\n"
         assert hub.commit_count("__valid_org__/demo", repo_type="model") == 2
 
@@ -37,7 +37,7 @@ def test_names_the_hub_refuses_are_refused(local_hub, raw, name):
         answer = raw("POST", f"{local_hub.endpoint}/api/repos/create", local_hub.token, body)
         assert answer.status == 400
         assert repr(name) in answer.json()["error"] and "start and end with a letter, a digit or '_'" in (
-            answer.json()["error"])  # fmt: skip
+            answer.json()["error"])
     assert not (local_hub.data_dir / "repos" / "models" / local_hub.username).exists()
 
 
@@ -50,7 +50,7 @@ def test_accounts_are_checked_against_the_same_rule_at_start_up(user, orgs):
 @pytest.mark.parametrize("flag, value", [("--user", "-bad"), ("--org", "bad--org"), ("--user", "x" * 97)])
 def test_hub_serve_refuses_a_bad_user_or_org_before_serving(tmp_path, flag, value):
     command = [sys.executable, "-m", "beam_pusher.localhub.serve", "--port", "0", "--data-dir", str(tmp_path / "d"),
-               "--token", "hf_cli_token", f"{flag}={value}"]  # fmt: skip
+               "--token", "hf_cli_token", f"{flag}={value}"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stdout == ""  # no endpoint printed: nothing was served

@@ -15,13 +15,13 @@ def _setup(hub: LocalHub) -> HfApi:
     api = HfApi(endpoint=hub.endpoint, token=hub.token)
     api.create_repo("user/shown", repo_type="space", space_sdk="gradio")
     api.create_commit("user/shown", repo_type="space", commit_message="Add the app", operations=[
-        CommitOperationAdd("app.py", b"print('hi')\n")])  # fmt: skip
+        CommitOperationAdd("app.py", b"print('hi')\n")])
     api.add_space_secret("user/shown", "API_KEY", "value-that-stays-on-the-server")
     api.add_space_variable("user/shown", "GREETING", "hello")
     api.create_repo("user/hidden", repo_type="space", space_sdk="static", private=True)
     api.create_repo("user/weights")
     api.create_commit("user/weights", commit_message="Weights v1", operations=[
-        CommitOperationAdd("model.bin", b"\0" * 10)])  # fmt: skip
+        CommitOperationAdd("model.bin", b"\0" * 10)])
     api.create_branch("user/weights", branch="experiment")
     return api
 
@@ -44,7 +44,7 @@ def _post_form(endpoint: str, path: str, fields: dict[str, str]) -> http.client.
     """A form POST whose redirect is not followed, so its Set-Cookie header can be read."""
     connection = http.client.HTTPConnection(urllib.parse.urlsplit(endpoint).netloc, timeout=30)
     connection.request("POST", path, body=urllib.parse.urlencode(fields),
-                       headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
     response = connection.getresponse()
     response.read()
     connection.close()
@@ -70,7 +70,7 @@ def test_a_space_page_shows_files_commits_settings_and_logs_but_no_secret_value(
     page = raw("GET", f"{local_hub.endpoint}/spaces/user/shown").body.decode()
     head = local_hub.head("user/shown")
     for expected in ("app.py", "README.md", "Add the app", head[:7], "API_KEY", "GREETING=hello", "Build log",
-                     "Run log", "Build Queued", "Application Startup", "--run-spaces"):  # fmt: skip
+                     "Run log", "Build Queued", "Application Startup", "--run-spaces"):
         assert expected in page, expected
     assert "value-that-stays-on-the-server" not in page
 

@@ -11,13 +11,13 @@ from beam_pusher.localhub.gitpatterns import GitAttributes, GitIgnore
 
 GITIGNORE = "# build output\n*.log\n!keep.log\nbuild/\n/root-only.txt\ndocs/**/*.tmp\n**/cache\n[abc].md\n\\#hash\n"
 GITATTRIBUTES = ("*.bin filter=lfs diff=lfs merge=lfs -text\nsaved_model/**/* filter=lfs\n*.tar.* filter=lfs\n"
-                 "docs/*.png filter=lfs\nspecial.bin -filter\ndata/ filter=lfs\nsub/**/deep.txt filter=lfs\n")  # fmt: skip
+                 "docs/*.png filter=lfs\nspecial.bin -filter\ndata/ filter=lfs\nsub/**/deep.txt filter=lfs\n")
 PATHS = [
     "a.log", "dir/a.log", "keep.log", "dir/keep.log", "build/out.txt", "src/build/x.txt", "root-only.txt",
     "dir/root-only.txt", "docs/a.tmp", "docs/x/y/a.tmp", "cache/f", "x/y/cache/f", "a.md", "d.md", "#hash",
     "model.bin", "x/model.bin", "saved_model/a", "saved_model/v/variables.data", "x/saved_model/a", "f.tar.gz",
     "docs/i.png", "docs/x/i.png", "special.bin", "data/f.csv", "sub/deep.txt", "sub/a/b/deep.txt",
-]  # fmt: skip
+]
 
 
 def test_patterns_match_what_git_itself_decides(tmp_path):
@@ -26,9 +26,9 @@ def test_patterns_match_what_git_itself_decides(tmp_path):
     (tmp_path / ".gitattributes").write_text(GITATTRIBUTES)
     stdin = "\n".join(PATHS) + "\n"
     ignored = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=tmp_path, input=stdin, text=True,
-                             capture_output=True).stdout.split("\n")  # fmt: skip
+                             capture_output=True).stdout.split("\n")
     attrs = subprocess.run(["git", "check-attr", "--stdin", "filter"], cwd=tmp_path, input=stdin, text=True,
-                           capture_output=True, check=True).stdout.splitlines()  # fmt: skip
+                           capture_output=True, check=True).stdout.splitlines()
     lfs = {line.rsplit(": filter: ", 1)[0] for line in attrs if line.endswith(": filter: lfs")}
     assert {p for p in PATHS if GitIgnore.parse(GITIGNORE).ignores(p)} == set(ignored) - {""}
     assert {p for p in PATHS if GitAttributes.parse(GITATTRIBUTES).is_lfs(p)} == lfs
@@ -39,7 +39,7 @@ def test_small_files_matching_gitattributes_are_stored_with_lfs(local_hub, hub_a
     repo_id = f"{local_hub.username}/lfs-rules"
     hub_api.create_repo(repo_id)
     files = {"weights.bin": b"tiny text weights\n", "model.safetensors": b"{}", "saved_model/v/vars.data": b"v\n",
-             "notes.txt": b"plain text\n", "empty.bin": b""}  # fmt: skip
+             "notes.txt": b"plain text\n", "empty.bin": b""}
     hub_api.create_commit(repo_id, [CommitOperationAdd(p, c) for p, c in files.items()], commit_message="files")
     stored = local_hub.list_files(repo_id, repo_type="model")
     assert {p for p in files if stored[p].is_lfs} == {"weights.bin", "model.safetensors", "saved_model/v/vars.data"}
@@ -58,12 +58,12 @@ def test_rules_come_from_the_target_revisions_gitattributes(local_hub, hub_api, 
     hub_api.create_repo(dataset, repo_type="dataset")
     hub_api.create_branch(model, branch="plain")
     hub_api.create_commit(model, [CommitOperationAdd(".gitattributes", b"*.txt filter=lfs diff=lfs merge=lfs -text\n")],
-                          commit_message="txt in LFS")  # fmt: skip
+                          commit_message="txt in LFS")
 
     def modes(repo_type: str, repo_id: str, revision: str) -> dict[str, str]:
         body = {"files": [{"path": p, "sample": "dGV4dA==", "size": 4} for p in ("a.txt", "img.png", "w.bin")]}
         answer = raw("POST", f"{local_hub.endpoint}/api/{repo_type}s/{repo_id}/preupload/{revision}", local_hub.token,
-                     body)  # fmt: skip
+                     body)
         return {item["path"]: item["uploadMode"] for item in answer.json()["files"]}
 
     assert modes("model", model, "main") == {"a.txt": "lfs", "img.png": "regular", "w.bin": "regular"}
@@ -77,17 +77,17 @@ def test_gitignore_of_the_repository_or_of_the_commit_decides_should_ignore(loca
     repo_id = f"{local_hub.username}/ignoring"
     hub_api.create_repo(repo_id, repo_type="space", space_sdk="static")
     hub_api.create_commit(repo_id, [CommitOperationAdd(".gitignore", b"*.log\nbuild/\n")], commit_message="ignore",
-                          repo_type="space")  # fmt: skip
+                          repo_type="space")
     ops = [CommitOperationAdd(p, b"x\n") for p in ("index.html", "debug.log", "build/out.js", "src/build.js")]
     ops.append(CommitOperationAdd("build/w.bin", b"\x00binary"))
     hub_api.create_commit(repo_id, ops, commit_message="site", repo_type="space")
     assert set(local_hub.list_files(repo_id)) == {".gitattributes", ".gitignore", "README.md", "index.html",
-                                                  "src/build.js"}  # fmt: skip
+                                                  "src/build.js"}
     assert local_hub.request_count("lfs-upload") == 0  # an ignored LFS file is not even uploaded
 
     # A commit that brings its own .gitignore is judged by that one (the client sends it as gitIgnore).
     ops = [CommitOperationAdd(".gitignore", b"*.tmp\n"), CommitOperationAdd("a.tmp", b"t\n"),
-           CommitOperationAdd("b.log", b"l\n")]  # fmt: skip
+           CommitOperationAdd("b.log", b"l\n")]
     hub_api.create_commit(repo_id, ops, commit_message="new rules", repo_type="space")
     files = local_hub.list_files(repo_id)
     assert "b.log" in files and "a.tmp" not in files

@@ -42,7 +42,7 @@ def test_create_pr_commit_is_a_ref_a_thread_and_merges_with_git(hub, tmp_path):
     alice.create_repo(repo_id, repo_type="space", space_sdk="static")
     main_before = hub.head(repo_id)
     info = alice.create_commit(repo_id, [CommitOperationAdd("index.html", b"<p>v1</p>\n")], commit_message="Add page",
-                               commit_description="Reviewed first", repo_type="space", create_pr=True)  # fmt: skip
+                               commit_description="Reviewed first", repo_type="space", create_pr=True)
     assert (info.pr_num, info.pr_revision) == (1, "refs/pr/1")
     assert info.pr_url == f"{hub.endpoint}/spaces/{repo_id}/discussions/1"
     assert hub.head(repo_id) == main_before and hub.head(repo_id, revision="refs/pr/1") == info.oid
@@ -54,17 +54,17 @@ def test_create_pr_commit_is_a_ref_a_thread_and_merges_with_git(hub, tmp_path):
     commits = alice.list_repo_commits(repo_id, repo_type="space", revision="refs/pr/1")
     assert [c.commit_id for c in commits] == [info.oid, main_before]
     path = hf_hub_download(repo_id, "index.html", repo_type="space", revision="refs/pr/1", endpoint=hub.endpoint,
-                           token=ALICE.token, cache_dir=tmp_path / "cache")  # fmt: skip
+                           token=ALICE.token, cache_dir=tmp_path / "cache")
     assert Path(path).read_bytes() == b"<p>v1</p>\n"
     refs = alice.list_repo_refs(repo_id, repo_type="space", include_pull_requests=True)
     assert [(r.ref, r.target_commit) for r in refs.pull_requests] == [("refs/pr/1", info.oid)]
 
     [listed] = alice.get_repo_discussions(repo_id, repo_type="space")
     assert (listed.num, listed.title, listed.status, listed.is_pull_request, listed.author) == (
-        1, "Add page", "open", True, "alice")  # fmt: skip
+        1, "Add page", "open", True, "alice")
     details = alice.get_discussion_details(repo_id, 1, repo_type="space")
     assert (details.target_branch, details.conflicting_files, details.git_reference) == ("refs/heads/main", [],
-                                                                                         "refs/pr/1")  # fmt: skip
+                                                                                         "refs/pr/1")
     assert [e.type for e in details.events] == ["comment", "commit"]
     assert details.events[0].content == "Reviewed first" and details.events[1].oid == info.oid
     assert "+<p>v1</p>" in details.diff
@@ -78,9 +78,9 @@ def test_create_pr_commit_is_a_ref_a_thread_and_merges_with_git(hub, tmp_path):
 
     # A second commit to the pull request, then a merge: a real merge commit on main.
     second = alice.create_commit(repo_id, [CommitOperationAdd("about.html", b"about\n")], commit_message="About",
-                                 repo_type="space", revision="refs/pr/1")  # fmt: skip
+                                 repo_type="space", revision="refs/pr/1")
     alice.create_commit(repo_id, [CommitOperationAdd("other.txt", b"main moved\n")], commit_message="Main moves",
-                        repo_type="space")  # fmt: skip
+                        repo_type="space")
     alice.merge_pull_request(repo_id, 1, repo_type="space", comment="Ship it")
     merged = alice.get_discussion_details(repo_id, 1, repo_type="space")
     assert merged.status == "merged" and merged.merge_commit_oid == hub.head(repo_id)
@@ -91,7 +91,7 @@ def test_create_pr_commit_is_a_ref_a_thread_and_merges_with_git(hub, tmp_path):
     assert parents[0] == merged.merge_commit_oid and parents[2] == second.oid
     assert _git("log", "--merges", "--format=%s", cwd=clone).splitlines() == ["Add page (#1)"]
     assert [c.commit_id for c in alice.list_repo_commits(repo_id, repo_type="space")] == (
-        _git("log", "--format=%H", cwd=clone).split())  # fmt: skip
+        _git("log", "--format=%H", cwd=clone).split())
     _git("-C", str(hub.data_dir / "repos/spaces/alice/site.git"), "fsck", "--strict")
 
 
@@ -100,16 +100,16 @@ def test_hf_file_system_reads_at_a_pull_request_and_at_a_short_oid(hub):
     repo_id = "alice/fs"
     alice.create_repo(repo_id, repo_type="dataset")
     v1 = alice.create_commit(repo_id, [CommitOperationAdd("data.csv", b"a\n1\n")], commit_message="v1",
-                             repo_type="dataset").oid  # fmt: skip
+                             repo_type="dataset").oid
     alice.create_commit(repo_id, [CommitOperationAdd("data.csv", b"a\n2\n")], commit_message="v2", repo_type="dataset")
     alice.create_commit(repo_id, [CommitOperationAdd("data.csv", b"a\n3\n")], commit_message="proposal",
-                        repo_type="dataset", create_pr=True)  # fmt: skip
+                        repo_type="dataset", create_pr=True)
     fs = HfFileSystem(endpoint=hub.endpoint, token=ALICE.token)
     assert fs.read_text(f"datasets/{repo_id}@refs/pr/1/data.csv") == "a\n3\n"
     assert fs.read_text(f"datasets/{repo_id}@{v1[:7]}/data.csv") == "a\n1\n"
     assert fs.read_text(f"datasets/{repo_id}/data.csv") == "a\n2\n"
     assert [entry["name"] for entry in fs.ls(f"datasets/{repo_id}@refs/pr/1", detail=True)] == [
-        f"datasets/{repo_id}@refs/pr/1/.gitattributes", f"datasets/{repo_id}@refs/pr/1/data.csv"]  # fmt: skip
+        f"datasets/{repo_id}@refs/pr/1/.gitattributes", f"datasets/{repo_id}@refs/pr/1/data.csv"]
 
 
 def test_discussions_comments_and_status_follow_the_hubs_rules(hub):
@@ -151,7 +151,7 @@ def test_discussions_comments_and_status_follow_the_hubs_rules(hub):
     assert [d.num for d in alice.get_repo_discussions(repo_id, author="carol")] == [2]
     details = alice.get_discussion_details(repo_id, 1)
     assert [e.type for e in details.events] == ["comment", "comment", "comment", "title-change", "comment",
-                                                "status-change"]  # fmt: skip
+                                                "status-change"]
     assert details.events[2].hidden is True and details.title == "License?"
     alice.update_repo_settings(repo_id, private=True)
     with pytest.raises(RepositoryNotFoundError):
@@ -167,20 +167,20 @@ def test_pull_requests_from_others_follow_the_hubs_rules(hub):
     assert _status(err) == 403
     weights = b"\x00" + os.urandom(2048)  # ... but a pull request, LFS file included
     info = bob.create_commit(repo_id, [CommitOperationAdd("w.bin", weights), CommitOperationAdd("a.txt", b"a\n")],
-                             commit_message="Bob's weights", repo_type="space", create_pr=True)  # fmt: skip
+                             commit_message="Bob's weights", repo_type="space", create_pr=True)
     assert info.pr_num == 1 and hub.read_file(repo_id, "w.bin", revision="refs/pr/1") == weights
     bob.create_commit(repo_id, [CommitOperationAdd("b.txt", b"b\n")], commit_message="more", repo_type="space",
-                      revision="refs/pr/1")  # the author pushes to the pull request  # fmt: skip
+                      revision="refs/pr/1")  # the author pushes to the pull request
     with pytest.raises(HfHubHTTPError) as err:
         carol.create_commit(repo_id, [CommitOperationAdd("c.txt", b"c")], commit_message="c", repo_type="space",
-                            revision="refs/pr/1")  # fmt: skip
+                            revision="refs/pr/1")
     assert _status(err) == 403
     with pytest.raises(HfHubHTTPError) as err:
         bob.merge_pull_request(repo_id, 1, repo_type="space")
     assert _status(err) == 403
     with pytest.raises(RevisionNotFoundError):
         bob.create_commit(repo_id, [CommitOperationAdd("c.txt", b"c")], commit_message="c", repo_type="space",
-                          revision="refs/pr/7")  # fmt: skip
+                          revision="refs/pr/7")
     alice.merge_pull_request(repo_id, 1, repo_type="space")
     assert hub.read_file(repo_id, "w.bin") == weights and hub.read_file(repo_id, "b.txt") == b"b\n"
     with pytest.raises(HfHubHTTPError) as err:
@@ -188,7 +188,7 @@ def test_pull_requests_from_others_follow_the_hubs_rules(hub):
     assert _status(err) == 400 and "merged" in str(err.value)
     with pytest.raises(HfHubHTTPError) as err:
         bob.create_commit(repo_id, [CommitOperationAdd("d.txt", b"d")], commit_message="late", repo_type="space",
-                          revision="refs/pr/1")  # fmt: skip
+                          revision="refs/pr/1")
     assert _status(err) == 403
 
 
@@ -204,7 +204,7 @@ def test_draft_pull_request_and_merge_conflicts(hub):
         alice.merge_pull_request(repo_id, 1)
     assert _status(err) == 400 and "draft" in str(err.value)
     alice.create_commit(repo_id, [CommitOperationAdd("app.py", b"x = 1\n")], commit_message="x = 1",
-                        revision="refs/pr/1")  # fmt: skip
+                        revision="refs/pr/1")
     alice.create_commit(repo_id, [CommitOperationAdd("app.py", b"x = 2\n")], commit_message="x = 2 on main")
     details = alice.get_discussion_details(repo_id, 1)
     assert details.status == "open" and details.conflicting_files == ["app.py"]
@@ -216,7 +216,7 @@ def test_draft_pull_request_and_merge_conflicts(hub):
     # A pull request made from an older parent commit starts there, not at the head.
     first = alice.list_repo_commits(repo_id)[-1].commit_id
     info = alice.create_commit(repo_id, [CommitOperationAdd("new.txt", b"n\n")], commit_message="From the start",
-                               parent_commit=first[:7], create_pr=True)  # fmt: skip
+                               parent_commit=first[:7], create_pr=True)
     assert info.pr_num == 2
     assert set(hub.list_files(repo_id, repo_type="model", revision="refs/pr/2")) == {".gitattributes", "new.txt"}
     alice.change_discussion_status(repo_id, 2, "closed")

@@ -142,7 +142,7 @@ def test_hub_serve_takes_the_quota_flags(capsys):
 
 def test_hub_serve_applies_the_rate_limit(tmp_path, raw):
     command = [sys.executable, "-m", "beam_pusher.localhub.serve", "--port", "0", "--token", "hf_served",
-               "--data-dir", str(tmp_path / "hub"), "--rate-limit", "2/60"]  # fmt: skip
+               "--data-dir", str(tmp_path / "hub"), "--rate-limit", "2/60"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server:
         try:
             endpoint = server.stdout.readline().strip()

@@ -83,10 +83,10 @@ def test_commit_regular_lfs_and_deletes_download_byte_identical(local_hub, hub_a
     for path, content in files.items():
         assert local_hub.read_file(repo_id, path) == content
         local = hf_hub_download(repo_id, path, repo_type="space", endpoint=local_hub.endpoint, token=local_hub.token,
-                                cache_dir=tmp_path / "cache")  # fmt: skip
+                                cache_dir=tmp_path / "cache")
         assert Path(local).read_bytes() == content, path
     snapshot = Path(snapshot_download(repo_id, repo_type="space", endpoint=local_hub.endpoint, token=local_hub.token,
-                                      cache_dir=tmp_path / "snap"))  # fmt: skip
+                                      cache_dir=tmp_path / "snap"))
     for path, content in files.items():
         assert (snapshot / path).read_bytes() == content, path
 
@@ -120,10 +120,10 @@ def test_stale_parent_commit_gets_412(local_hub, hub_api):
     hub_api.create_repo(repo_id, repo_type="space", space_sdk="static")
     planned = hub_api.repo_info(repo_id, repo_type="space").sha
     hub_api.create_commit(repo_id, [CommitOperationAdd("index.html", b"<p>a</p>")], commit_message="a",
-                          repo_type="space", parent_commit=planned)  # fmt: skip
+                          repo_type="space", parent_commit=planned)
     with pytest.raises(HfHubHTTPError) as err:
         hub_api.create_commit(repo_id, [CommitOperationAdd("index.html", b"<p>b</p>")], commit_message="b",
-                              repo_type="space", parent_commit=planned)  # fmt: skip
+                              repo_type="space", parent_commit=planned)
     assert err.value.response.status_code == 412
     assert "updated since" in str(err.value)
     assert local_hub.read_file(repo_id, "index.html") == b"<p>a</p>"
@@ -152,18 +152,18 @@ def test_branches_tags_and_revisions(local_hub, hub_api, tmp_path):
     repo_id = f"{local_hub.username}/refs-demo"
     hub_api.create_repo(repo_id, repo_type="dataset")
     v1 = hub_api.create_commit(repo_id, [CommitOperationAdd("data.csv", b"a,b\n1,2\n")], commit_message="v1",
-                               repo_type="dataset").oid  # fmt: skip
+                               repo_type="dataset").oid
     hub_api.create_tag(repo_id, tag="v1.0", repo_type="dataset")
     hub_api.create_branch(repo_id, branch="dev/next", repo_type="dataset")
     hub_api.create_commit(repo_id, [CommitOperationAdd("data.csv", b"a,b\n3,4\n")], commit_message="dev",
-                          repo_type="dataset", revision="dev/next")  # fmt: skip
+                          repo_type="dataset", revision="dev/next")
     refs = hub_api.list_repo_refs(repo_id, repo_type="dataset")
     assert {b.name for b in refs.branches} == {"main", "dev/next"}
     assert [(t.name, t.target_commit) for t in refs.tags] == [("v1.0", v1)]
     assert hub_api.repo_info(repo_id, repo_type="dataset", revision="v1.0").sha == v1
     assert hub_api.repo_info(repo_id, repo_type="dataset", revision=v1).sha == v1
     dev = hf_hub_download(repo_id, "data.csv", repo_type="dataset", revision="dev/next", endpoint=local_hub.endpoint,
-                          token=local_hub.token, cache_dir=tmp_path)  # fmt: skip
+                          token=local_hub.token, cache_dir=tmp_path)
     assert Path(dev).read_bytes() == b"a,b\n3,4\n"
     assert local_hub.read_file(repo_id, "data.csv", repo_type="dataset") == b"a,b\n1,2\n"
     with pytest.raises(HfHubHTTPError) as err:
@@ -178,9 +178,9 @@ def test_invalid_readme_front_matter_is_rejected(local_hub, hub_api, raw):
     hub_api.create_repo(repo_id, repo_type="space", space_sdk="gradio")
     with pytest.raises(ValueError, match="Invalid metadata in README.md"):
         hub_api.create_commit(repo_id, [CommitOperationAdd("README.md", b"---\nsdk: [gradio\n---\n")],
-                              commit_message="bad", repo_type="space")  # fmt: skip
+                              commit_message="bad", repo_type="space")
     answer = raw("POST", f"{local_hub.endpoint}/api/validate-yaml", local_hub.token,
-                 {"content": "---\nsdk: flask\n---\n", "repoType": "space"})  # fmt: skip
+                 {"content": "---\nsdk: flask\n---\n", "repoType": "space"})
     assert answer.status == 400
     assert "sdk" in answer.json()["errors"][0]["message"]
     assert local_hub.commit_count(repo_id) == 1
@@ -193,7 +193,7 @@ def test_lfs_file_never_uploaded_is_refused(local_hub, hub_api, raw):
     body = (b'{"key":"header","value":{"summary":"x","description":""}}\n'
             + f'{{"key":"lfsFile","value":{{"path":"w.bin","algo":"sha256","oid":"{oid}","size":10}}}}\n'.encode())
     answer = raw("POST", f"{local_hub.endpoint}/api/models/{repo_id}/commit/main", local_hub.token, body,
-                 {"Content-Type": "application/x-ndjson"})  # fmt: skip
+                 {"Content-Type": "application/x-ndjson"})
     assert answer.status == 400
     assert oid in answer.json()["error"] and "never uploaded" in answer.headers["X-Error-Message"]
     assert answer.headers["X-Request-Id"]
@@ -210,7 +210,7 @@ def test_concurrent_commits_all_land(local_hub, hub_api):
         try:
             for n in range(rounds):
                 ops = [CommitOperationAdd(f"page{writer}{n}.html", f"{repo_id} {n}".encode()),
-                       CommitOperationAdd(f"blob{writer}{n}.bin", b"\x00" + repo_id.encode() + bytes([n]))]  # fmt: skip
+                       CommitOperationAdd(f"blob{writer}{n}.bin", b"\x00" + repo_id.encode() + bytes([n]))]
                 hub_api.create_commit(repo_id, ops, commit_message=f"round {n}", repo_type="space")
         except BaseException as err:  # reported below, in the test's thread
             errors.append(err)

@@ -102,7 +102,7 @@ def test_a_deployed_app_runs_with_its_secret_and_variable_which_no_page_or_log_s
     (template / "README.md").write_text(README, encoding="utf-8")
     monkeypatch.setenv(SECRET_ENV, SECRET)
     spec = SpaceSpec(repo_id=f"{hub.username}/runtime-app", app_path=str(template), space_sdk="gradio",
-                     secrets={"API_KEY": f"env:{SECRET_ENV}"}, variables={"GREETING": "hello"})  # fmt: skip
+                     secrets={"API_KEY": f"env:{SECRET_ENV}"}, variables={"GREETING": "hello"})
     (result,) = run_deploy([spec], endpoint=hub.endpoint, token=f"env:{TOKEN_ENV}")
     assert result.pushed and result.error is None, result
 
@@ -155,7 +155,7 @@ def test_a_requirement_pip_cannot_install_ends_build_error_with_pips_output(hub,
     monkeypatch.setenv("BEAM_PUSHER_CACHE", str(tmp_path / "cache"))  # a fresh env, kept out of the shared cache
     repo_id = f"{hub.username}/unbuildable"
     commit_app(hub, repo_id, {"README.md": README, "app.py": APP.format(version="v1"),
-                              "requirements.txt": "numpy==0.0.0.1\n"})  # fmt: skip
+                              "requirements.txt": "numpy==0.0.0.1\n"})
     runtime = wait_for_stage(hub, repo_id, timeout=900)
     build_log = "".join(HfApi(endpoint=hub.endpoint, token=hub.token).fetch_space_logs(repo_id, build=True))
     assert runtime["stage"] == "BUILD_ERROR", build_log
@@ -169,7 +169,7 @@ def test_a_static_space_is_served_and_a_plain_docker_space_stays_simulated(hub):
     api = HfApi(endpoint=hub.endpoint, token=hub.token)
     api.create_repo("user/site", repo_type="space", space_sdk="static")
     api.create_commit("user/site", repo_type="space", commit_message="site", operations=[
-        CommitOperationAdd("index.html", b"<h1>Hello from a static Space</h1>")])  # fmt: skip
+        CommitOperationAdd("index.html", b"<h1>Hello from a static Space</h1>")])
     assert wait_for_stage(hub, "user/site")["stage"] == "RUNNING"
     assert "Hello from a static Space" in get(hub.app_url("user/site"))
 
@@ -210,12 +210,12 @@ def test_a_docker_space_whose_dockerfile_runs_streamlit_really_runs(hub):
         CommitOperationAdd("Dockerfile", b"FROM python:3.10\nCOPY . .\nRUN pip install -r requirements.txt\n"
                            b"EXPOSE 8501\nCMD [\"streamlit\", \"run\", \"app.py\", \"--server.port=8501\"]\n"),
         CommitOperationAdd("requirements.txt", b"streamlit>=1.28\n"),
-        CommitOperationAdd("app.py", b"import streamlit as st\nst.title('Hello from Docker')\n")])  # fmt: skip
+        CommitOperationAdd("app.py", b"import streamlit as st\nst.title('Hello from Docker')\n")])
     runtime = wait_for_stage(hub, "user/docker-streamlit")
     assert runtime["stage"] == "RUNNING", hub.space_logs("user/docker-streamlit")
     assert get(hub.app_url("user/docker-streamlit") + "_stcore/health") == "ok"
     assert any("runs Streamlit: streamlit run app.py" in line
-               for line in hub.space_logs("user/docker-streamlit", build=True))  # fmt: skip
+               for line in hub.space_logs("user/docker-streamlit", build=True))
 
 
 def test_the_deployers_wait_reports_running_only_once_the_app_answers(hub, tmp_path, capsys):
@@ -248,7 +248,7 @@ def test_the_deployers_wait_reports_running_only_once_the_app_answers(hub, tmp_p
     watcher.start()
     try:
         status = main(["deploy", str(config), "--endpoint", hub.endpoint, "--token-env", TOKEN_ENV, "--wait",
-                       "--report", str(tmp_path / "report.json")])  # fmt: skip
+                       "--report", str(tmp_path / "report.json")])
         url = hub.app_url(repo_id)  # at once: RUNNING means the app answers now
         answer = json.loads(get(url)) if url else None
     finally:

@@ -25,7 +25,7 @@ def test_runtime_builds_then_runs(tmp_path):
         api.create_repo(repo_id, repo_type="space", space_sdk="gradio")
         assert api.get_space_runtime(repo_id).stage == "NO_APP_FILE"
         api.create_commit(repo_id, [CommitOperationAdd("app.py", b"print('ok')\n")], commit_message="app",
-                          repo_type="space")  # fmt: skip
+                          repo_type="space")
         assert api.get_space_runtime(repo_id).stage == "BUILDING"
         assert _wait_for_stage(api, repo_id, {"RUNNING", "RUNTIME_ERROR"}) == "RUNNING"
         runtime = api.space_info(repo_id).runtime
@@ -41,7 +41,7 @@ def test_config_error_when_app_file_is_missing(local_hub, hub_api):
     hub_api.create_repo(repo_id, repo_type="space", space_sdk="streamlit")
     readme = b"---\ntitle: Broken\nsdk: streamlit\napp_file: main.py\n---\n"
     hub_api.create_commit(repo_id, [CommitOperationAdd("README.md", readme), CommitOperationAdd("app.py", b"x=1\n")],
-                          commit_message="wrong app file", repo_type="space")  # fmt: skip
+                          commit_message="wrong app file", repo_type="space")
     runtime = hub_api.get_space_runtime(repo_id)
     assert runtime.stage == "CONFIG_ERROR"
     assert "main.py" in runtime.raw["errorMessage"]
@@ -55,12 +55,12 @@ def test_docker_space_needs_a_dockerfile(local_hub, hub_api):
     repo_id = f"{local_hub.username}/container"
     hub_api.create_repo(repo_id, repo_type="space", space_sdk="docker")
     hub_api.create_commit(repo_id, [CommitOperationAdd("app.py", b"x=1\n")], commit_message="no Dockerfile",
-                          repo_type="space")  # fmt: skip
+                          repo_type="space")
     runtime = hub_api.get_space_runtime(repo_id)
     assert runtime.stage == "BUILD_ERROR"
     assert "Dockerfile" in runtime.raw["errorMessage"]
     hub_api.create_commit(repo_id, [CommitOperationAdd("Dockerfile", b"FROM python:3.10\n")], commit_message="add",
-                          repo_type="space")  # fmt: skip
+                          repo_type="space")
     assert hub_api.get_space_runtime(repo_id).stage == "RUNNING"
 
 

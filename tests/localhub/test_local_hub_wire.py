@@ -16,7 +16,7 @@ def test_download_headers_match_the_hub(local_hub, hub_api, raw):
     lfs_content = b"\x00" + bytes(range(256)) * 40
     text_path = "dir with space/é.txt"
     hub_api.create_commit(repo_id, [CommitOperationAdd(text_path, b"hello\n"), CommitOperationAdd("w.bin", lfs_content)],
-                          commit_message="files", repo_type="space")  # fmt: skip
+                          commit_message="files", repo_type="space")
     head = local_hub.head(repo_id)
     base = f"{local_hub.endpoint}/spaces/{repo_id}/resolve/main"
 
@@ -38,11 +38,11 @@ def test_download_headers_match_the_hub(local_hub, hub_api, raw):
 
     missing = raw("HEAD", f"{base}/nope.txt")
     assert (missing.status, missing.headers["X-Error-Code"], missing.headers["X-Repo-Commit"]) == (
-        404, "EntryNotFound", head)  # fmt: skip
+        404, "EntryNotFound", head)
     assert raw("GET", f"{local_hub.endpoint}/spaces/{repo_id}/resolve/v9/w.bin").headers["X-Error-Code"] == (
-        "RevisionNotFound")  # fmt: skip
+        "RevisionNotFound")
     assert raw("GET", f"{local_hub.endpoint}/api/spaces/{local_hub.username}/nope").headers["X-Error-Code"] == (
-        "RepoNotFound")  # fmt: skip
+        "RepoNotFound")
 
 
 def test_preupload_modes_and_oids(local_hub, hub_api, raw):
@@ -54,10 +54,10 @@ def test_preupload_modes_and_oids(local_hub, hub_api, raw):
         {"path": "big.txt", "sample": "YQo=", "size": 10 * 1024 * 1024 + 1},
         {"path": "bin.dat", "sample": "AAE=", "size": 2},
         {"path": "empty.txt", "sample": "", "size": 0},
-    ]})  # fmt: skip
+    ]})
     files = {item["path"]: item for item in answer.json()["files"]}
     assert {path: item["uploadMode"] for path, item in files.items()} == {
-        "a.txt": "regular", "big.txt": "lfs", "bin.dat": "lfs", "empty.txt": "regular"}  # fmt: skip
+        "a.txt": "regular", "big.txt": "lfs", "bin.dat": "lfs", "empty.txt": "regular"}
     assert files["a.txt"]["oid"] == local_hub.list_files(repo_id, repo_type="model")["a.txt"].blob_id
     assert "oid" not in files["big.txt"] and all(item["shouldIgnore"] is False for item in files.values())
 
@@ -65,10 +65,10 @@ def test_preupload_modes_and_oids(local_hub, hub_api, raw):
 def test_answers_use_the_callers_host_and_telemetry_probe_is_answered(local_hub, raw):
     port = local_hub.endpoint.rsplit(":", 1)[1]
     created = raw("POST", f"http://localhost:{port}/api/repos/create", local_hub.token,
-                  {"name": "hosted", "type": "space", "sdk": "static"})  # fmt: skip
+                  {"name": "hosted", "type": "space", "sdk": "static"})
     assert created.json()["url"] == f"http://localhost:{port}/spaces/{local_hub.username}/hosted"
     again = raw("POST", f"{local_hub.endpoint}/api/repos/create", local_hub.token,
-                {"name": "hosted", "type": "space", "sdk": "static"})  # fmt: skip
+                {"name": "hosted", "type": "space", "sdk": "static"})
     assert again.status == 409 and again.json()["url"] == f"{local_hub.endpoint}/spaces/{local_hub.username}/hosted"
     probe = raw("GET", f"{local_hub.endpoint}/api/agent-harnesses")
     assert probe.json() == {"standardEnvVars": [], "harnesses": {}}
@@ -79,7 +79,7 @@ def test_paths_info_existence_checks_and_visibility_change(local_hub, hub_api):
     repo_id = f"{local_hub.username}/paths"
     hub_api.create_repo(repo_id, repo_type="model")
     hub_api.create_commit(repo_id, [CommitOperationAdd("cfg/a.json", b"{}"), CommitOperationAdd("w.bin", b"\x00w")],
-                          commit_message="files")  # fmt: skip
+                          commit_message="files")
     infos = {info.path: info for info in hub_api.get_paths_info(repo_id, ["cfg", "w.bin", "missing.txt"])}
     assert set(infos) == {"cfg", "w.bin"}
     assert infos["w.bin"].lfs.sha256 == hashlib.sha256(b"\x00w").hexdigest()
@@ -95,7 +95,7 @@ def test_request_timeline_lists_each_answered_request_in_order(local_hub, hub_ap
     before = len(local_hub.request_timeline())
     hub_api.create_repo(repo_id, repo_type="space", space_sdk="static")
     hub_api.create_commit(repo_id, [CommitOperationAdd("w.bin", b"\x00" * 2048)], commit_message="lfs",
-                          repo_type="space")  # fmt: skip
+                          repo_type="space")
     timeline = local_hub.request_timeline()[before:]
     routes = [route for route, _, _ in timeline]
     assert routes[0] == "create-repo" and "lfs-upload" in routes and routes[-1] == "commit"
