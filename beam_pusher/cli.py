@@ -257,7 +257,8 @@ _STATE_UNKNOWN = (
 
 def _say_stopping(signal_name: str, waits: bool) -> None:
     if waits:
-        text = (f"{signal_name}: starting no new pushes; waiting up to {stopping.STOP_GRACE_SECONDS:g} s for the commits "
+        grace = stopping.STOP_GRACE_SECONDS
+        text = (f"{signal_name}: starting no new pushes; waiting up to {grace:g} s for the commits "
                 "already sent (send it again to stop at once)")
     else:
         text = (f"{signal_name}: stopping the pipeline; its workers run in other processes, so a Space whose result "

@@ -116,7 +116,8 @@ def cmd_restart(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from beam_pusher.commit import Committer
 
     config = load_selected(args.config, args.only, check_secrets=False)
-    committer = Committer(connect(endpoint_from(args, config.endpoint), token_from(args, config.token), need_token=True))
+    api = connect(endpoint_from(args, config.endpoint), token_from(args, config.token), need_token=True)
+    committer = Committer(api)
     marks, failed = symbols_for(sys.stdout), 0
     for spec in config.specs:
         try:
@@ -131,5 +132,7 @@ def cmd_restart(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-COMMANDS = {"status": cmd_status, "rollback": cmd_rollback, "merge": cmd_merge, "logs": cmd_logs, "restart": cmd_restart}
+COMMANDS = {
+    "status": cmd_status, "rollback": cmd_rollback, "merge": cmd_merge, "logs": cmd_logs, "restart": cmd_restart,
+}
 """Command name -> function(args, extra) -> exit status."""

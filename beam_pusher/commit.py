@@ -45,8 +45,8 @@ from beam_pusher.spec import AppFile, ChangeAction, PlannedChange, PushResult
 from beam_pusher.uploads import upload_source
 
 __all__ = [
-    "CommitOutcome", "CommitQuotaExceeded", "Committer", "HubSettings", "RemoteFile", "RetryPolicy", "describe_error", "http_status",
-    "is_transient", "plan_changes", "push_result", "remote_tree", "unreachable_message", "unreachable_reason",
+    "CommitOutcome", "CommitQuotaExceeded", "Committer", "HubSettings", "RemoteFile", "RetryPolicy", "describe_error",
+    "http_status", "is_transient", "plan_changes", "push_result", "remote_tree", "unreachable_message", "unreachable_reason",
 ]
 
 logger = logging.getLogger(__name__)

@@ -3,12 +3,13 @@
 Each ``Do`` gates on the blessing as TFX's Pusher does, builds one spec, and runs the push as a small Beam pipeline
 on the pipeline's and the component's ``beam_pipeline_args`` -- ``DeploySpaces`` for a Space (through
 ``runner.run_deploy``, the CLI's path), ``PushModels`` for a model version -- so the token is resolved on the worker
-that pushes; on a remote runner the running beam_pusher is staged for the workers (``staging.stage_package``). The push's ``PushResult`` becomes the ``PushedModel`` artifact's custom properties.
+that pushes; on a remote runner the running beam_pusher is staged for the workers (``staging.stage_package``).
+The push's ``PushResult`` becomes the ``PushedModel`` artifact's custom properties.
 
 Where the time goes on local runners: TFX's ``BaseBeamExecutor`` packages its own installation as an sdist for the
 workers whenever ``beam_pipeline_args`` are given (2-4 s per execution, see ``_HubPushExecutor.__init__``), which
-workers on this machine never use; so for local runners the executors skip it. Results come back in memory when the runner
-runs DoFns in this process, else through files under a temporary folder that is removed after the run.
+workers on this machine never use; so for local runners the executors skip it. Results come back in memory when the
+runner runs DoFns in this process, else through files under a temporary folder that is removed after the run.
 
 Failure policy: "not blessed" is an outcome, recorded as ``pushed=0``. A push the Hub refuses (or a template that
 cannot be read) raises ``PushError`` with the push's error, so the component fails and the run shows it, as any TFX

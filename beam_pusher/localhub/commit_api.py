@@ -126,7 +126,9 @@ def commit(request: Request, repo_type: str, repo_id: str, revision: str) -> Res
                           "pullRequestUrl": pr_url})
 
 
-def _commit_body(request: Request, repo: Repository, branch: str, pull_request: Any, create_pr: bool) -> tuple[str, Any]:
+def _commit_body(
+    request: Request, repo: Repository, branch: str, pull_request: Any, create_pr: bool
+) -> tuple[str, Any]:
     """Reads the operations and makes the commit, or the pull request; returns the commit id and the pull request."""
     header, operations = _read_operations(request, repo)
     message = header["summary"].strip() or "Update files"
