@@ -43,3 +43,19 @@ def raw_request(method: str, url: str, token: str | None = None, body: Any = Non
 def raw() -> Any:
     """``raw(method, url, token=None, body=None, headers=None) -> RawResponse``."""
     return raw_request
+
+
+@pytest.fixture(autouse=True)
+def bare_hub_client():
+    """The local Hub's own tests speak to the bare huggingface_hub client.
+
+    A deploy earlier in the same process installs beam_pusher's request budget as a client hook (see
+    ``retries.install_request_budget``); it holds requests back until the window resets, so a test that drives the
+    server into a 429 on purpose would wait forever. The hook comes back after the test.
+    """
+    from huggingface_hub.utils import _http
+
+    previous = _http._GLOBAL_CLIENT_FACTORY
+    _http.set_client_factory(_http.default_client_factory)
+    yield
+    _http.set_client_factory(previous)
