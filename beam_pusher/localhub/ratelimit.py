@@ -115,14 +115,8 @@ class _FixedWindows:
             self._windows[key] = (start, max(0, count - 1))
 
 
-class RequestQuota:
-    """The API request quota of one local Hub: a window per token (per client address when anonymous).
-
-    Example::
-
-        quota = RequestQuota(RateLimit(100, 10))
-        headers, refusal = quota.take("token:hf_...")
-    """
+class _Quota:
+    """What both quotas share: fixed windows per key, the limit, and how many were refused."""
 
     def __init__(self, limit: RateLimit):
         self._windows = _FixedWindows(limit)
@@ -133,8 +127,18 @@ class RequestQuota:
 
     @property
     def refused(self) -> int:
-        """Requests answered 429 so far."""
+        """Requests (or commits) answered 429 so far."""
         return self._windows.refused
+
+
+class RequestQuota(_Quota):
+    """The API request quota of one local Hub: a window per token (per client address when anonymous).
+
+    Example::
+
+        quota = RequestQuota(RateLimit(100, 10))
+        headers, refusal = quota.take("token:hf_...")
+    """
 
     def take(self, key: str) -> tuple[dict[str, str], QuotaExceeded | None]:
         """Counts a request of ``key``; returns the ``RateLimit`` headers for its answer, and the refusal if any."""
@@ -158,20 +162,8 @@ class RequestQuota:
         )
 
 
-class CommitQuota:
+class CommitQuota(_Quota):
     """The commit quota per repository: at most ``limit.requests`` commits per window of ``limit.seconds``."""
-
-    def __init__(self, limit: RateLimit):
-        self._windows = _FixedWindows(limit)
-
-    @property
-    def limit(self) -> RateLimit:
-        return self._windows.limit
-
-    @property
-    def refused(self) -> int:
-        """Commits answered 429 so far."""
-        return self._windows.refused
 
     def take(self, repo_key: str) -> QuotaExceeded | None:
         """Counts a commit to ``repo_key``; the refusal when the repository's quota is used up."""
