@@ -244,7 +244,6 @@ class RequestBudget:
 
 _BUDGETS: dict[tuple[str, str], RequestBudget] = {}
 _BUDGETS_LOCK = threading.Lock()
-_INSTALLED = False
 
 
 def budget_for(origin: str, authorization: str | None) -> RequestBudget:
@@ -274,17 +273,24 @@ def _after_response(response: Any) -> None:
     budget.observe(response.headers, response.status_code)
 
 
+def _budget_installed() -> bool:
+    from huggingface_hub.utils import _http
+
+    return getattr(_http._GLOBAL_CLIENT_FACTORY, "beam_pusher_request_budget", False)
+
+
 def install_request_budget() -> None:
     """Routes every request huggingface_hub sends from this process through ``budget_for`` its Hub and token.
 
     Idempotent. It wraps the client factory huggingface_hub uses (``set_client_factory``), keeping whatever that
-    factory configures, and adds two event hooks; a Hub that sends no ``RateLimit`` header is never held back.
+    factory configures, and adds two event hooks; a Hub that sends no ``RateLimit`` header is never held back. The
+    check looks at the factory in place, not at a flag of its own: code that sets another factory afterwards
+    (a test fixture, an application's proxy setup) gets the hooks again on the next deploy.
     """
-    global _INSTALLED
     from huggingface_hub.utils import _http
 
     with _BUDGETS_LOCK:
-        if _INSTALLED:
+        if _budget_installed():
             return
         previous = _http._GLOBAL_CLIENT_FACTORY
 
@@ -297,8 +303,8 @@ def install_request_budget() -> None:
             }
             return client
 
+        factory.beam_pusher_request_budget = True  # type: ignore[attr-defined]
         _http.set_client_factory(factory)
-        _INSTALLED = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -336,10 +342,10 @@ class RetryPolicy:
     def delay(self, attempt: int, exc: BaseException | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based), with up to 10% jitter.
 
-        None after a 429 of the request quota once ``install_request_budget`` ran: the next request waits in the
+        0 after a 429 of the request quota once ``install_request_budget`` ran: the next request waits in the
         shared budget for the window's reset, with every other push of the worker.
         """
-        if _INSTALLED and is_rate_limited(exc):
+        if _budget_installed() and is_rate_limited(exc):
             return 0.0
         retry_after = _retry_after(_headers(exc))
         delay = retry_after if retry_after is not None else self.backoff_seconds * 2 ** (attempt - 1)

@@ -189,3 +189,24 @@ def test_a_committer_connected_to_a_hub_shares_one_budget_per_token(local_hub):
     Committer.connect(HubSettings(endpoint=local_hub.endpoint, token=None))
     assert budget_for(local_hub.endpoint, "Bearer a") is budget_for(local_hub.endpoint + "/", "Bearer a")
     assert budget_for(local_hub.endpoint, "Bearer a") is not budget_for(local_hub.endpoint, "Bearer b")
+
+
+def test_the_budget_comes_back_when_another_client_factory_replaced_it(local_hub):
+    """A fixture or an application that sets its own client factory after a deploy must not switch the budget off
+    for the next deploy (the CI failure: 429s in a fleet run after the local Hub's tests restored the bare client)."""
+    from huggingface_hub.utils import _http
+
+    from beam_pusher.retries import install_request_budget
+
+    previous = _http._GLOBAL_CLIENT_FACTORY
+    try:
+        install_request_budget()
+        _http.set_client_factory(_http.default_client_factory)
+        install_request_budget()
+        hooks = _http.get_session().event_hooks
+        assert [hook.__name__ for hook in hooks["request"]][-1:] == ["_before_request"]
+        assert [hook.__name__ for hook in hooks["response"]][-1:] == ["_after_response"]
+        install_request_budget()  # idempotent: one pair of hooks, not two
+        assert [hook.__name__ for hook in _http.get_session().event_hooks["request"]].count("_before_request") == 1
+    finally:
+        _http.set_client_factory(previous)
