@@ -341,9 +341,12 @@ def find_repo(request: Request, repo_type: str, repo_id: str, *, write: bool = F
     if identity is not None and (write or member) and not identity.is_member(namespace):
         raise HubError(403, f"You don't have the rights to change {repo_type} {repo_id!r}: it is not in your "
                        f"namespace {identity.name!r} or one of your organisations")
-    if identity is not None and write and not identity.can_write(namespace):
+    if identity is not None and write and identity.role != "write":
         raise HubError(403, f"This token of {identity.name!r} has read access only: use a write token to change "
                        f"{repo_type} {repo_id!r}")
+    if identity is not None and write and not identity.can_write(namespace, repo.settings.get("created_by")):
+        raise HubError(403, f"{identity.name!r} is a {identity.role_in(namespace)} member of {namespace!r}, which "
+                       f"may not change {repo_type} {repo_id!r}: ask an admin of {namespace!r} for the write role")
     return repo
 
 

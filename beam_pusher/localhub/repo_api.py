@@ -66,7 +66,7 @@ def whoami(request: Request) -> Response:
         "emailVerified": True,
         "canPay": request.state.config.free_account_policy == "off",
         "isPro": False,
-        "orgs": [{"type": "org", "name": org, "fullname": org, "roleInOrg": "write"} for org in user.orgs],
+        "orgs": [{"type": "org", "name": org, "fullname": org, "roleInOrg": role} for org, role in user.org_roles],
         "auth": {"type": "access_token", "accessToken": {"displayName": f"local-{identity.role}", "role": identity.role}},
     })
 
@@ -127,8 +127,11 @@ def create_repo(request: Request) -> Response:
             raise HubError(400, f"Invalid {label} {value!r}: {NAME_RULE}")
     if not identity.is_member(namespace):
         raise HubError(403, f"You don't have the rights to create a {repo_type} under the namespace {namespace!r}")
-    if not identity.can_write(namespace):
+    if identity.role != "write":
         raise HubError(403, f"This token of {identity.name!r} has read access only: use a write token to create repos")
+    if not identity.can_create(namespace):
+        raise HubError(403, f"{identity.name!r} is a {identity.role_in(namespace)} member of {namespace!r}, which "
+                       f"may not create repos there: ask an admin of {namespace!r} for the contributor role or more")
     repo_id = f"{namespace}/{name}"
     url = repo_url(request.base_url, repo_type, repo_id)
     existing = request.state.store.get(repo_type, repo_id)  # in any case of letters, as on the Hub
@@ -138,7 +141,8 @@ def create_repo(request: Request) -> Response:
     visibility = body.get("visibility") or ("private" if body.get("private") else "public")
     if visibility not in ("public", "private", "protected"):
         raise HubError(400, f"Invalid visibility {visibility!r}: use public, private or protected")
-    settings: dict[str, Any] = {"private": visibility == "private", "visibility": visibility}
+    settings: dict[str, Any] = {"private": visibility == "private", "visibility": visibility,
+                                "created_by": identity.name}
     files = {".gitattributes": default_gitattributes(repo_type)}
     if repo_type == "space":
         settings.update(_space_settings(request, body, namespace, name))
