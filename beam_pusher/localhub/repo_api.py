@@ -15,6 +15,7 @@ from beam_pusher.localhub.protocol import (
     Request,
     Response,
     can_see,
+    check_gate,
     find_repo,
     iso_date,
     json_response,
@@ -28,7 +29,7 @@ from beam_pusher.localhub.storage import REPO_TYPES, Repository, Snapshot, Stora
 __all__ = [
     "agent_harnesses", "auth_check", "create_branch", "create_repo", "create_tag", "delete_branch", "delete_repo",
     "delete_tag", "list_commits", "list_refs", "list_repos", "list_tree", "missing_repo", "note_new_head",
-    "paths_info", "repo_info", "update_settings", "validate_yaml", "whoami",
+    "paths_info", "repo_info", "validate_yaml", "whoami",
 ]
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -49,8 +50,12 @@ def note_new_head(repo: Repository, branch: str) -> None:
 
 
 def auth_check(request: Request, repo_type: str, repo_id: str, mode: str = "") -> Response:
-    """200 if the caller may read the repository (``/write``: write to it); else the error ``find_repo`` gives."""
-    find_repo(request, repo_type, repo_id, write=mode == "write")
+    """200 if the caller may read the repository's files (``/write``: write to it).
+
+    Else the error ``find_repo`` gives, or for a gated repository the ``GatedRepo`` one of ``check_gate``.
+    """
+    repo = find_repo(request, repo_type, repo_id, write=mode == "write")
+    check_gate(request, repo)
     return json_response({})
 
 
@@ -173,7 +178,7 @@ def _space_settings(request: Request, body: dict[str, Any], namespace: str, name
         "sleep_time": sleep_time,
         "secrets": _key_values(body.get("secrets"), "secret"),
         "variables": _key_values(body.get("variables"), "variable"),
-        "subdomain": f"{namespace}-{name}".lower().replace("_", "-").replace(".", "-"),
+        "subdomain": spaces.subdomain_of(f"{namespace}/{name}"),
         "build_started_at": time.time(),
         "paused": False,
     }
@@ -188,21 +193,6 @@ def delete_repo(request: Request) -> Response:
         raise HubError(400, f"Invalid repo type {repo_type!r}: use one of {', '.join(REPO_TYPES)}")
     find_repo(request, repo_type, repo_id, write=True)
     request.state.store.delete(repo_type, repo_id)
-    return json_response({})
-
-
-def update_settings(request: Request, repo_type: str, repo_id: str) -> Response:
-    repo = find_repo(request, repo_type, repo_id, write=True)
-    body = request.json_object()
-    visibility = body.get("visibility")
-    if visibility is None and isinstance(body.get("private"), bool):
-        visibility = "private" if body["private"] else "public"
-    if visibility is not None:
-        if visibility not in ("public", "private", "protected"):
-            raise HubError(400, f"Invalid visibility {visibility!r}: use public, private or protected")
-        with repo.lock:
-            repo.settings.update(private=visibility == "private", visibility=visibility)
-            repo.save_settings()
     return json_response({})
 
 
@@ -224,7 +214,7 @@ def _summary(request: Request, repo: Repository, sha: str) -> dict[str, Any]:
         "lastModified": iso_date(commit.author.timestamp),
         "createdAt": iso_date(repo.settings.get("created_at") or commit.author.timestamp),
         "private": repo.private,
-        "gated": False,
+        "gated": repo.settings.get("gated", False),
         "disabled": False,
         "likes": 0,
         "tags": [],
@@ -400,7 +390,7 @@ def create_branch(request: Request, repo_type: str, repo_id: str, branch: str) -
 def delete_branch(request: Request, repo_type: str, repo_id: str, branch: str) -> Response:
     repo = find_repo(request, repo_type, repo_id, write=True)
     if branch == "main":
-        raise HubError(403, "The default branch 'main' cannot be deleted")
+        raise HubError(403, "Cannot delete refs/heads/main: it is the repository's default branch")
     try:
         repo.delete_ref(f"refs/heads/{branch}")
     except StorageError as err:

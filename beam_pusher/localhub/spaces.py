@@ -20,6 +20,7 @@ __all__ = [
     "initial_readme",
     "parse_front_matter",
     "payment_required",
+    "subdomain_of",
     "validate_front_matter",
 ]
 
@@ -108,6 +109,11 @@ def validate_front_matter(readme: str, repo_type: str) -> list[str]:
         if isinstance(data.get("app_file"), str) and (data["app_file"].startswith("/") or ".." in data["app_file"]):
             errors.append(f'"app_file" must be a relative path inside the Space, got {data["app_file"]!r}')
     return errors
+
+
+def subdomain_of(repo_id: str) -> str:
+    """The Space's host name on ``hf.space``: ``namespace-name`` in lower case, ``_`` and ``.`` as ``-``."""
+    return repo_id.replace("/", "-").lower().replace("_", "-").replace(".", "-")
 
 
 def app_file_of(sdk: str | None, card: Mapping[str, Any] | None) -> str:
