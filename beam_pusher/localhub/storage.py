@@ -196,7 +196,8 @@ class Repository:
     def delete_ref(self, name: str) -> None:
         with self.lock:
             if self.git.read_ref(name) is None:
-                raise StorageError(404, f"Invalid rev id: {name} does not exist in {self.repo_id!r}", "RevisionNotFound")
+                raise StorageError(404, f"Invalid rev id: {name} does not exist in {self.repo_id!r}",
+                                   "RevisionNotFound")
             self.git.delete_ref(name)
 
     # Trees -------------------------------------------------------------------------------------------------------
