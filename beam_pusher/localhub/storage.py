@@ -287,9 +287,9 @@ class Repository:
                 if self.git.read_ref(new_ref) is not None:
                     raise StorageError(409, f"Reference {new_ref} already exists")
             elif parent_commit is not None and not _same_commit(parent_commit, head):
-                raise StorageError(412, "A commit has happened since. Please refresh and try again. (The branch was "
-                                   f"updated since: the parent commit {parent_commit} is not the head of {branch!r}, "
-                                   f"which is {head}.)")
+                raise StorageError(412, "The branch was updated since you opened this page. Please refresh and try "
+                                   f"again. (The parent commit {parent_commit} is not the head of {branch!r}, which is "
+                                   f"{head}.)")
             files = dict(self.snapshot(base).files)
             for operation in operations:
                 _apply(files, operation)
