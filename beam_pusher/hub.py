@@ -36,6 +36,7 @@ from beam_pusher.auth import resolve_secret
 from beam_pusher.commit import CommitQuotaExceeded, Committer, HubSettings, RemoteState, push_result
 from beam_pusher.errors import BeamPusherError, PushError, TokenError
 from beam_pusher.pullrequests import no_space_for_pull_request, proposed_result
+from beam_pusher.readahead import take_read
 from beam_pusher.retries import describe_error, http_status, unreachable_message, unreachable_reason
 from beam_pusher.rules import FAILED_STAGES
 from beam_pusher.settings import (
@@ -86,8 +87,8 @@ class SpacePusher:
         try:
             secrets = {name: resolve_secret(name, ref) for name, ref in spec.secrets.items()}
             self._check_write_access(spec.repo_id)
-            state = self.committer.call(spec.repo_id, "read the Space", lambda: self.committer.read_state(spec.repo_id))
-            changes = plan_settings(spec, self._current_settings(spec, state), secrets)
+            state, current = take_read(self._settings, spec) or self.read_space(spec)
+            changes = plan_settings(spec, current, secrets)
             outcome = self.committer.commit(
                 spec.repo_id,
                 files,
@@ -167,6 +168,12 @@ class SpacePusher:
                 f"{namespace!r}{where}, so the Hub would refuse every write (HTTP 403). Use a write token of a "
                 "member of that namespace, or a repo_id in a namespace the token may write."
             )
+
+    def read_space(self, spec: SpaceSpec) -> tuple[RemoteState, CurrentSettings | None]:
+        """The Space and the settings it has now, as a push plans against them: one request, three for an existing
+        Space (``beam_pusher.readahead`` sends them early on local runs)."""
+        state = self.committer.call(spec.repo_id, "read the Space", lambda: self.committer.read_state(spec.repo_id))
+        return state, self._current_settings(spec, state)
 
     def _current_settings(self, spec: SpaceSpec, state: RemoteState) -> CurrentSettings | None:
         """What the Space has now of the settings ``spec`` manages; None when the Space does not exist yet.
