@@ -3,6 +3,11 @@
 huggingface_hub takes a path or an ``io.BufferedIOBase``; sources on other filesystems (``gs://``, ``s3://``,
 ``hf://``) are streamed through fsspec, and a large text file whose placeholders change is rendered again as it is
 read (``RenderedStream``), so no upload ever holds a whole file in memory.
+
+``add_operation`` builds the ``CommitOperationAdd`` with the hashes rendering already found, so the source is read
+once more only to upload it. Reading it once in all is not possible with LFS: the Hub's batch API wants the sha256
+before it says where to upload, so a file is hashed (``RenderPlaceholders``), then streamed up; a file whose hashes
+come from the hash cache (``beam_pusher.hashcache``) is read only to be uploaded.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from typing import BinaryIO
 from beam_pusher.spec import AppFile, Rendering
 from beam_pusher.templates import STREAM_CHUNK_SIZE, NotTextError, RenderedChunks
 
-__all__ = ["RenderedStream", "StreamedFile", "open_source", "upload_source"]
+__all__ = ["RenderedStream", "StreamedFile", "add_operation", "open_source", "upload_source"]
+
+_SAMPLE_SIZE = 512  # the leading bytes huggingface_hub sends in its preupload request
 
 
 def upload_source(f: AppFile) -> str | io.BufferedIOBase:
@@ -24,6 +31,34 @@ def upload_source(f: AppFile) -> str | io.BufferedIOBase:
     if f.rendering is not None:  # a large text file, rendered again as it streams up
         return RenderedStream(functools.partial(open_source, f.source), f.size, f.rendering, path=f.path)
     return _local_path(f.source) or StreamedFile(f.source)
+
+
+def add_operation(f: AppFile):
+    """The ``CommitOperationAdd`` that uploads ``f`` (a file with a ``source``); the caller closes its stream.
+
+    ``CommitOperationAdd`` reads a stream whole to hash it as it is built (``UploadInfo.from_fileobj``), a second
+    full read of a remote model whose sha256 ``f`` already has. So a stream with known hashes is given to an
+    operation built on empty bytes, with its upload info made from the first bytes and the known sha256.
+    """
+    from huggingface_hub import CommitOperationAdd
+    from huggingface_hub.lfs import UploadInfo
+
+    source = upload_source(f)
+    if isinstance(source, str) or not f.sha256:
+        op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=source)
+        if f.sha256 and not op.upload_info.is_hashed:
+            op.upload_info.sha256 = bytes.fromhex(f.sha256)  # already hashed while rendering: don't read it again
+        return op
+    op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=b"")
+    try:
+        sample = source.read(_SAMPLE_SIZE)
+        source.seek(0)
+    except BaseException:
+        source.close()
+        raise
+    op.path_or_fileobj = source
+    op.upload_info = UploadInfo(size=f.size, sample=sample, sha256=bytes.fromhex(f.sha256))
+    return op
 
 
 class StreamedFile(io.BufferedIOBase):
