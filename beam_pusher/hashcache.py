@@ -151,7 +151,7 @@ class HashCache:
         return os.path.join(self.folder, key[:2], key[2:] + ".json")
 
     def lookup(self, key: str, size: int) -> FileHashes | None:
-        """The hashes stored under ``key`` for a file of ``size`` bytes; None when there are none or they are unusable."""
+        """The hashes stored under ``key`` for a file of ``size`` bytes; None when there are none or none usable."""
         path = self._entry(key)
         try:
             with open(path, encoding="utf-8") as f:

@@ -12,7 +12,8 @@
 
 Prints a table, then as its very last line the figures as ``name=value`` pairs. Exits 1 only when a deploy left a
 Space in a wrong state (a correctness failure); a missed goal is reported in the table, not as an exit status.
-Options: ``--only batch,large,tfx,quota,remote``, ``--remote-mib N``, ``--spaces N``, ``--quota-spaces N``, ``--latency S``, ``--keep DIR`` (keep the work folder).
+Options: ``--only batch,large,tfx,quota,remote``, ``--spaces N``, ``--quota-spaces N``, ``--latency S``, ``--keep DIR`` (keep the work folder),
+``--remote-mib N``.
 """
 
 from __future__ import annotations
