@@ -7,12 +7,14 @@ read (``RenderedStream``), so no upload ever holds a whole file in memory.
 ``add_operation`` builds the ``CommitOperationAdd`` with the hashes rendering already found, so the source is read
 once more only to upload it. Reading it once in all is not possible with LFS: the Hub's batch API wants the sha256
 before it says where to upload, so a file is hashed (``RenderPlaceholders``), then streamed up; a file whose hashes
-come from the hash cache (``beam_pusher.hashcache``) is read only to be uploaded.
+come from the hash cache (``beam_pusher.hashcache``) is read only to be uploaded. The upload stream checks that
+what it sends still hashes to what the commit announces (``StreamedFile``).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import sys
 from collections.abc import Callable
@@ -30,7 +32,7 @@ def upload_source(f: AppFile) -> str | io.BufferedIOBase:
     """The path or the stream a commit uploads for ``f`` (a file with a ``source``); the caller closes a stream."""
     if f.rendering is not None:  # a large text file, rendered again as it streams up
         return RenderedStream(functools.partial(open_source, f.source), f.size, f.rendering, path=f.path)
-    return _local_path(f.source) or StreamedFile(f.source)
+    return _local_path(f.source) or StreamedFile(f.source, f.sha256, path=f.path)
 
 
 def add_operation(f: AppFile):
@@ -62,12 +64,21 @@ def add_operation(f: AppFile):
 
 
 class StreamedFile(io.BufferedIOBase):
-    """Adapts an fsspec file to the ``io.BufferedIOBase`` huggingface_hub wants, streaming instead of loading."""
+    """Adapts an fsspec file to the ``io.BufferedIOBase`` huggingface_hub wants, streaming instead of loading.
 
-    def __init__(self, url: str):
+    With ``sha256`` (the hash the commit announces), a pass that reads the file from its start to its end is hashed
+    as it goes, and its last read raises ``OSError`` instead of returning the last bytes when the file no longer
+    hashes to it: an object overwritten after it was hashed is never uploaded under its old hash.
+    """
+
+    def __init__(self, url: str, sha256: str | None = None, *, path: str = ""):
         import fsspec
 
         self._file = fsspec.open(url, "rb").open()
+        self._expected = sha256
+        self._path = path or url.rsplit("/", 1)[-1]
+        self._digest = hashlib.sha256()
+        self._hashed = 0  # bytes from the start hashed in this pass
 
     def readable(self) -> bool:
         return True
@@ -76,13 +87,24 @@ class StreamedFile(io.BufferedIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        return self._file.read(-1 if size is None else size)
+        start = self._file.tell()
+        data = self._file.read(-1 if size is None else size)
+        if self._expected is not None and start == self._hashed and data:
+            self._digest.update(data)
+            self._hashed += len(data)
+            if self._hashed >= self._file.size and self._digest.hexdigest() != self._expected:
+                raise OSError(f"{self._path} changed since it was hashed (sha256 {self._digest.hexdigest()}, not "
+                              f"{self._expected}); nothing was committed. Fix: deploy again.")
+        return data
 
     def read1(self, size: int = -1) -> bytes:
         return self.read(size)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._file.seek(offset, whence)
+        position = self._file.seek(offset, whence)
+        if position == 0:  # a new pass
+            self._digest, self._hashed = hashlib.sha256(), 0
+        return position
 
     def tell(self) -> int:
         return self._file.tell()

@@ -277,3 +277,29 @@ def test_without_the_cache_every_deploy_reads_the_model(hub, s3, tmp_path, cache
     again = deploy(hub, spec, hash_cache=False)
     assert not again.committed and s3.bytes_served("model/weights.bin") >= MODEL_SIZE
     assert not os.path.exists(cache_dir)
+
+
+def test_an_object_overwritten_after_it_was_hashed_is_never_uploaded_under_the_old_hash(s3):
+    from beam_pusher.spec import AppFile
+    from beam_pusher.uploads import add_operation
+
+    old, new = binary(MODEL_SIZE, 1), binary(MODEL_SIZE, 2)
+    url = s3.put("model/weights.bin", old)
+    f = AppFile("alice/app", "model/weights.bin", MODEL_SIZE, source=url, sha256=hash_bytes(old).sha256)
+    op = add_operation(f)
+    try:
+        assert op.upload_info.sha256.hex() == f.sha256 and op.upload_info.sample == old[:512]
+        assert op.path_or_fileobj.read() == old  # the hashed version: the upload goes on
+        op.path_or_fileobj.seek(0)
+        assert op.path_or_fileobj.read(1000) == old[:1000]
+    finally:
+        op.path_or_fileobj.close()
+    s3.put("model/weights.bin", new)  # same size, after the hashing
+    op = add_operation(f)
+    try:
+        stream = op.path_or_fileobj
+        with pytest.raises(OSError, match=r"model/weights\.bin changed since it was hashed .* deploy again"):
+            while stream.read(256 * 1024):
+                pass
+    finally:
+        op.path_or_fileobj.close()
