@@ -14,7 +14,9 @@ first (one metadata request) and looks the hashes up by a key made of:
 A filesystem whose ``info`` has none of these gets no key, and so no cache: it is read as before. A key changes
 whenever the object does (a new generation or ETag, however equal the size), so a stale hash is never used; and an
 entry is written only when the key before reading equals the key after it, so a file that changed while it was
-hashed is not remembered under either version. Only binary files go into the cache: a text file's hashes depend on
+hashed is not remembered under either version. A modification time can miss a second write of the same size within
+its clock's tick, so a file known by its time alone is cached only once that time is two seconds old (as git treats
+"racy" files); a time this module cannot read as one is never trusted. Only binary files go into the cache: a text file's hashes depend on
 its Space's placeholders, and its rendering must be read anyway. Files under ``MIN_SIZE`` are read as before (a
 metadata request costs about what reading them does), and local and ``memory://`` files too (reading them costs
 nothing over the network).
@@ -36,12 +38,14 @@ remote files as it did before this cache.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -67,6 +71,7 @@ _HEX = re.compile(r"[0-9a-f]+")
 _NO_CACHE_PROTOCOLS = frozenset({"file", "local", "memory"})
 # Keys fsspec filesystems report a modification time under, for those with no object version of their own.
 _MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified")
+_SETTLE_SECONDS = 2.0
 
 
 def default_cache_folder() -> str | None:
@@ -215,10 +220,26 @@ def _cacheable(url: str, size: int):
     return None if protocols & _NO_CACHE_PROTOCOLS else (fs, path)
 
 
-def _current_key(fs, path: str, url: str) -> str | None:
-    """The key of the object as the storage has it now, not as a listing this process made earlier saw it."""
+def _current_key(fs, path: str, url: str) -> tuple[str | None, bool]:
+    """The key of the object as the storage has it now (not as a listing this process made earlier saw it), and
+    whether its hashes may be stored under it."""
     fs.invalidate_cache(path)
-    return object_key(url, fs.info(path))
+    info = fs.info(path)
+    return object_key(url, info), not _racy(info)
+
+
+def _racy(info: Mapping[str, Any]) -> bool:
+    """Whether a version told by modification time alone is so recent that a write of the same size could still
+    follow within the same tick of that clock (git's "racy" files): such a file is not cached until it settles."""
+    version = _storage_version(info)
+    if version is None or version[0][0] not in _MTIME_KEYS:
+        return False
+    mtime = info[version[0][0]]
+    if isinstance(mtime, datetime.datetime):
+        mtime = mtime.timestamp() if mtime.tzinfo else mtime.replace(tzinfo=datetime.timezone.utc).timestamp()
+    if not isinstance(mtime, (int, float)):
+        return True  # a time this module cannot read: never trusted to be settled
+    return time.time() - mtime < _SETTLE_SECONDS
 
 
 def render_source(
@@ -245,7 +266,7 @@ def render_source(
     if where is None:
         return render_file(open_source, size, values, path=path, strict=strict)
     fs, fs_path = where
-    key = _current_key(fs, fs_path, url)
+    key, storable = _current_key(fs, fs_path, url)
     if key is not None:
         hashes = cache.lookup(key, size)
         if hashes is not None:
@@ -253,8 +274,8 @@ def render_source(
             return RenderedFile(hashes, cached=True)
     out = render_file(open_source, size, values, path=path, strict=strict)
     binary = out.content is None and out.rendering is None and not out.streamed
-    if key is not None and binary:
-        if _current_key(fs, fs_path, url) == key:
+    if key is not None and storable and binary:
+        if _current_key(fs, fs_path, url)[0] == key:
             cache.store(key, out.hashes)
         else:
             logger.debug("not caching the hashes of %s: it changed while it was read", path)

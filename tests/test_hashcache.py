@@ -80,6 +80,19 @@ def test_an_object_without_a_version_has_no_key():
     assert hashcache.object_key("s3://b/m.bin", {"ETag": '"x"'}) is None  # no size
 
 
+def test_a_version_told_by_a_recent_modification_time_is_not_trusted_yet():
+    import datetime
+    import time
+
+    now = time.time()
+    assert hashcache._racy({"size": 1, "mtime": now})
+    assert hashcache._racy({"size": 1, "mtime": datetime.datetime.now(datetime.timezone.utc)})
+    assert hashcache._racy({"size": 1, "modified": "2026-01-01 yesterday"})  # a time it cannot read
+    assert not hashcache._racy({"size": 1, "mtime": now - 60})
+    assert not hashcache._racy({**S3_INFO, "LastModified": datetime.datetime.now(datetime.timezone.utc)})  # ETag
+    assert not hashcache._racy(GCS_INFO)
+
+
 # The cache on disk ---------------------------------------------------------------------------------------------
 
 
