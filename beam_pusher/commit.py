@@ -43,7 +43,7 @@ from beam_pusher.retries import (
 from beam_pusher.selection import PathPatterns
 from beam_pusher.sharedlfs import shared_uploads
 from beam_pusher.spec import AppFile, ChangeAction, PlannedChange, PushResult
-from beam_pusher.uploads import upload_source
+from beam_pusher.uploads import add_operation
 
 __all__ = [
     "CommitOutcome", "CommitQuotaExceeded", "Committer", "HubSettings", "RemoteFile", "RemoteState", "RetryPolicy",
@@ -226,10 +226,7 @@ def _operations(files: Sequence[AppFile], changes: Sequence[PlannedChange]) -> l
         if f.content is not None:
             operations.append(CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=f.content))
             continue
-        op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=upload_source(f))
-        if f.sha256 and not op.upload_info.is_hashed:
-            op.upload_info.sha256 = bytes.fromhex(f.sha256)  # already hashed while rendering: don't read it again
-        operations.append(op)
+        operations.append(add_operation(f))
     return operations
 
 

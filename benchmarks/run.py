@@ -7,11 +7,14 @@
 4. TFX: ``HFSpacePusher`` on ``LocalDagRunner`` vs ``DeploySpaces`` alone;
 5. quota: 200 Spaces under the free tier's request quota, its window scaled 30 times down (1,000 requests per
    10 s): API requests per Space (first deploy and no-op), 429s, and wall time against the quota-bound minimum, for
-   ``beam-pusher deploy`` and the ``upload_folder`` loop.
+   ``beam-pusher deploy`` and the ``upload_folder`` loop;
+6. remote: a Space whose 1 GiB model is on s3:// (a local moto server), deployed and redeployed: MiB of the model
+   the no-op reads (``remote.py``).
 
 Prints a table, then as its very last line the figures as ``name=value`` pairs. Exits 1 only when a deploy left a
 Space in a wrong state (a correctness failure); a missed goal is reported in the table, not as an exit status.
-Options: ``--only batch,large,tfx,quota``, ``--spaces N``, ``--quota-spaces N``, ``--latency S``, ``--keep DIR`` (keep the work folder).
+Options: ``--only batch,large,tfx,quota,remote``, ``--spaces N``, ``--quota-spaces N``, ``--latency S``, ``--keep DIR`` (keep the work folder),
+``--remote-mib N``.
 """
 
 from __future__ import annotations
@@ -38,11 +41,13 @@ from batch import run_batch  # noqa: E402
 from large import describe_phases, run_large  # noqa: E402
 from quota import rows as quota_rows  # noqa: E402
 from quota import run_quota  # noqa: E402
+from remote import rows as remote_rows  # noqa: E402
+from remote import run_remote  # noqa: E402
 from tfx_bench import run_tfx  # noqa: E402
 
 KEYS = ("batch_ratio", "noop_ratio", "pool_ratio", "pool_noop_ratio", "requests_ratio", "requests_noop_ratio",
         "noop_commits", "peak_rss_mib", "rss_growth", "throughput_ratio", "large_ratio", "tfx_overhead_s",
-        "quota_requests_per_space", "quota_time_ratio")
+        "quota_requests_per_space", "quota_time_ratio", "remote_noop_read_mib")
 GOALS = {
     "batch_ratio": ("<=", 0.25),
     "noop_ratio": ("<=", 0.5),
@@ -55,6 +60,7 @@ GOALS = {
     "rss_growth": ("<=", 1.3),
     "throughput_ratio": (">=", 0.7),
     "large_ratio": ("<=", 1.2),
+    "remote_noop_read_mib": ("<", 1),
 }
 
 
@@ -93,17 +99,19 @@ def _verdict(key: str, value: float) -> str:
     op, goal = GOALS[key]
     if isinstance(value, float) and math.isnan(value):
         return f"goal {op} {goal}: not measured"
-    met = value <= goal if op == "<=" else value >= goal
+    met = {"<=": value <= goal, "<": value < goal, ">=": value >= goal}[op]
     return f"goal {op} {goal}: {'met' if met else 'MISSED'}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="batch,large,tfx,quota", help="comma-separated: batch, large, tfx, quota")
+    parser.add_argument("--only", default="batch,large,tfx,quota,remote",
+                        help="comma-separated: batch, large, tfx, quota, remote")
     parser.add_argument("--quota-spaces", type=int, default=200, help="Spaces in the quota benchmark (default 200)")
     parser.add_argument("--spaces", type=int, default=50, help="Spaces in the batch benchmark (default 50)")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds added per request (default 0.1)")
     parser.add_argument("--large-mib", default="100,1024", help="model sizes in MiB (default 100,1024)")
+    parser.add_argument("--remote-mib", type=int, default=1024, help="size of the s3:// model in MiB (default 1024)")
     parser.add_argument("--keep", help="work in this folder and keep it")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
@@ -176,7 +184,12 @@ def main(argv: list[str] | None = None) -> int:
                        quota_time_ratio=q.beam.seconds / q.beam.quota_bound(q.beam.requests))
         rows.extend(quota_rows(q))
 
-    for name, fn in (("batch", batch), ("large", large), ("tfx", tfx), ("quota", quota)):
+    def remote() -> None:
+        r = run_remote(work / "remote", mib=args.remote_mib, log=_log)
+        figures.update(remote_noop_read_mib=r.noop_read_mib)
+        rows.extend(remote_rows(r))
+
+    for name, fn in (("batch", batch), ("large", large), ("tfx", tfx), ("quota", quota), ("remote", remote)):
         if name in only:
             _log(f"== {name}")
             attempt(name, fn)
