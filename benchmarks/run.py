@@ -1,4 +1,4 @@
-"""``make bench``: the four benchmarks of beam_pusher against a local Hub, side by side, in one run.
+"""``make bench``: the benchmarks of beam_pusher against a local Hub, side by side, in one run.
 
 1. batch: 50 Spaces x 30 files, 100 ms latency per request; ``beam-pusher deploy`` vs ``upload_folder`` in a pool of
    16 threads and in a loop;
@@ -13,8 +13,8 @@
 
 Prints a table, then as its very last line the figures as ``name=value`` pairs. Exits 1 only when a deploy left a
 Space in a wrong state (a correctness failure); a missed goal is reported in the table, not as an exit status.
-Options: ``--only batch,large,tfx,quota,remote``, ``--spaces N``, ``--quota-spaces N``, ``--latency S``, ``--keep DIR`` (keep the work folder),
-``--remote-mib N``.
+Options: ``--only batch,large,tfx,quota,remote``, ``--spaces N``, ``--quota-spaces N``, ``--latency S``,
+``--remote-mib N``, ``--keep DIR`` (keep the work folder).
 """
 
 from __future__ import annotations
