@@ -6,10 +6,10 @@ huggingface_hub's ``_commit_api``, a few small steps:
 
 1. read the head commit and its files in one request (``remote_state``, or the ``read_state`` the caller made
    anyway); a missing repository is created first when the caller says how;
-2. ``plan_changes``, a pure function: compare the local files with the remote ones (git blob sha1 for regular files,
-   sha256 for LFS files); unchanged files are not uploaded, files the caller no longer has are deleted (mirror),
-   except ``.gitattributes`` and the ``keep`` patterns (.gitignore syntax, as ``exclude``: see
-   ``beam_pusher.selection``);
+2. ``plan_changes`` (``beam_pusher.planning``), a pure function: compare the local files with the remote ones
+   (git blob sha1 for regular files, sha256 for LFS files); unchanged files are not uploaded, files the caller no
+   longer has are deleted (mirror), except ``.gitattributes`` and the ``keep`` patterns (.gitignore syntax, as
+   ``exclude``: see ``beam_pusher.selection``);
 3. one ``create_commit`` with ``parent_commit`` = the planned head. A 412 (someone committed in between) re-plans;
    429/5xx and dropped connections wait as ``RetryPolicy`` says (``Retry-After`` first) and try again. Either way
    at most one commit lands, all or nothing.
@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from beam_pusher.auth import resolve_token, scrub
@@ -40,22 +40,21 @@ from beam_pusher.retries import (
     RetryPolicy, commit_quota_retry_after, describe_error, http_status, install_request_budget, is_rate_limited,
     is_transient, unreachable_message, unreachable_reason,
 )
-from beam_pusher.selection import PathPatterns
+from beam_pusher.planning import RemoteFile, RemoteState, plan_changes, remote_tree
 from beam_pusher.sharedlfs import shared_uploads
 from beam_pusher.spec import AppFile, ChangeAction, PlannedChange, PushResult
 from beam_pusher.uploads import add_operation
 
 __all__ = [
     "CommitOutcome", "CommitQuotaExceeded", "Committer", "HubSettings", "RemoteFile", "RemoteState", "RetryPolicy",
-    "describe_error",
-    "http_status", "is_transient", "plan_changes", "push_result", "remote_tree", "unreachable_message", "unreachable_reason",
+    "describe_error", "http_status", "is_transient", "plan_changes", "push_result", "remote_tree",
+    "unreachable_message", "unreachable_reason",
 ]
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-_NEVER_DELETED = frozenset({".gitattributes"})
 _MAX_RATE_LIMIT_WAITS = 20
 
 
@@ -112,33 +111,6 @@ def describe_wait(seconds: float) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class RemoteFile:
-    """A file of the remote tree, with the hash the Hub keeps for it."""
-
-    path: str
-    size: int
-    git_sha1: str
-    sha256: str | None = None  # set for LFS files
-
-
-@dataclasses.dataclass(frozen=True)
-class RemoteState:
-    """A repository as one ``repo_info`` request read it: head commit, files, and the info itself.
-
-    ``info`` is the client's ``RepoInfo`` (a ``SpaceInfo`` for Spaces: visibility, runtime, card data), None when the
-    repository does not exist; then ``head`` is None and ``files`` is empty.
-    """
-
-    head: str | None
-    files: dict[str, RemoteFile]
-    info: Any = None
-
-    @property
-    def exists(self) -> bool:
-        return self.info is not None
-
-
-@dataclasses.dataclass(frozen=True)
 class CommitOutcome:
     """What one plan-and-commit did: the head after it, whether it committed, and the planned changes.
 
@@ -159,55 +131,6 @@ class CommitOutcome:
     def upload_bytes(self) -> int:
         """Bytes of the files the commit adds or updates."""
         return sum(c.size for c in self.changes if c.action is not ChangeAction.DELETE)
-
-
-# -- planning ---------------------------------------------------------------------------------------------------
-
-
-def plan_changes(
-    local: Iterable[AppFile], remote: dict[str, RemoteFile], *, keep: Sequence[str] = (), mirror: bool = True
-) -> tuple[list[PlannedChange], int]:
-    """Compares local files with the remote tree; returns (changes, number of unchanged files).
-
-    A file is unchanged when its hash equals the remote one: sha256 for LFS files, the git blob sha1 otherwise. A
-    local file above ``GIT_BLOB_LIMIT`` has no sha1; should the remote keep such a file as a regular blob, which the
-    Hub does not allow, it is uploaded again (as LFS) rather than compared.
-
-    ``keep`` patterns are .gitignore patterns (the language of ``exclude``): ``data/`` or ``data/*`` keep everything
-    under ``data/``, ``data/*.csv`` only the CSV files directly in it, ``*.db`` any ``.db`` file; ``.gitattributes``
-    is always kept.
-    """
-    changes: list[PlannedChange] = []
-    unchanged = 0
-    local_paths = set()
-    for f in sorted(local, key=lambda f: f.path):
-        local_paths.add(f.path)
-        r = remote.get(f.path)
-        if r is None:
-            changes.append(PlannedChange(ChangeAction.ADD, f.path, f.size))
-        elif (r.sha256 is not None and r.sha256 == f.sha256) or (r.sha256 is None and r.git_sha1 == f.git_sha1):
-            unchanged += 1
-        else:
-            changes.append(PlannedChange(ChangeAction.UPDATE, f.path, f.size))
-    if mirror:
-        kept = PathPatterns(keep)
-        for path in sorted(set(remote) - local_paths):
-            if path not in _NEVER_DELETED and not kept.matches(path):
-                changes.append(PlannedChange(ChangeAction.DELETE, path, remote[path].size))
-    return changes, unchanged
-
-
-def remote_tree(
-    api: Any, repo_id: str, *, repo_type: str = "space", revision: str | None = None
-) -> dict[str, RemoteFile]:
-    """The remote files of a repository at ``revision``, listed with ``list_repo_tree`` (for tests and views)."""
-    from huggingface_hub.hf_api import RepoFile
-
-    return {
-        e.path: RemoteFile(e.path, e.size, e.blob_id, e.lfs.sha256 if e.lfs else None)
-        for e in api.list_repo_tree(repo_id, repo_type=repo_type, revision=revision, recursive=True)
-        if isinstance(e, RepoFile)
-    }
 
 
 # -- the committer ----------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from beam_pusher.auth import check_token_reference
 from beam_pusher.errors import BeamPusherError, SpecError
 from beam_pusher.hub import HubSettings
 from beam_pusher.spacefiles import content_file, list_space_files
-from beam_pusher.stopping import stop_requested
+from beam_pusher.stopping import StopAsked, raise_if_stopped, stop_requested
 from beam_pusher.spec import AppFile, Outcome, PlaceholderUse, PushResult, SpaceFiles, SpaceSpec
 
 __all__ = ["DeploySpaces", "PushToSpace", "ReadAppFiles", "RenderPlaceholders"]
@@ -271,7 +271,8 @@ class RenderPlaceholders(beam.PTransform):
         rendered = (
             split[_RENDERED]
             | "Reshuffle" >> beam.Reshuffle()
-            | "RenderFiles" >> beam.ParDo(_RenderFileFn(self._hash_cache)).with_outputs(_FAILED, _USED, main=_RENDERED)
+            | "RenderFiles"
+            >> beam.ParDo(_RenderFileFn(self._hash_cache)).with_outputs(_FAILED, _USED, main=_RENDERED)
         )
         return (
             {
@@ -283,17 +284,6 @@ class RenderPlaceholders(beam.PTransform):
             | "GroupBySpace" >> beam.CoGroupByKey()
             | "CollectSpace" >> beam.ParDo(_CollectSpaceFn())
         )
-
-
-class _StopAsked(BaseException):
-    """Raised instead of sending a commit once a stop was asked for. A ``BaseException``, as ``KeyboardInterrupt``
-    is, so that the push's retry loop, which retries or reports every ``Exception``, lets it through to ``_push``."""
-
-
-def _raise_if_stopped(repo_id: str) -> None:
-    """The committer's ``before_commit`` hook: no commit is sent once a stop was asked for."""
-    if stop_requested():
-        raise _StopAsked
 
 
 class _CommitSpaceFn(beam.DoFn):
@@ -324,7 +314,7 @@ class _CommitSpaceFn(beam.DoFn):
         self._setup_error = None
         try:
             self._pusher = SpacePusher(self._settings)
-            self._pusher.committer.before_commit = _raise_if_stopped
+            self._pusher.committer.before_commit = raise_if_stopped
         except BeamPusherError as exc:
             self._setup_error = str(exc)  # reported per Space, so every Space says why it was not pushed
 
@@ -377,7 +367,7 @@ class _CommitSpaceFn(beam.DoFn):
         else:
             try:
                 result = self._pusher.push(space.spec, space.files)
-            except _StopAsked:  # planned, but the commit was not sent: the Space holds what it held
+            except StopAsked:  # planned, but the commit was not sent: the Space holds what it held
                 logger.info("%s: not committed: the run was stopped", repo_id)
                 result = PushResult(repo_id=repo_id, pushed=False, skipped="interrupted")
         return dataclasses.replace(result, warnings=space.warnings + result.warnings, excluded=space.excluded)
