@@ -4,12 +4,12 @@ A ``Committer`` lives in one worker (built in ``DoFn.setup``, or once by a CLI c
 resolves the token there, or from an ``HfApi`` the caller already has. One ``Committer.commit`` is, as in
 huggingface_hub's ``_commit_api``, a few small steps:
 
-1. read the head commit and its files in one request (``remote_state``); a missing repository is created first
-   when the caller says how;
-2. ``plan_changes``, a pure function: compare the local files with the remote ones (git blob sha1 for regular files,
-   sha256 for LFS files); unchanged files are not uploaded, files the caller no longer has are deleted (mirror),
-   except ``.gitattributes`` and the ``keep`` patterns (.gitignore syntax, as ``exclude``: see
-   ``beam_pusher.selection``);
+1. read the head commit and its files in one request (``remote_state``, or the ``read_state`` the caller made
+   anyway); a missing repository is created first when the caller says how;
+2. ``plan_changes`` (``beam_pusher.planning``), a pure function: compare the local files with the remote ones
+   (git blob sha1 for regular files, sha256 for LFS files); unchanged files are not uploaded, files the caller no
+   longer has are deleted (mirror), except ``.gitattributes`` and the ``keep`` patterns (.gitignore syntax, as
+   ``exclude``: see ``beam_pusher.selection``);
 3. one ``create_commit`` with ``parent_commit`` = the planned head. A 412 (someone committed in between) re-plans;
    429/5xx and dropped connections wait as ``RetryPolicy`` says (``Retry-After`` first) and try again. Either way
    at most one commit lands, all or nothing.
@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from beam_pusher.auth import resolve_token, scrub
@@ -40,20 +40,21 @@ from beam_pusher.retries import (
     RetryPolicy, commit_quota_retry_after, describe_error, http_status, install_request_budget, is_rate_limited,
     is_transient, unreachable_message, unreachable_reason,
 )
-from beam_pusher.selection import PathPatterns
+from beam_pusher.planning import RemoteFile, RemoteState, plan_changes, remote_tree
+from beam_pusher.sharedlfs import shared_uploads
 from beam_pusher.spec import AppFile, ChangeAction, PlannedChange, PushResult
-from beam_pusher.uploads import upload_source
+from beam_pusher.uploads import add_operation
 
 __all__ = [
-    "CommitOutcome", "CommitQuotaExceeded", "Committer", "HubSettings", "RemoteFile", "RetryPolicy", "describe_error",
-    "http_status", "is_transient", "plan_changes", "push_result", "remote_tree", "unreachable_message", "unreachable_reason",
+    "CommitOutcome", "CommitQuotaExceeded", "Committer", "HubSettings", "RemoteFile", "RemoteState", "RetryPolicy",
+    "describe_error", "http_status", "is_transient", "plan_changes", "push_result", "remote_tree",
+    "unreachable_message", "unreachable_reason",
 ]
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-_NEVER_DELETED = frozenset({".gitattributes"})
 _MAX_RATE_LIMIT_WAITS = 20
 
 
@@ -110,16 +111,6 @@ def describe_wait(seconds: float) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class RemoteFile:
-    """A file of the remote tree, with the hash the Hub keeps for it."""
-
-    path: str
-    size: int
-    git_sha1: str
-    sha256: str | None = None  # set for LFS files
-
-
-@dataclasses.dataclass(frozen=True)
 class CommitOutcome:
     """What one plan-and-commit did: the head after it, whether it committed, and the planned changes.
 
@@ -142,55 +133,6 @@ class CommitOutcome:
         return sum(c.size for c in self.changes if c.action is not ChangeAction.DELETE)
 
 
-# -- planning ---------------------------------------------------------------------------------------------------
-
-
-def plan_changes(
-    local: Iterable[AppFile], remote: dict[str, RemoteFile], *, keep: Sequence[str] = (), mirror: bool = True
-) -> tuple[list[PlannedChange], int]:
-    """Compares local files with the remote tree; returns (changes, number of unchanged files).
-
-    A file is unchanged when its hash equals the remote one: sha256 for LFS files, the git blob sha1 otherwise. A
-    local file above ``GIT_BLOB_LIMIT`` has no sha1; should the remote keep such a file as a regular blob, which the
-    Hub does not allow, it is uploaded again (as LFS) rather than compared.
-
-    ``keep`` patterns are .gitignore patterns (the language of ``exclude``): ``data/`` or ``data/*`` keep everything
-    under ``data/``, ``data/*.csv`` only the CSV files directly in it, ``*.db`` any ``.db`` file; ``.gitattributes``
-    is always kept.
-    """
-    changes: list[PlannedChange] = []
-    unchanged = 0
-    local_paths = set()
-    for f in sorted(local, key=lambda f: f.path):
-        local_paths.add(f.path)
-        r = remote.get(f.path)
-        if r is None:
-            changes.append(PlannedChange(ChangeAction.ADD, f.path, f.size))
-        elif (r.sha256 is not None and r.sha256 == f.sha256) or (r.sha256 is None and r.git_sha1 == f.git_sha1):
-            unchanged += 1
-        else:
-            changes.append(PlannedChange(ChangeAction.UPDATE, f.path, f.size))
-    if mirror:
-        kept = PathPatterns(keep)
-        for path in sorted(set(remote) - local_paths):
-            if path not in _NEVER_DELETED and not kept.matches(path):
-                changes.append(PlannedChange(ChangeAction.DELETE, path, remote[path].size))
-    return changes, unchanged
-
-
-def remote_tree(
-    api: Any, repo_id: str, *, repo_type: str = "space", revision: str | None = None
-) -> dict[str, RemoteFile]:
-    """The remote files of a repository at ``revision``, listed with ``list_repo_tree`` (for tests and views)."""
-    from huggingface_hub.hf_api import RepoFile
-
-    return {
-        e.path: RemoteFile(e.path, e.size, e.blob_id, e.lfs.sha256 if e.lfs else None)
-        for e in api.list_repo_tree(repo_id, repo_type=repo_type, revision=revision, recursive=True)
-        if isinstance(e, RepoFile)
-    }
-
-
 # -- the committer ----------------------------------------------------------------------------------------------
 
 
@@ -207,10 +149,7 @@ def _operations(files: Sequence[AppFile], changes: Sequence[PlannedChange]) -> l
         if f.content is not None:
             operations.append(CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=f.content))
             continue
-        op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=upload_source(f))
-        if f.sha256 and not op.upload_info.is_hashed:
-            op.upload_info.sha256 = bytes.fromhex(f.sha256)  # already hashed while rendering: don't read it again
-        operations.append(op)
+        operations.append(add_operation(f))
     return operations
 
 
@@ -285,13 +224,34 @@ class Committer:
         Raises:
           huggingface_hub.errors.RepositoryNotFoundError, RevisionNotFoundError: as ``HfApi.repo_info`` does.
         """
+        state = self._read(repo_id, repo_type, revision)
+        return state.head, state.files
+
+    def read_state(self, repo_id: str, *, repo_type: str = "space", revision: str | None = None) -> RemoteState:
+        """``remote_state`` with the info it came from; a repository that does not exist is a ``RemoteState``
+        whose ``exists`` is False. A pusher reads this once and hands it to ``commit``: the one request a no-op
+        redeploy makes.
+
+        Raises:
+          huggingface_hub.errors.RevisionNotFoundError: as ``HfApi.repo_info`` does.
+        """
+        from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+        try:
+            return self._read(repo_id, repo_type, revision)
+        except RevisionNotFoundError:
+            raise
+        except RepositoryNotFoundError:
+            return RemoteState(None, {})
+
+    def _read(self, repo_id: str, repo_type: str, revision: str | None) -> RemoteState:
         info = self.api.repo_info(repo_id, repo_type=repo_type, revision=revision, files_metadata=True)
         if info.sha is None:
-            return None, {}
-        return info.sha, {
+            return RemoteState(None, {}, info)
+        return RemoteState(info.sha, {
             s.rfilename: RemoteFile(s.rfilename, s.size or 0, s.blob_id or "", s.lfs.sha256 if s.lfs else None)
             for s in info.siblings or ()
-        }
+        }, info)
 
     def commit(
         self,
@@ -306,13 +266,21 @@ class Committer:
         dry_run: bool = False,
         create_repo: Callable[[], Any] | None = None,
         create_pr: bool = False,
+        state: RemoteState | None = None,
     ) -> CommitOutcome:
         """Plans ``files`` against the remote tree and makes at most one commit, re-planning on 412.
 
+        ``state``: the repository as the caller just read it (``read_state``); the first plan uses it instead of
+        reading again. A re-plan always reads.
+
         ``create_repo`` is called when the repository does not exist yet (never in a dry run, which then plans
-        against an empty tree), so an existing repository costs no create request. The Hub gives a new repository
-        files of its own (a Space: README.md and .gitattributes); the commit is planned against them, but the
-        outcome counts the changes against the empty tree that was there before, as a dry run does.
+        against an empty tree), so an existing repository costs no create request. When it created the repository
+        in this call, it may return the paths of the Hub's first commit (a tuple; a Space: README.md and
+        .gitattributes): they are all there is, so the commit is planned against them and sent without
+        ``parent_commit``, sparing a second read (nobody can have planned against a repository that did not exist;
+        a writer that raced to create it got a 409 and reads it). Any other return value: the new repository is
+        read first. Either way the outcome counts the changes against the empty tree that was there before, as a
+        dry run does.
 
         ``create_pr``: the changes are planned against ``revision`` as always, then committed to a pull request
         (see the module docstring); the outcome's ``pull_request`` names it.
@@ -326,7 +294,9 @@ class Committer:
         while attempt < self.retry.max_attempts:
             attempt += 1
             try:
-                head, remote, created_now = self._state_or_create(repo_id, repo_type, revision, dry_run, create_repo)
+                known, state = state, None  # the caller's state serves the first plan only
+                head, remote, created_now = self._state_or_create(repo_id, repo_type, revision, dry_run, create_repo,
+                                                                  known)
                 created, self._reached = created or created_now, True
                 changes, unchanged = plan_changes(files, remote, keep=keep, mirror=mirror)
                 if dry_run or not changes:
@@ -376,19 +346,25 @@ class Committer:
             self.retry.pause(repo_id, attempt, exc)
 
     def _state_or_create(
-        self, repo_id: str, repo_type: str, revision: str | None, dry_run: bool, create_repo: Callable[[], Any] | None
+        self, repo_id: str, repo_type: str, revision: str | None, dry_run: bool,
+        create_repo: Callable[[], Any] | None, known: RemoteState | None,
     ) -> tuple[str | None, dict[str, RemoteFile], bool]:
         """The head and files at ``revision``, and whether the repository was created here to read them."""
         from huggingface_hub.errors import RepositoryNotFoundError
 
-        try:
-            return (*self.remote_state(repo_id, repo_type=repo_type, revision=revision), False)
-        except RepositoryNotFoundError:
-            if dry_run:
-                return None, {}, False  # a dry run of a new repository: everything is an addition
-            if create_repo is None:
-                raise
-        create_repo()
+        if known is not None and known.exists:
+            return known.head, known.files, False
+        if known is None or create_repo is None:
+            try:
+                return (*self.remote_state(repo_id, repo_type=repo_type, revision=revision), False)
+            except RepositoryNotFoundError:
+                if create_repo is None and not dry_run:
+                    raise
+        if dry_run:
+            return None, {}, False  # a dry run of a new repository: everything is an addition
+        first_files = create_repo()
+        if isinstance(first_files, tuple):  # created here: the Hub's first files, their hashes unknown (never equal)
+            return None, {path: RemoteFile(path, 0, "") for path in first_files}, True
         return (*self.remote_state(repo_id, repo_type=repo_type, revision=revision), True)
 
     def _propose(
@@ -423,12 +399,35 @@ class Committer:
         """One ``create_commit`` of ``changes``; ``options`` go to it (``create_pr``, ``commit_description``)."""
         operations = _operations(files, changes)
         try:
+            self._preupload(repo_id, files, changes, operations, repo_type, revision, options.get("create_pr", False))
             return self.api.create_commit(repo_id, operations, commit_message=commit_message, repo_type=repo_type,
                                           revision=revision, parent_commit=parent, **options)
         finally:
             for op in operations:  # streams opened on remote sources (gs://, s3://, ...)
                 if isinstance(getattr(op, "path_or_fileobj", None), io.IOBase):
                     op.path_or_fileobj.close()
+
+
+    def _preupload(
+        self, repo_id: str, files: Sequence[AppFile], changes: Sequence[PlannedChange], operations: Sequence[Any],
+        repo_type: str, revision: str | None, create_pr: bool,
+    ) -> None:
+        """Uploads the commit's LFS objects before the commit, one upload per object among this worker's pushes.
+
+        ``create_commit`` would upload them itself; doing it here, inside a ``SharedUploads`` claim, lets Spaces
+        pushed at once that share a model upload it once (see ``beam_pusher.sharedlfs``). ``create_commit`` then
+        finds every object uploaded and sends only the commit.
+        """
+        from huggingface_hub import CommitOperationAdd
+
+        additions = [op for op in operations if isinstance(op, CommitOperationAdd)]
+        if not additions:
+            return
+        by_path = {f.path: f for f in files}
+        sha256s = [by_path[c.path].sha256 for c in changes if c.action is not ChangeAction.DELETE]
+        with shared_uploads(self.api.endpoint).claim(sha for sha in sha256s if sha):
+            self.api.preupload_lfs_files(repo_id, additions=additions, repo_type=repo_type, revision=revision,
+                                         create_pr=create_pr, free_memory=False)
 
 
 def push_result(

@@ -313,7 +313,8 @@ class HFSpacePusher(base_beam_component.BaseBeamComponent):
         the huggingface_hub login. A literal token works on local runners but is stored in ML Metadata and the
         compiled pipeline; it cannot reach Dataflow workers.
       repo_name: The Space's name (default: the pipeline's name, plus ``-<component id>`` when the component has
-        an id of its own, so two pushers of one pipeline never share a Space).
+        an id of its own, so two pushers of one pipeline never share a Space). Required on Kubeflow V2 / Vertex AI,
+        whose tasks do not know the pipeline's name (``beam_pusher.component_vertex`` checks it at compile time).
       model_hub_repo_id: A model repository the app loads from (fills ``$MODEL_REPO_ID``).
       model_hub_repo_branch: Its branch or tag (fills ``$MODEL_VERSION``).
       options: More ``$NAME`` -> value placeholders for the template's text files; not ``MODEL_REPO_ID``,
@@ -430,7 +431,8 @@ class HFModelPusher(base_beam_component.BaseBeamComponent):
       model_blessing: A ``ModelBlessing`` channel (Evaluator's output); without it the model is pushed.
       hf_access_token: As for ``HFSpacePusher``: ``env:NAME``, ``file:PATH`` or None (a literal works locally
         but is stored in ML Metadata and the compiled pipeline).
-      repo_name: The model repository's name (default: the pipeline's name).
+      repo_name: The model repository's name (default: the pipeline's name; required on Kubeflow V2 / Vertex AI,
+        as for ``HFSpacePusher``).
       model_version: The version, a branch name such as ``v3`` (default: the version this model was pushed as,
         else ``v<unix time>``).
       private: Whether a newly created repository is private (default False).

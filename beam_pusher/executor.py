@@ -189,8 +189,9 @@ class _HubPushExecutor(base_beam_executor.BaseBeamExecutor):
             pipeline = self._pipeline_name()
             if not pipeline:
                 raise SpecError(
-                    "repo_name is not set and this runner does not tell the executor the pipeline's name "
-                    "(Kubeflow V2 and Vertex AI do not): give repo_name= to the component."
+                    f"{self._COMPONENT_ID}: repo_name is not set and this runner does not tell the executor the "
+                    "pipeline's name (Kubeflow V2 and Vertex AI do not): give repo_name= to the component. "
+                    "beam_pusher.component_vertex.KubeflowV2DagRunner finds this when the pipeline is compiled."
                 )
             node = self._context.pipeline_node if self._context else None
             name = default_repo_name(pipeline, node.node_info.id if node is not None else None, self._COMPONENT_ID)

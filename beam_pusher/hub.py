@@ -33,9 +33,10 @@ from typing import Any
 
 from beam_pusher import builds
 from beam_pusher.auth import resolve_secret
-from beam_pusher.commit import CommitQuotaExceeded, Committer, HubSettings, push_result
+from beam_pusher.commit import CommitQuotaExceeded, Committer, HubSettings, RemoteState, push_result
 from beam_pusher.errors import BeamPusherError, PushError, TokenError
 from beam_pusher.pullrequests import no_space_for_pull_request, proposed_result
+from beam_pusher.readahead import take_read
 from beam_pusher.retries import describe_error, http_status, unreachable_message, unreachable_reason
 from beam_pusher.rules import FAILED_STAGES
 from beam_pusher.settings import (
@@ -49,6 +50,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+# What the Hub's first commit of a new Space holds.
+_SPACE_FIRST_FILES = (".gitattributes", "README.md")
 
 
 class SpacePusher:
@@ -82,7 +87,8 @@ class SpacePusher:
         try:
             secrets = {name: resolve_secret(name, ref) for name, ref in spec.secrets.items()}
             self._check_write_access(spec.repo_id)
-            changes = plan_settings(spec, self._current_settings(spec), secrets)
+            state, current = take_read(self._settings, spec) or self.read_space(spec)
+            changes = plan_settings(spec, current, secrets)
             outcome = self.committer.commit(
                 spec.repo_id,
                 files,
@@ -93,6 +99,7 @@ class SpacePusher:
                 create_repo=(functools.partial(no_space_for_pull_request, spec.repo_id) if s.create_pr
                              else lambda: self._create_space(spec, secrets, created)),
                 create_pr=s.create_pr,
+                state=state,
             )
         except CommitQuotaExceeded as exc:  # not a failure of the deploy: this Space's commits wait for the quota
             message = self.committer.scrub(str(exc), *secrets.values())
@@ -162,43 +169,49 @@ class SpacePusher:
                 "member of that namespace, or a repo_id in a namespace the token may write."
             )
 
-    def _current_settings(self, spec: SpaceSpec) -> CurrentSettings | None:
-        """What the Space has now of the settings ``spec`` manages; None when the Space does not exist yet."""
-        from huggingface_hub.errors import RepositoryNotFoundError
+    def read_space(self, spec: SpaceSpec) -> tuple[RemoteState, CurrentSettings | None]:
+        """The Space and the settings it has now, as a push plans against them: one request, three for an existing
+        Space (``beam_pusher.readahead`` sends them early on local runs)."""
+        state = self.committer.call(spec.repo_id, "read the Space", lambda: self.committer.read_state(spec.repo_id))
+        return state, self._current_settings(spec, state)
 
-        rid, api = spec.repo_id, self.api
+    def _current_settings(self, spec: SpaceSpec, state: RemoteState) -> CurrentSettings | None:
+        """What the Space has now of the settings ``spec`` manages; None when the Space does not exist yet.
 
-        def read() -> CurrentSettings | None:
-            try:
-                secrets = api.get_space_secrets(rid)
-            except RepositoryNotFoundError:
-                return None
+        Visibility, hardware and sleep time come with the Space's info in ``state``; secrets and variables cost a
+        request each (the Hub lists them nowhere else), which is what finds the ones the config no longer names.
+        """
+        if not state.exists:
+            return None
+        rid, api, info = spec.repo_id, self.api, state.info
+
+        def read() -> CurrentSettings:
+            secrets = api.get_space_secrets(rid)
             variables = api.get_space_variables(rid)
-            hardware = sleep_time = private = None
-            if spec.hardware is not None or spec.sleep_time is not None:
-                runtime = api.get_space_runtime(rid)
-                flavor = runtime.requested_hardware or runtime.hardware
-                hardware = str(getattr(flavor, "value", flavor)) if flavor else None
-                sleep_time = runtime.sleep_time
-            if spec.private is not None:
-                private = bool(api.space_info(rid).private)
+            runtime = getattr(info, "runtime", None)
+            flavor = (runtime.requested_hardware or runtime.hardware) if runtime is not None else None
             return CurrentSettings(
                 secrets={key: secret.description for key, secret in secrets.items()},
                 variables={key: (var.value, var.description) for key, var in variables.items()},
-                hardware=hardware,
-                sleep_time=sleep_time,
-                private=private,
+                hardware=str(getattr(flavor, "value", flavor)) if flavor else None,
+                sleep_time=runtime.sleep_time if runtime is not None else None,
+                private=bool(info.private),
             )
 
         return self.committer.call(rid, "read the Space's settings", read)
 
     # -- writes ---------------------------------------------------------------------------------------------------
 
-    def _create_space(self, spec: SpaceSpec, secrets: Mapping[str, str], created: list[bool]) -> None:
-        """Creates the Space with all its settings in one request, so it never runs without them."""
+    def _create_space(self, spec: SpaceSpec, secrets: Mapping[str, str], created: list[bool]
+                      ) -> tuple[str, ...] | None:
+        """Creates the Space with all its settings in one request, so it never runs without them.
+
+        Returns the paths of the Hub's first commit when this call created it (``Committer.commit`` plans against
+        them without reading the new Space), else None.
+        """
         from huggingface_hub.errors import HfHubHTTPError
 
-        def create() -> None:
+        def create() -> tuple[str, ...] | None:
             try:
                 self.api.create_repo(
                     spec.repo_id, repo_type="space", space_sdk=spec.space_sdk, private=spec.private,
@@ -211,10 +224,11 @@ class SpacePusher:
             except HfHubHTTPError as exc:
                 if http_status(exc) != 409:
                     raise
-                return  # created meanwhile by someone else: the settings are written after the commit
+                return None  # created meanwhile by someone else: the settings are written after the commit
             created.append(True)
+            return _SPACE_FIRST_FILES
 
-        self.committer.call(spec.repo_id, "create the Space", create)
+        return self.committer.call(spec.repo_id, "create the Space", create)
 
     def _apply_settings(self, spec: SpaceSpec, secrets: Mapping[str, str], changes: Sequence[SettingChange]
                         ) -> tuple[tuple[SettingChange, ...], tuple[SettingChange, ...], str | None]:

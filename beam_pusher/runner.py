@@ -329,6 +329,18 @@ def _remove_remote(folder: str) -> None:
         logger.debug("could not remove %s", folder)
 
 
+def _read_ahead(options: PipelineOptions, specs: Sequence[SpaceSpec], deploy_options: dict[str, Any]
+                ) -> contextlib.AbstractContextManager:
+    """``readahead.reading_ahead`` when the workers share this process; nothing otherwise."""
+    if options_kind(options) is not RunnerKind.IN_PROCESS:
+        return contextlib.nullcontext()
+    from beam_pusher.commit import HubSettings
+    from beam_pusher.readahead import reading_ahead
+
+    settings = HubSettings(endpoint=deploy_options.get("endpoint"), token=deploy_options.get("token"))
+    return reading_ahead(settings, specs, max_workers=deploy_options.get("parallel_pushes", 16))
+
+
 def run_deploy(
     specs: Sequence[SpaceSpec],
     *,
@@ -368,7 +380,8 @@ def run_deploy(
     stage_package(options)
     job_only = job_only_outcome(options) is not None
     collector = _Collector(on_result)
-    with _in_process_callback(collector.add) as key, _results_folder(options, job_only=job_only) as folder:
+    with _read_ahead(options, specs, deploy_options), _in_process_callback(collector.add) as key, \
+            _results_folder(options, job_only=job_only) as folder:
         pipeline = _new_pipeline(options)
         try:
             with pipeline:

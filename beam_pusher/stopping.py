@@ -22,7 +22,10 @@ from typing import Any
 
 from beam_pusher.runner import RunnerKind
 
-__all__ = ["STOP_GRACE_SECONDS", "Interruption", "request_stop", "stop_on_signals", "stop_requested"]
+__all__ = [
+    "STOP_GRACE_SECONDS", "Interruption", "StopAsked", "raise_if_stopped", "request_stop", "stop_on_signals",
+    "stop_requested",
+]
 
 STOP_GRACE_SECONDS = 30.0
 """How long the pushes under way may take to finish after the first signal before the run gives up on them."""
@@ -40,6 +43,17 @@ def request_stop() -> None:
 def stop_requested() -> bool:
     """Whether a stop was asked for during the current run (``stop_on_signals`` clears it when the run ends)."""
     return _STOP.is_set()
+
+
+class StopAsked(BaseException):
+    """Raised instead of sending a commit once a stop was asked for. A ``BaseException``, as ``KeyboardInterrupt``
+    is, so that a push's retry loop, which retries or reports every ``Exception``, lets it through."""
+
+
+def raise_if_stopped(repo_id: str) -> None:
+    """A ``Committer.before_commit`` hook: no commit is sent once a stop was asked for."""
+    if stop_requested():
+        raise StopAsked
 
 
 @dataclasses.dataclass

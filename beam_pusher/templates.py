@@ -307,6 +307,7 @@ class RenderedFile:
         ``RenderedStream``. None with no ``content`` means the source goes up byte-identical.
       use: What rendering found (names used, references without a value).
       streamed: Whether the file was rendered as a stream.
+      cached: Whether ``hashes`` came from the hash cache (``beam_pusher.hashcache``), so nothing was read.
     """
 
     hashes: FileHashes
@@ -314,6 +315,7 @@ class RenderedFile:
     rendering: Rendering | None = None
     use: PlaceholderUse = PlaceholderUse()
     streamed: bool = False
+    cached: bool = False
 
 
 def render_file(

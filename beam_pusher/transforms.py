@@ -31,12 +31,12 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.windowed_value import WindowedValue
 
-from beam_pusher import templates
+from beam_pusher import hashcache, templates
 from beam_pusher.auth import check_token_reference
 from beam_pusher.errors import BeamPusherError, SpecError
 from beam_pusher.hub import HubSettings
 from beam_pusher.spacefiles import content_file, list_space_files
-from beam_pusher.stopping import stop_requested
+from beam_pusher.stopping import StopAsked, raise_if_stopped, stop_requested
 from beam_pusher.spec import AppFile, Outcome, PlaceholderUse, PushResult, SpaceFiles, SpaceSpec
 
 __all__ = ["DeploySpaces", "PushToSpace", "ReadAppFiles", "RenderPlaceholders"]
@@ -135,12 +135,18 @@ def _split_space(space: SpaceFiles):
 
 
 class _RenderFileFn(beam.DoFn):
-    """Replaces placeholders in a text file (a large one as a stream), or hashes a binary file while streaming it."""
+    """Replaces placeholders in a text file (a large one as a stream), or hashes a binary file while streaming it;
+    an unchanged remote binary file's hashes come from the hash cache (``beam_pusher.hashcache``), unread."""
 
-    def __init__(self):
+    def __init__(self, hash_cache: bool | str):
+        self._hash_cache = hash_cache  # resolved in setup(), on the worker
         self._rendered = Metrics.counter(_NAMESPACE, "files_rendered")
         self._streamed = Metrics.counter(_NAMESPACE, "files_streamed")
+        self._cached = Metrics.counter(_NAMESPACE, "files_hashed_from_cache")
         self._failed = Metrics.counter(_NAMESPACE, "files_failed")
+
+    def setup(self):
+        self._cache = hashcache.open_cache(self._hash_cache)
 
     def process(self, task: _RenderTask) -> Iterable[tuple[str, AppFile] | TaggedOutput]:
         f = task.file
@@ -159,8 +165,11 @@ class _RenderFileFn(beam.DoFn):
             yield TaggedOutput(_USED, (f.repo_id, use))
 
     def _render(self, f: AppFile, values: Mapping[str, str], strict: bool) -> tuple[AppFile, PlaceholderUse]:
-        out = templates.render_file(lambda: _open(f.source), f.size, values, path=f.path, strict=strict)
-        if out.content is None and out.rendering is None:
+        out = hashcache.render_source(f.source, f.size, lambda: _open(f.source), values, path=f.path, strict=strict,
+                                      cache=self._cache)
+        if out.cached:
+            self._cached.inc()
+        elif out.content is None and out.rendering is None:
             self._streamed.inc()
         else:
             self._rendered.inc()
@@ -242,17 +251,28 @@ class RenderPlaceholders(beam.PTransform):
     ``Dockerfile`` and extensionless text files are rendered, text files over 10 MiB as streams in constant memory,
     and binary files stay byte-identical.
 
+    Args:
+      hash_cache: Where the hashes of remote binary files are kept by object version, so an unchanged one is not
+        read again (``beam_pusher.hashcache``): True for ``BEAM_PUSHER_HASH_CACHE`` or ``~/.cache/beam-pusher/
+        hashes``, a folder, or False to read every file on every run.
+
     Example::
 
         rendered = specs | ReadAppFiles() | RenderPlaceholders()
     """
+
+    def __init__(self, *, hash_cache: bool | str = True):
+        super().__init__()
+        hashcache.check_setting(hash_cache)
+        self._hash_cache = hash_cache
 
     def expand(self, spaces):
         split = spaces | "SplitFiles" >> beam.FlatMap(_split_space).with_outputs(_RENDERED, main=_LISTING)
         rendered = (
             split[_RENDERED]
             | "Reshuffle" >> beam.Reshuffle()
-            | "RenderFiles" >> beam.ParDo(_RenderFileFn()).with_outputs(_FAILED, _USED, main=_RENDERED)
+            | "RenderFiles"
+            >> beam.ParDo(_RenderFileFn(self._hash_cache)).with_outputs(_FAILED, _USED, main=_RENDERED)
         )
         return (
             {
@@ -264,17 +284,6 @@ class RenderPlaceholders(beam.PTransform):
             | "GroupBySpace" >> beam.CoGroupByKey()
             | "CollectSpace" >> beam.ParDo(_CollectSpaceFn())
         )
-
-
-class _StopAsked(BaseException):
-    """Raised instead of sending a commit once a stop was asked for. A ``BaseException``, as ``KeyboardInterrupt``
-    is, so that the push's retry loop, which retries or reports every ``Exception``, lets it through to ``_push``."""
-
-
-def _raise_if_stopped(repo_id: str) -> None:
-    """The committer's ``before_commit`` hook: no commit is sent once a stop was asked for."""
-    if stop_requested():
-        raise _StopAsked
 
 
 class _CommitSpaceFn(beam.DoFn):
@@ -305,7 +314,7 @@ class _CommitSpaceFn(beam.DoFn):
         self._setup_error = None
         try:
             self._pusher = SpacePusher(self._settings)
-            self._pusher.committer.before_commit = _raise_if_stopped
+            self._pusher.committer.before_commit = raise_if_stopped
         except BeamPusherError as exc:
             self._setup_error = str(exc)  # reported per Space, so every Space says why it was not pushed
 
@@ -358,7 +367,7 @@ class _CommitSpaceFn(beam.DoFn):
         else:
             try:
                 result = self._pusher.push(space.spec, space.files)
-            except _StopAsked:  # planned, but the commit was not sent: the Space holds what it held
+            except StopAsked:  # planned, but the commit was not sent: the Space holds what it held
                 logger.info("%s: not committed: the run was stopped", repo_id)
                 result = PushResult(repo_id=repo_id, pushed=False, skipped="interrupted")
         return dataclasses.replace(result, warnings=space.warnings + result.warnings, excluded=space.excluded)
@@ -428,14 +437,15 @@ class PushToSpace(beam.PTransform):
 class DeploySpaces(beam.PTransform):
     """Deploys Spaces: ``PCollection[SpaceSpec] -> PCollection[PushResult]``.
 
-    The same as ``ReadAppFiles(base_dir=...) | RenderPlaceholders() | PushToSpace(...)``; it takes
-    ``PushToSpace``'s keywords, and ``base_dir`` for ``ReadAppFiles``.
+    The same as ``ReadAppFiles(base_dir=...) | RenderPlaceholders(hash_cache=...) | PushToSpace(...)``; it takes
+    ``PushToSpace``'s keywords, ``base_dir`` for ``ReadAppFiles`` and ``hash_cache`` for ``RenderPlaceholders``.
 
     Args:
       endpoint, token, dry_run, wait, wait_timeout, max_attempts, backoff_seconds, parallel_pushes, create_pr: As
         for ``PushToSpace``.
       base_dir: As for ``ReadAppFiles``: folder that relative ``app_path``/``model_path`` values are resolved
         against (default: cwd).
+      hash_cache: As for ``RenderPlaceholders``.
 
     Example::
 
@@ -460,9 +470,11 @@ class DeploySpaces(beam.PTransform):
         parallel_pushes: int = 16,
         create_pr: bool = False,
         base_dir: str | None = None,
+        hash_cache: bool | str = True,
     ):
         super().__init__()
         self._read = ReadAppFiles(base_dir=base_dir)
+        self._render = RenderPlaceholders(hash_cache=hash_cache)
         self._push = PushToSpace(
             endpoint=endpoint,
             token=token,
@@ -479,6 +491,6 @@ class DeploySpaces(beam.PTransform):
         return (
             specs
             | "ReadAppFiles" >> self._read
-            | "RenderPlaceholders" >> RenderPlaceholders()
+            | "RenderPlaceholders" >> self._render
             | "PushToSpace" >> self._push
         )

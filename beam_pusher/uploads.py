@@ -3,11 +3,18 @@
 huggingface_hub takes a path or an ``io.BufferedIOBase``; sources on other filesystems (``gs://``, ``s3://``,
 ``hf://``) are streamed through fsspec, and a large text file whose placeholders change is rendered again as it is
 read (``RenderedStream``), so no upload ever holds a whole file in memory.
+
+``add_operation`` builds the ``CommitOperationAdd`` with the hashes rendering already found, so the source is read
+once more only to upload it. Reading it once in all is not possible with LFS: the Hub's batch API wants the sha256
+before it says where to upload, so a file is hashed (``RenderPlaceholders``), then streamed up; a file whose hashes
+come from the hash cache (``beam_pusher.hashcache``) is read only to be uploaded. The upload stream checks that
+what it sends still hashes to what the commit announces (``StreamedFile``).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import sys
 from collections.abc import Callable
@@ -16,23 +23,62 @@ from typing import BinaryIO
 from beam_pusher.spec import AppFile, Rendering
 from beam_pusher.templates import STREAM_CHUNK_SIZE, NotTextError, RenderedChunks
 
-__all__ = ["RenderedStream", "StreamedFile", "open_source", "upload_source"]
+__all__ = ["RenderedStream", "StreamedFile", "add_operation", "open_source", "upload_source"]
+
+_SAMPLE_SIZE = 512  # the leading bytes huggingface_hub sends in its preupload request
 
 
 def upload_source(f: AppFile) -> str | io.BufferedIOBase:
     """The path or the stream a commit uploads for ``f`` (a file with a ``source``); the caller closes a stream."""
     if f.rendering is not None:  # a large text file, rendered again as it streams up
         return RenderedStream(functools.partial(open_source, f.source), f.size, f.rendering, path=f.path)
-    return _local_path(f.source) or StreamedFile(f.source)
+    return _local_path(f.source) or StreamedFile(f.source, f.sha256, path=f.path)
+
+
+def add_operation(f: AppFile):
+    """The ``CommitOperationAdd`` that uploads ``f`` (a file with a ``source``); the caller closes its stream.
+
+    ``CommitOperationAdd`` reads a stream whole to hash it as it is built (``UploadInfo.from_fileobj``), a second
+    full read of a remote model whose sha256 ``f`` already has. So a stream with known hashes is given to an
+    operation built on empty bytes, with its upload info made from the first bytes and the known sha256.
+    """
+    from huggingface_hub import CommitOperationAdd
+    from huggingface_hub.lfs import UploadInfo
+
+    source = upload_source(f)
+    if isinstance(source, str) or not f.sha256:
+        op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=source)
+        if f.sha256 and not op.upload_info.is_hashed:
+            op.upload_info.sha256 = bytes.fromhex(f.sha256)  # already hashed while rendering: don't read it again
+        return op
+    op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=b"")
+    try:
+        sample = source.read(_SAMPLE_SIZE)
+        source.seek(0)
+    except BaseException:
+        source.close()
+        raise
+    op.path_or_fileobj = source
+    op.upload_info = UploadInfo(size=f.size, sample=sample, sha256=bytes.fromhex(f.sha256))
+    return op
 
 
 class StreamedFile(io.BufferedIOBase):
-    """Adapts an fsspec file to the ``io.BufferedIOBase`` huggingface_hub wants, streaming instead of loading."""
+    """Adapts an fsspec file to the ``io.BufferedIOBase`` huggingface_hub wants, streaming instead of loading.
 
-    def __init__(self, url: str):
+    With ``sha256`` (the hash the commit announces), a pass that reads the file from its start to its end is hashed
+    as it goes, and its last read raises ``OSError`` instead of returning the last bytes when the file no longer
+    hashes to it: an object overwritten after it was hashed is never uploaded under its old hash.
+    """
+
+    def __init__(self, url: str, sha256: str | None = None, *, path: str = ""):
         import fsspec
 
         self._file = fsspec.open(url, "rb").open()
+        self._expected = sha256
+        self._path = path or url.rsplit("/", 1)[-1]
+        self._digest = hashlib.sha256()
+        self._hashed = 0  # bytes from the start hashed in this pass
 
     def readable(self) -> bool:
         return True
@@ -41,13 +87,24 @@ class StreamedFile(io.BufferedIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        return self._file.read(-1 if size is None else size)
+        start = self._file.tell()
+        data = self._file.read(-1 if size is None else size)
+        if self._expected is not None and start == self._hashed and data:
+            self._digest.update(data)
+            self._hashed += len(data)
+            if self._hashed >= self._file.size and self._digest.hexdigest() != self._expected:
+                raise OSError(f"{self._path} changed since it was hashed (sha256 {self._digest.hexdigest()}, not "
+                              f"{self._expected}); nothing was committed. Fix: deploy again.")
+        return data
 
     def read1(self, size: int = -1) -> bytes:
         return self.read(size)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._file.seek(offset, whence)
+        position = self._file.seek(offset, whence)
+        if position == 0:  # a new pass
+            self._digest, self._hashed = hashlib.sha256(), 0
+        return position
 
     def tell(self) -> int:
         return self._file.tell()

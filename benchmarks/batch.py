@@ -1,8 +1,9 @@
-"""Benchmarks 1 and 2: a batch deploy of many Spaces, then a no-op redeploy, against a loop of ``upload_folder``.
+"""Benchmarks 1 and 2: a batch deploy of many Spaces, then a no-op redeploy, against ``upload_folder`` by hand.
 
-Both sides run as processes of their own, as a user runs them (``python -m beam_pusher deploy CONFIG`` and a Python
-loop), against one local Hub server in a third process with latency added to every request. Each side deploys its
-own set of Spaces (``beam-NNN`` and ``loop-NNN``) with the same files. Afterwards every Space is checked on the server:
+Three sides run as processes of their own, as a user runs them: ``python -m beam_pusher deploy CONFIG``, a Python
+loop of ``create_repo`` + ``upload_folder``, and the same calls in a pool of 16 threads (the parallelism beam_pusher
+uses), each against a fresh local Hub server in another process with latency added to every request, deploying the
+same Spaces with the same files. Afterwards every Space is checked on the server:
 exactly the expected tree, exactly one commit after the Space's creation; after the no-op redeploy, no new commit and
 no uploaded byte.
 """
@@ -26,6 +27,7 @@ from hubproc import HubProcess
 __all__ = ["BatchFigures", "expected_tree", "run_batch"]
 
 TOKEN_ENV = "BENCH_HF_TOKEN"
+POOL_THREADS = 16  # beam_pusher's parallel pushes per worker
 HERE = Path(__file__).resolve().parent
 
 
@@ -38,12 +40,16 @@ class BatchFigures:
     t_beam: float
     t_loop_noop: float
     t_beam_noop: float
+    t_pool: float
+    t_pool_noop: float
     noop_commits: int
     noop_bytes: int
     requests_loop: dict[str, int]
     requests_beam: dict[str, int]
     requests_loop_noop: dict[str, int]
     requests_beam_noop: dict[str, int]
+    requests_pool: dict[str, int]
+    requests_pool_noop: dict[str, int]
     beam_stdout_tail: str
     cpu: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -54,6 +60,27 @@ class BatchFigures:
     @property
     def noop_ratio(self) -> float:
         return self.t_beam_noop / self.t_loop_noop
+
+    @property
+    def pool_ratio(self) -> float:
+        return self.t_beam / self.t_pool
+
+    @property
+    def pool_noop_ratio(self) -> float:
+        return self.t_beam_noop / self.t_pool_noop
+
+    def per_space(self, requests: dict[str, int]) -> float:
+        """API requests per Space (the worker's one ``whoami`` included)."""
+        return sum(requests.values()) / self.spaces
+
+    @property
+    def requests_ratio(self) -> float:
+        """beam_pusher's requests per Space on a first deploy, against the thread pool's."""
+        return self.per_space(self.requests_beam) / self.per_space(self.requests_pool)
+
+    @property
+    def requests_noop_ratio(self) -> float:
+        return self.per_space(self.requests_beam_noop) / self.per_space(self.requests_pool_noop)
 
 
 def expected_tree(folder: Path) -> dict[str, tuple[int, str, str]]:
@@ -163,6 +190,9 @@ def run_batch(workdir: Path, *, n_spaces: int = 50, latency: float = 0.1, beam_a
         loop = _deploy_twice("loop", [sys.executable, str(HERE / "loop_upload.py"), str(workdir / "jobs.json"),
                                       hub.endpoint, TOKEN_ENV], hub, expected, workdir, log)
     with HubProcess(latency=latency) as hub:
+        pool = _deploy_twice("pool", [sys.executable, str(HERE / "loop_upload.py"), str(workdir / "jobs.json"),
+                                      hub.endpoint, TOKEN_ENV, str(POOL_THREADS)], hub, expected, workdir, log)
+    with HubProcess(latency=latency) as hub:
         beam_cmd = [sys.executable, "-m", "beam_pusher", "deploy", str(config), "--endpoint", hub.endpoint,
                     "--token-env", TOKEN_ENV, "--report", str(report), *beam_args]
         beam = _deploy_twice("beam_pusher", beam_cmd, hub, expected, workdir, log)
@@ -179,8 +209,11 @@ def run_batch(workdir: Path, *, n_spaces: int = 50, latency: float = 0.1, beam_a
         noop_commits=beam["noop_commits"], noop_bytes=noop_bytes,
         requests_loop=loop["first"]["requests"], requests_beam=beam["first"]["requests"],
         requests_loop_noop=loop["noop"]["requests"], requests_beam_noop=beam["noop"]["requests"],
+        t_pool=pool["first"]["seconds"], t_pool_noop=pool["noop"]["seconds"],
+        requests_pool=pool["first"]["requests"], requests_pool_noop=pool["noop"]["requests"],
         beam_stdout_tail="\n".join(beam["first"]["stdout"].splitlines()[-3:]),
-        cpu={f"{side}_{phase}_{who}": run[phase][f"{who}_cpu"] for side, run in (("loop", loop), ("beam", beam))
+        cpu={f"{side}_{phase}_{who}": run[phase][f"{who}_cpu"]
+             for side, run in (("loop", loop), ("pool", pool), ("beam", beam))
              for phase in ("first", "noop") for who in ("client", "server")},
     )
 
@@ -196,5 +229,7 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         figures = run_batch(Path(tmp), n_spaces=args.spaces, latency=args.latency, beam_args=tuple(beam))
     result: Any = dataclasses.asdict(figures)
-    result.update(batch_ratio=figures.batch_ratio, noop_ratio=figures.noop_ratio)
+    result.update(batch_ratio=figures.batch_ratio, noop_ratio=figures.noop_ratio, pool_ratio=figures.pool_ratio,
+                  pool_noop_ratio=figures.pool_noop_ratio, requests_ratio=figures.requests_ratio,
+                  requests_noop_ratio=figures.requests_noop_ratio)
     print(json.dumps(result, indent=1))

@@ -12,7 +12,9 @@ latency) in another process. Measured:
 - the deploy time: the whole ``run_deploy`` call (pipeline construction and start-up included, imports excluded;
   the figures say so), split by the local Hub's request timeline into start-up and hashing, the LFS PUT, the other
   requests and the time between them;
-- for reference, ``HfApi.upload_file`` of the same file (the client hashing and uploading it, no Beam).
+- for reference, ``HfApi.upload_file`` of the same file (the client hashing and uploading it, no Beam);
+- process against process, as a user runs them: the deploy process's whole wall time (Python start-up and imports
+  included) against ``hf upload`` of the same file to an existing Space; ``large_ratio`` is their quotient.
 
 The uploads write the model to the local Hub's disk, whose speed varies from one write to the next, so each size
 runs ``rounds`` times (raw PUT, ``upload_file``, deploy, each against a fresh Hub and after ``os.sync()`` so none pays
@@ -56,6 +58,8 @@ class LargeRun:
     t_upload_file: float
     t_import: float
     t_deploy: float
+    t_deploy_process: float
+    t_hf_upload_process: float
     maxrss_mib: float
     polled_rss_mib: float
     put_range: tuple[float, float]
@@ -84,6 +88,12 @@ class LargeFigures:
     def throughput_ratio(self) -> float:
         large = max(self.runs, key=lambda r: r.size)
         return large.physical / large.t_deploy
+
+    @property
+    def large_ratio(self) -> float:
+        """The largest model's deploy process against ``hf upload`` as a process (goal: at most 1.2)."""
+        large = max(self.runs, key=lambda r: r.size)
+        return large.t_deploy_process / large.t_hf_upload_process
 
 
 def write_random_file(path: Path, size: int) -> str:
@@ -155,6 +165,24 @@ def _upload_file(hub: HubProcess, path: Path) -> float:
     return time.perf_counter() - start
 
 
+def _hf_upload_process(hub: HubProcess, path: Path) -> float:
+    """Times ``hf upload`` of ``path`` to an existing Space as a process of its own, imports included."""
+    from huggingface_hub import HfApi
+
+    repo_id = f"{hub.user}/hf-upload"
+    HfApi(endpoint=hub.endpoint, token=hub.token).create_repo(repo_id, repo_type="space", space_sdk="gradio")
+    env = dict(os.environ, HF_ENDPOINT=hub.endpoint, HF_TOKEN=hub.token, HF_HUB_DISABLE_XET="1",
+               HF_HUB_DISABLE_PROGRESS_BARS="1")
+    cmd = [str(Path(sys.executable).parent / "hf"), "upload", repo_id, str(path), "model/weights.bin",
+           "--type", "space"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"hf upload exited {proc.returncode}:\n{proc.stdout[-2000:]}")
+    return elapsed
+
+
 def _poll_rss(pid: int, stop: threading.Event, peak: list[int]) -> None:
     import psutil
 
@@ -181,17 +209,19 @@ def _deploy(hub: HubProcess, workdir: Path, template: Path, model_dir: Path, nam
     spec_path = workdir / f"{name}.json"
     spec_path.write_text(json.dumps(spec))
     env = dict(os.environ, **{TOKEN_ENV: hub.token, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+    started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(HERE / "deploy_child.py"), str(spec_path), hub.endpoint, TOKEN_ENV],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stop, peak = threading.Event(), [0]
     poller = threading.Thread(target=_poll_rss, args=(proc.pid, stop, peak), daemon=True)
     poller.start()
     out, err = proc.communicate()
+    process_s = time.perf_counter() - started
     stop.set()
     poller.join()
     if proc.returncode != 0:
         raise RuntimeError(f"deploy of {name} exited {proc.returncode}:\n{out[-2000:]}\n{err[-3000:]}")
-    return json.loads(out.strip().splitlines()[-1]), peak[0]
+    return {**json.loads(out.strip().splitlines()[-1]), "process_s": process_s}, peak[0]
 
 
 def deploy_phases(child: dict, timeline: list[tuple[str, float, float]]) -> dict[str, float]:
@@ -228,6 +258,9 @@ def _deploy_round(
         t_upload_file = _upload_file(hub, model_dir / "weights.bin")
     os.sync()
     with HubProcess() as hub:
+        t_hf_upload = _hf_upload_process(hub, model_dir / "weights.bin")
+    os.sync()
+    with HubProcess() as hub:
         name = f"large-{size // MiB}mib"
         child, polled = _deploy(hub, workdir, template, model_dir, name)
         repo_id = f"{hub.user}/{name}"
@@ -235,6 +268,7 @@ def _deploy_round(
         assert stored.lfs_sha256 == oid and stored.size == size, f"{repo_id}: the model was not stored whole"
         assert hub.call("commit_count", repo_id) == 2, f"{repo_id}: expected exactly one deploy commit"
         child["phases"] = deploy_phases(child, hub.call("request_timeline"))
+    child["hf_upload_process_s"] = t_hf_upload
     return t_put, t_upload_file, child, polled
 
 
@@ -267,7 +301,10 @@ def run_large(
         run = LargeRun(size=size, t_sha256=t_sha, t_put=statistics.median(puts),
                        t_upload_file=statistics.median(upload_files),
                        t_import=statistics.median(c["import_s"] for c in children),
-                       t_deploy=statistics.median(deploys), maxrss_mib=max(c["maxrss_kib"] for c in children) / 1024,
+                       t_deploy=statistics.median(deploys),
+                       t_deploy_process=statistics.median(c["process_s"] for c in children),
+                       t_hf_upload_process=statistics.median(c["hf_upload_process_s"] for c in children),
+                       maxrss_mib=max(c["maxrss_kib"] for c in children) / 1024,
                        polled_rss_mib=max(polled) / MiB, put_range=(min(puts), max(puts)),
                        deploy_range=(min(deploys), max(deploys)),
                        phases={k: statistics.median(c["phases"][k] for c in children)
@@ -275,7 +312,8 @@ def run_large(
         log(f"  {size // MiB} MiB, median of {rounds}: sha256 {t_sha:.1f} s + raw PUT {run.t_put:.1f} s "
             f"({run.put_range[0]:.1f}-{run.put_range[1]:.1f}) = {run.physical:.1f} s; deploy {run.t_deploy:.1f} s "
             f"({run.deploy_range[0]:.1f}-{run.deploy_range[1]:.1f}, +{run.t_import:.1f} s imports) = "
-            f"{describe_phases(run.phases)}; HfApi.upload_file alone {run.t_upload_file:.1f} s; "
+            f"{describe_phases(run.phases)}; HfApi.upload_file alone {run.t_upload_file:.1f} s; as processes: "
+            f"deploy {run.t_deploy_process:.1f} s vs hf upload {run.t_hf_upload_process:.1f} s; "
             f"peak RSS {run.maxrss_mib:.0f} MiB (polled {run.polled_rss_mib:.0f})")
         runs.append(run)
     return LargeFigures(runs)

@@ -1,4 +1,5 @@
-"""Test settings: the local Hub server speaks classic LFS, not Xet, and nothing phones home.
+"""Test settings: the local Hub server speaks classic LFS, not Xet, nothing phones home, and the hash cache of remote
+files is a fresh folder.
 
 huggingface_hub reads these variables once, at import, so they are set before anything imports it.
 """
@@ -12,6 +13,7 @@ os.environ["HF_HUB_DISABLE_XET"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="beam-pusher-hf-home-"))
+os.environ["BEAM_PUSHER_HASH_CACHE"] = tempfile.mkdtemp(prefix="beam-pusher-hashes-")  # never the user's cache
 os.environ.pop("HF_TOKEN", None)
 
 pytest_plugins = ["beam_pusher.testing.pytest_plugin"]

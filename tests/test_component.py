@@ -71,6 +71,25 @@ def test_importing_the_component_module_without_tfx_says_which_extra_to_install(
     assert 'pip install "beam-pusher[tfx]"' in done.stdout, done.stdout
 
 
+def test_the_vertex_module_without_tfx_kubeflow_v2_compiler_says_what_to_install():
+    """``beam_pusher.component_vertex`` needs TFX's kfp extra, as TFX's KubeflowV2DagRunner does, and says so."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.modules['kfp'] = None  # as if TFX's kfp extra were not installed\n"
+        "try:\n"
+        "    from beam_pusher.component_vertex import KubeflowV2DagRunner\n"
+        "except ImportError as exc:\n"
+        "    print(type(exc).__name__, exc.name, exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ImportError kfp"), done.stdout
+    assert "beam_pusher.component_vertex needs TFX's Kubeflow V2 compiler" in done.stdout, done.stdout
+    assert 'pip install "tfx[kfp]"' in done.stdout, done.stdout
+
 
 @pytest.fixture(scope="module")
 def model_uri(tmp_path_factory) -> str:
@@ -514,6 +533,50 @@ def test_a_compiled_vertex_task_runs_through_tfx_kubeflow_v2_entrypoint(hub, mod
     with pytest.raises(SpecError, match="give repo_name= to the component"):
         run_vertex_task(spec, "unnamed", {"model": model_uri, "pushed_model": str(unnamed_root / "out")}, unnamed_root)
     assert not hub.repo_exists(f"{hub.username}/penguin-vertex")
+
+
+def test_vertex_compile_fails_early_for_a_pusher_without_repo_name(tmp_path):
+    from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import KubeflowV2DagRunnerConfig
+
+    from beam_pusher.component_vertex import KubeflowV2DagRunner, check_for_vertex
+
+    def build(**repo_names) -> tfx.dsl.Pipeline:
+        model = tfx.dsl.Importer(source_uri="gs://bucket/model", artifact_type=standard_artifacts.Model)
+        model_pusher = HFModelPusher(username="alice", hf_access_token=f"env:{TOKEN_ENV}",
+                                     model=model.outputs["result"], repo_name=repo_names.get("model"))
+        common = dict(username="alice", hf_access_token=f"env:{TOKEN_ENV}", app_path="apps.gradio.img_classifier",
+                      pushed_model=model_pusher.outputs["pushed_model"])
+        named = HFSpacePusher(repo_name="penguin-demo", **common)
+        unnamed = HFSpacePusher(repo_name=repo_names.get("space"), **common).with_id("unnamed")
+        return tfx.dsl.Pipeline(pipeline_name="penguin-vertex", pipeline_root="gs://bucket/root",
+                                components=[model, model_pusher, named, unnamed])
+
+    config = KubeflowV2DagRunnerConfig(default_image="gcr.io/project/penguin:latest")
+    runner = KubeflowV2DagRunner(config=config, output_dir=str(tmp_path / "out"), output_filename="pipeline.json")
+    with pytest.raises(SpecError) as info:
+        runner.run(build(), write_out=True)
+    message = str(info.value)
+    assert "HFSpacePusher 'unnamed': repo_name is unset" in message
+    assert "HFModelPusher 'HFModelPusher': repo_name is unset" in message
+    assert "Kubeflow V2 / Vertex AI cannot supply the pipeline's name" in message
+    assert 'Fix: give it repo_name="penguin-vertex-unnamed"' in message  # what the local runners would use
+    assert 'Fix: give it repo_name="penguin-vertex"' in message
+    assert "'HFSpacePusher'" not in message  # the named pusher is fine
+    assert not (tmp_path / "out").exists()  # nothing compiled, nothing written
+    with pytest.raises(SpecError, match="penguin-vertex-unnamed"):
+        check_for_vertex(build())  # the same rule, for any Kubeflow V2 runner
+
+    runtime = tfx.dsl.experimental.RuntimeParameter(name="space_name", ptype=str, default="penguin-other")
+    check_for_vertex(build(model="penguin-model", space=runtime))  # a runtime parameter is a name given at run time
+
+    # With repo_name set it compiles exactly as TFX's runner does, so the compiled tasks run as the test above shows.
+    check_for_vertex(build(model="penguin-model", space="penguin-other"))
+    ours = runner.run(build(model="penguin-model", space="penguin-other"), write_out=True)
+    assert json.loads((tmp_path / "out" / "pipeline.json").read_text())["pipelineSpec"] == ours["pipelineSpec"]
+    theirs = compile_for_vertex(build(model="penguin-model", space="penguin-other"), tmp_path)
+    assert ours["pipelineSpec"] == theirs
+    parameters = theirs["root"]["dag"]["tasks"]["unnamed"]["inputs"]["parameters"]
+    assert parameters["repo_name"]["runtimeValue"]["constantValue"] == {"stringValue": "penguin-other"}
 
 
 def test_a_failed_push_fails_the_component_with_the_reason(hub, model_uri, tmp_path):

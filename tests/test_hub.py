@@ -9,7 +9,7 @@ import pytest
 from huggingface_hub import CommitOperationAdd
 
 from beam_pusher import AppFile, SpaceSpec
-from beam_pusher.commit import Committer
+from beam_pusher.commit import Committer, remote_tree
 from beam_pusher.errors import SpecError
 from beam_pusher.hashing import hash_bytes
 from beam_pusher.hub import HubSettings, SpacePusher, space_status
@@ -487,3 +487,46 @@ def test_plan_lists_settings_changes_next_to_file_changes_without_secret_values(
                          "    ~ visibility: public -> private", "    + secret API_KEY: set (new)",
                          "    + variable NEW: set (new)", "    - variable OLD: delete (removed from the config)"]
     assert "plan-secret-value" not in repr(planned) + "\n".join(lines)
+
+
+def test_a_first_deploy_and_a_no_op_cost_the_fewest_requests_that_keep_the_space_safe(hub, api):
+    """A new Space: one read (404), its creation, the client's upload steps and one commit, never a second read;
+    a redeploy that changes nothing: one read of the Space and one of each settings list, no write."""
+    repo_id = f"{hub.username}/few-requests"
+    spec = SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static")
+    p = pusher(hub)
+    p.push(SpaceSpec(repo_id=f"{hub.username}/warm-up", app_path="unused", space_sdk="static"),
+           static_space(f"{hub.username}/warm-up"))  # the worker's one whoami
+    counts = hub.request_counts()
+    first = p.push(spec, static_space(repo_id))
+    assert first.error is None and first.committed
+    assert delta(hub.request_counts(), counts) == {"repo-info": 1, "create-repo": 1, "validate-yaml": 1,
+                                                    "preupload": 1, "commit": 1}
+    assert set(remote_tree(api, repo_id)) == {".gitattributes", "README.md", "index.html"}
+    assert hub.read_file(repo_id, "README.md") == static_space(repo_id)[0].content  # ours, not the Hub's first one
+
+    counts = hub.request_counts()
+    again = p.push(spec, static_space(repo_id))
+    assert again.error is None and not again.committed
+    assert delta(hub.request_counts(), counts) == {"repo-info": 1, "space-secrets": 1, "space-variables": 1}
+
+
+def test_spaces_pushed_at_once_upload_a_shared_model_once(hub, api):
+    """Ten Spaces sharing one LFS object, pushed by ten threads: one upload and one verify, not ten."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = bytes(range(256)) * 8192  # 2 MiB, binary: LFS
+    p = pusher(hub)
+    specs = [SpaceSpec(repo_id=f"{hub.username}/shared-{i}", app_path="unused", space_sdk="static")
+             for i in range(10)]
+    counts = hub.request_counts()
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(
+            lambda spec: p.push(spec, [*static_space(spec.repo_id), content_file(spec.repo_id, "model.bin", model)]),
+            specs))
+    assert [r.error for r in results] == [None] * 10 and all(r.committed for r in results)
+    changed = delta(hub.request_counts(), counts)
+    assert (changed.get("lfs-upload"), changed.get("lfs-verify")) == (1, 1), changed
+    for spec in specs:
+        stored = remote_tree(api, spec.repo_id)["model.bin"]
+        assert stored.sha256 == hash_bytes(model).sha256 and stored.size == len(model)

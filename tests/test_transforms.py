@@ -434,7 +434,10 @@ def test_space_files_refuse_a_path_twice_and_files_of_another_space():
 def test_push_to_space_and_deploy_spaces_take_the_same_keywords():
     push = inspect.signature(PushToSpace).parameters
     deploy_ = inspect.signature(DeploySpaces).parameters
-    assert set(deploy_) - set(push) == {"base_dir"} == set(inspect.signature(ReadAppFiles).parameters)
+    read, render = inspect.signature(ReadAppFiles).parameters, inspect.signature(RenderPlaceholders).parameters
+    assert set(deploy_) - set(push) == {"base_dir", "hash_cache"} == set(read) | set(render)
+    for name, parameter in {**read, **render}.items():
+        assert (deploy_[name].default, deploy_[name].annotation) == (parameter.default, parameter.annotation), name
     for name, parameter in push.items():
         assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, name
         assert (deploy_[name].default, deploy_[name].annotation) == (parameter.default, parameter.annotation), name

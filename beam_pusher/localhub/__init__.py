@@ -13,7 +13,9 @@ importing huggingface_hub so large files use classic LFS)::
 
 Repositories are real git repositories (``git clone ENDPOINT/spaces/user/demo`` works). Pull requests
 (``create_commit(create_pr=True)``, ``refs/pr/N``) and discussions work as on the Hub, and merging one is a real git
-merge; preupload follows the repository's ``.gitattributes`` and ``.gitignore``.
+merge; preupload follows the repository's ``.gitattributes`` and ``.gitignore``. Gated repositories, moves
+(``move_repo``) and ``super_squash_history`` work too. Several users and organisations with the Hub's roles come from
+a users file: ``LocalHub(users_file="users.yaml")`` (format in ``users_file``).
 
 In pytest, add ``pytest_plugins = ["beam_pusher.testing.pytest_plugin"]`` and use the ``local_hub`` fixture. From
 the command line: ``python -m beam_pusher.localhub.serve --port 0`` prints the endpoint, then serves.

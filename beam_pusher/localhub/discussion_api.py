@@ -53,7 +53,7 @@ def _participant(request: Request, repo_type: str, repo_id: str) -> tuple[Reposi
 
 
 def _is_maintainer(identity: Identity, repo: Repository) -> bool:
-    return identity.can_write(repo.namespace)
+    return identity.can_write(repo.namespace, repo.settings.get("created_by"))
 
 
 def _thread(repo: Repository, num: str | int) -> Discussion:

@@ -18,6 +18,7 @@ from beam_pusher.localhub.protocol import (
     HubError,
     Request,
     Response,
+    check_gate,
     find_repo,
     json_response,
     resolve_revision,
@@ -34,6 +35,7 @@ _GIT_FILE = re.compile(r"^(HEAD|info/refs|objects/info/packs|objects/[0-9a-f]{2}
 def resolve(request: Request, repo_type: str, repo_id: str, revision: str, path: str) -> Response:
     """``HEAD``/``GET`` of a file: ``X-Repo-Commit``, ``ETag`` (git sha1 or LFS sha256) and the exact length."""
     repo = find_repo(request, repo_type, repo_id)
+    check_gate(request, repo)
     sha = resolve_revision(repo, revision)
     snapshot = repo.snapshot(sha)
     blob = snapshot.files.get(path)
@@ -79,7 +81,7 @@ def lfs_batch(request: Request, repo_type: str, repo_id: str) -> Response:
     if operation == "upload":
         _upload_target(request, repo_type, repo_id)
     else:
-        find_repo(request, repo_type, repo_id)
+        check_gate(request, find_repo(request, repo_type, repo_id))
     objects = body.get("objects")
     if not isinstance(objects, list):
         raise HubError(400, "LFS batch expects 'objects': [{'oid', 'size'}, ...]")
@@ -168,6 +170,7 @@ def git_file(request: Request, repo_type: str, repo_id: str, path: str) -> Respo
         raise HubError(401, "Authentication required for this private repository",
                        headers={"WWW-Authenticate": 'Basic realm="local Hub"'})
     repo = find_repo(request, repo_type, repo_id)
+    check_gate(request, repo)
     if not _GIT_FILE.match(path):
         raise HubError(404, f"{path!r} is not served")
     try:

@@ -31,6 +31,7 @@ from beam_pusher.localhub.server import HubHTTPServer
 from beam_pusher.localhub.repostore import RepoStore
 from beam_pusher.localhub.spacerun import SpaceRunner
 from beam_pusher.localhub.storage import Repository
+from beam_pusher.localhub.users_file import load_users
 
 __all__ = ["LocalHub", "SpaceState", "StoredFile"]
 
@@ -74,6 +75,8 @@ class LocalHub:
         host: interface to listen on; URLs the server returns use exactly this host.
         port: 0 picks a free port.
         users: the accounts; default one user ``"user"`` with a random write token.
+        users_file: a YAML or JSON file of users, their tokens and organisation roles (``users_file``), instead of
+            ``users``; its first user is the default user (``username``, ``token``).
         runtime_delay: seconds a Space stays ``BUILDING`` after a commit, restart or hardware change.
         latency: seconds added to every request (also settable later with ``faults.configure``).
         free_account_policy: False, ``"paid-hardware"`` (402 for Gradio/Docker Spaces on hardware other than
@@ -108,6 +111,7 @@ class LocalHub:
         host: str = "127.0.0.1",
         port: int = 0,
         users: Iterable[HubUser] | None = None,
+        users_file: str | os.PathLike | None = None,
         runtime_delay: float = 0.0,
         latency: float = 0.0,
         free_account_policy: bool | str = False,
@@ -127,6 +131,10 @@ class LocalHub:
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.host = host
         self.port = port
+        if users_file is not None and users is not None:
+            raise ValueError("LocalHub takes users or users_file, not both: put every user in the file")
+        if users_file is not None:
+            users = load_users(users_file)
         self.accounts = Accounts(list(users) if users else [HubUser.generate("user")])
         self.config = HubConfig(
             runtime_delay=runtime_delay,

@@ -34,7 +34,9 @@ __all__ = [
     "HubState",
     "Request",
     "Response",
+    "GATED_VALUES",
     "can_see",
+    "check_gate",
     "find_repo",
     "iso_date",
     "json_response",
@@ -341,10 +343,33 @@ def find_repo(request: Request, repo_type: str, repo_id: str, *, write: bool = F
     if identity is not None and (write or member) and not identity.is_member(namespace):
         raise HubError(403, f"You don't have the rights to change {repo_type} {repo_id!r}: it is not in your "
                        f"namespace {identity.name!r} or one of your organisations")
-    if identity is not None and write and not identity.can_write(namespace):
+    if identity is not None and write and identity.role != "write":
         raise HubError(403, f"This token of {identity.name!r} has read access only: use a write token to change "
                        f"{repo_type} {repo_id!r}")
+    if identity is not None and write and not identity.can_write(namespace, repo.settings.get("created_by")):
+        raise HubError(403, f"{identity.name!r} is a {identity.role_in(namespace)} member of {namespace!r}, which "
+                       f"may not change {repo_type} {repo_id!r}: ask an admin of {namespace!r} for the write role")
     return repo
+
+
+GATED_VALUES = ("auto", "manual", False)
+
+
+def check_gate(request: Request, repo: Repository) -> None:
+    """Refuses a file download from a gated repository to whoever is not a member of its namespace.
+
+    The Hub's ``GatedRepo`` error (the client raises GatedRepoError): 401 when anonymous, 403 for another user.
+    Members (the owner, the organisation's members) are unaffected; access requests are not modelled, so no one else
+    is ever granted access. Metadata (repo info, tree, commits) stays readable, as on the Hub.
+    """
+    if not repo.settings.get("gated") or (request.identity is not None and request.identity.is_member(repo.namespace)):
+        return
+    name = f"{repo.repo_type} {repo.repo_id}"
+    if request.identity is None:
+        raise HubError(401, f"Access to {name} is restricted. You must have access to it and be authenticated to "
+                       "access it. Please log in.", "GatedRepo")
+    raise HubError(403, f"Access to {name} is restricted and you are not in the authorized list. Visit "
+                   f"{repo_url(request.base_url, repo.repo_type, repo.repo_id)} to ask for access.", "GatedRepo")
 
 
 def can_see(identity: Identity | None, repo: Repository) -> bool:

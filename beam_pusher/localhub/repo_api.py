@@ -15,6 +15,7 @@ from beam_pusher.localhub.protocol import (
     Request,
     Response,
     can_see,
+    check_gate,
     find_repo,
     iso_date,
     json_response,
@@ -28,7 +29,7 @@ from beam_pusher.localhub.storage import REPO_TYPES, Repository, Snapshot, Stora
 __all__ = [
     "agent_harnesses", "auth_check", "create_branch", "create_repo", "create_tag", "delete_branch", "delete_repo",
     "delete_tag", "list_commits", "list_refs", "list_repos", "list_tree", "missing_repo", "note_new_head",
-    "paths_info", "repo_info", "update_settings", "validate_yaml", "whoami",
+    "paths_info", "repo_info", "validate_yaml", "whoami",
 ]
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -49,8 +50,12 @@ def note_new_head(repo: Repository, branch: str) -> None:
 
 
 def auth_check(request: Request, repo_type: str, repo_id: str, mode: str = "") -> Response:
-    """200 if the caller may read the repository (``/write``: write to it); else the error ``find_repo`` gives."""
-    find_repo(request, repo_type, repo_id, write=mode == "write")
+    """200 if the caller may read the repository's files (``/write``: write to it).
+
+    Else the error ``find_repo`` gives, or for a gated repository the ``GatedRepo`` one of ``check_gate``.
+    """
+    repo = find_repo(request, repo_type, repo_id, write=mode == "write")
+    check_gate(request, repo)
     return json_response({})
 
 
@@ -66,7 +71,7 @@ def whoami(request: Request) -> Response:
         "emailVerified": True,
         "canPay": request.state.config.free_account_policy == "off",
         "isPro": False,
-        "orgs": [{"type": "org", "name": org, "fullname": org, "roleInOrg": "write"} for org in user.orgs],
+        "orgs": [{"type": "org", "name": org, "fullname": org, "roleInOrg": role} for org, role in user.org_roles],
         "auth": {"type": "access_token", "accessToken": {"displayName": f"local-{identity.role}", "role": identity.role}},
     })
 
@@ -127,8 +132,11 @@ def create_repo(request: Request) -> Response:
             raise HubError(400, f"Invalid {label} {value!r}: {NAME_RULE}")
     if not identity.is_member(namespace):
         raise HubError(403, f"You don't have the rights to create a {repo_type} under the namespace {namespace!r}")
-    if not identity.can_write(namespace):
+    if identity.role != "write":
         raise HubError(403, f"This token of {identity.name!r} has read access only: use a write token to create repos")
+    if not identity.can_create(namespace):
+        raise HubError(403, f"{identity.name!r} is a {identity.role_in(namespace)} member of {namespace!r}, which "
+                       f"may not create repos there: ask an admin of {namespace!r} for the contributor role or more")
     repo_id = f"{namespace}/{name}"
     url = repo_url(request.base_url, repo_type, repo_id)
     existing = request.state.store.get(repo_type, repo_id)  # in any case of letters, as on the Hub
@@ -138,7 +146,8 @@ def create_repo(request: Request) -> Response:
     visibility = body.get("visibility") or ("private" if body.get("private") else "public")
     if visibility not in ("public", "private", "protected"):
         raise HubError(400, f"Invalid visibility {visibility!r}: use public, private or protected")
-    settings: dict[str, Any] = {"private": visibility == "private", "visibility": visibility}
+    settings: dict[str, Any] = {"private": visibility == "private", "visibility": visibility,
+                                "created_by": identity.name}
     files = {".gitattributes": default_gitattributes(repo_type)}
     if repo_type == "space":
         settings.update(_space_settings(request, body, namespace, name))
@@ -169,7 +178,7 @@ def _space_settings(request: Request, body: dict[str, Any], namespace: str, name
         "sleep_time": sleep_time,
         "secrets": _key_values(body.get("secrets"), "secret"),
         "variables": _key_values(body.get("variables"), "variable"),
-        "subdomain": f"{namespace}-{name}".lower().replace("_", "-").replace(".", "-"),
+        "subdomain": spaces.subdomain_of(f"{namespace}/{name}"),
         "build_started_at": time.time(),
         "paused": False,
     }
@@ -184,21 +193,6 @@ def delete_repo(request: Request) -> Response:
         raise HubError(400, f"Invalid repo type {repo_type!r}: use one of {', '.join(REPO_TYPES)}")
     find_repo(request, repo_type, repo_id, write=True)
     request.state.store.delete(repo_type, repo_id)
-    return json_response({})
-
-
-def update_settings(request: Request, repo_type: str, repo_id: str) -> Response:
-    repo = find_repo(request, repo_type, repo_id, write=True)
-    body = request.json_object()
-    visibility = body.get("visibility")
-    if visibility is None and isinstance(body.get("private"), bool):
-        visibility = "private" if body["private"] else "public"
-    if visibility is not None:
-        if visibility not in ("public", "private", "protected"):
-            raise HubError(400, f"Invalid visibility {visibility!r}: use public, private or protected")
-        with repo.lock:
-            repo.settings.update(private=visibility == "private", visibility=visibility)
-            repo.save_settings()
     return json_response({})
 
 
@@ -220,7 +214,7 @@ def _summary(request: Request, repo: Repository, sha: str) -> dict[str, Any]:
         "lastModified": iso_date(commit.author.timestamp),
         "createdAt": iso_date(repo.settings.get("created_at") or commit.author.timestamp),
         "private": repo.private,
-        "gated": False,
+        "gated": repo.settings.get("gated", False),
         "disabled": False,
         "likes": 0,
         "tags": [],
@@ -396,7 +390,7 @@ def create_branch(request: Request, repo_type: str, repo_id: str, branch: str) -
 def delete_branch(request: Request, repo_type: str, repo_id: str, branch: str) -> Response:
     repo = find_repo(request, repo_type, repo_id, write=True)
     if branch == "main":
-        raise HubError(403, "The default branch 'main' cannot be deleted")
+        raise HubError(403, "Cannot delete refs/heads/main: it is the repository's default branch")
     try:
         repo.delete_ref(f"refs/heads/{branch}")
     except StorageError as err:

@@ -119,6 +119,31 @@ class RepoStore:
                 os.replace(git_path, trash / "repo.git")
         shutil.rmtree(trash, ignore_errors=True)
 
+    def move(self, repo_type: str, repo_id: str, new_id: str) -> Repository:
+        """Renames repository ``repo_id`` to ``new_id``: git data, settings and discussions move together.
+
+        Raises:
+            StorageError: 404 when ``repo_id`` does not exist, 409 when ``new_id`` does (in any case of letters).
+        """
+        repo = self.get(repo_type, repo_id)
+        if repo is None:
+            raise StorageError(404, f"Repository Not Found: {repo_type} {repo_id!r}", "RepoNotFound")
+        with repo.lock, self._lock:  # no commit of the repository runs while its files move
+            if self._on_disk(repo_type, new_id) is not None or (repo_type, new_id.lower()) in self._repos:
+                raise StorageError(409, f"A {repo_type} repository called {new_id} already exists: choose another "
+                                   "name, or delete that repository first")
+            for other in self._namespaces(repo_type, new_id.split("/", 1)[0]):  # one folder per namespace
+                new_id = f"{other}/{new_id.split('/', 1)[1]}"
+            (git_path, settings_path), (new_git, new_settings) = self._paths(repo_type, repo.repo_id), self._paths(
+                repo_type, new_id)
+            new_git.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(git_path, new_git)
+            os.replace(settings_path, new_settings)
+            self._repos.pop((repo_type, repo.repo_id.lower()), None)
+            moved = Repository(repo_type, new_id, new_git, new_settings)
+            self._repos[(repo_type, new_id.lower())] = moved
+        return moved
+
     def all(self, repo_type: str) -> list[Repository]:
         """Every repository of a type (for listings), sorted by id."""
         folder = self.root / f"{repo_type}s"

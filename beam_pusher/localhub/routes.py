@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from beam_pusher.localhub import commit_api, discussion_api, file_api, repo_api, space_api, web
+from beam_pusher.localhub import commit_api, discussion_api, file_api, manage_api, repo_api, space_api, web
 
 __all__ = ["Route", "match"]
 
@@ -118,6 +118,8 @@ def _match_api(method: str, rest: list[str]) -> Route | None:
         return _route("create-repo", repo_api.create_repo)
     if rest == ["repos", "delete"] and method == "DELETE":
         return _route("delete-repo", repo_api.delete_repo)
+    if rest == ["repos", "move"] and method == "POST":
+        return _route("move-repo", manage_api.move_repo)
     if len(rest) == 1 and rest[0] in _PLURALS and method == "GET":
         return _route("list-repos", repo_api.list_repos, _PLURALS[rest[0]])
     if len(rest) == 2 and rest[0] in _PLURALS:
@@ -154,7 +156,9 @@ def _match_api(method: str, rest: list[str]) -> Route | None:
     if head == "discussions":
         return _discussion_route(method, args, more) or _route("unknown", repo_api.missing_repo, *args)
     if tail == ["settings"] and method == "PUT":
-        return _route("settings", repo_api.update_settings, *args)
+        return _route("settings", manage_api.update_settings, *args)
+    if head == "super-squash" and len(more) == 1 and method == "POST":
+        return _route("super-squash", manage_api.super_squash, *args, more[0])
     if repo_type == "space" and head == "logs" and more in (["build"], ["run"]) and method == "GET":
         return _route("space-logs", space_api.logs, repo_id, more[0])
     if repo_type == "space" and len(tail) == 1 and (head, method) in _SPACE_SETTINGS:

@@ -7,8 +7,9 @@ listens::
     http://127.0.0.1:41234
 
 ``--rate-limit 1000/300`` and ``--commit-quota 128/3600`` make it answer 429 as the Hub does past its quotas.
-``--run-spaces`` builds and runs each Space's app for real (``spacerun``); open the endpoint in a browser to see the
-Spaces, their logs and their apps.
+``--users-file users.yaml`` serves several users and organisations (see ``users_file``) instead of the one user of
+``--user``/``--token``. ``--run-spaces`` builds and runs each Space's app for real (``spacerun``); open the endpoint
+in a browser to see the Spaces, their logs and their apps.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from beam_pusher.localhub.accounts import HubUser
 from beam_pusher.localhub.hub import LocalHub
 from beam_pusher.localhub.names import check_name
 from beam_pusher.localhub.ratelimit import RateLimit
+from beam_pusher.localhub.users_file import load_users
 
 __all__ = ["build_parser", "serve_command"]
 
@@ -36,11 +38,14 @@ def build_parser(prog: str = "beam-pusher hub serve") -> argparse.ArgumentParser
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
     parser.add_argument("--data-dir", help="where repositories live; kept across restarts (default: a temp dir)")
-    parser.add_argument("--user", default="user", help="name of the user (default 'user')")
-    parser.add_argument("--token", default=os.environ.get("HF_TOKEN"),
-                        help="the user's write token (default: $HF_TOKEN; one of the two is required)")
+    parser.add_argument("--user", help="name of the one user (default 'user')")
+    parser.add_argument("--token", help="the user's write token (default: $HF_TOKEN; one of the two is required)")
     parser.add_argument("--org", action="append", default=[], help="an organisation the user belongs to (repeatable)")
     parser.add_argument("--read-token", action="append", default=[], help="a read-only token of the user (repeatable)")
+    parser.add_argument("--users-file", metavar="FILE",
+                        help="several users instead of --user/--token/--org/--read-token: a YAML or JSON file of "
+                        "users (name, token, read_tokens) and orgs with member roles read/contributor/write/admin "
+                        "(see beam_pusher.localhub.users_file); its first user is the default one")
     parser.add_argument("--runtime-delay", type=float, default=0.0, help="seconds a Space stays BUILDING")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     parser.add_argument("--free-account-policy", nargs="?", const="all", default="off",
@@ -68,23 +73,39 @@ def _rate_limit(text: str) -> RateLimit:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _users(args: argparse.Namespace) -> list[HubUser]:
+    """The accounts: the users file's, or the one user of ``--user``/``--token``; names checked before serving.
+
+    Raises:
+        ValueError: no token, a name the Hub refuses, or a users file mixed with one-user flags or invalid.
+    """
+    if args.users_file is not None:
+        mixed = [flag for flag, value in (("--user", args.user), ("--token", args.token), ("--org", args.org),
+                                          ("--read-token", args.read_token)) if value]
+        if mixed:
+            raise ValueError(f"--users-file declares every user: leave out {', '.join(mixed)} (put them in the file)")
+        return load_users(args.users_file)
+    token = args.token or os.environ.get("HF_TOKEN")
+    if not token:
+        raise ValueError("no token: pass --token TOKEN (or set HF_TOKEN) to choose the user's write token")
+    # The Hub's name rule, checked before anything starts: a name refused here would be refused on the wire.
+    check_name(args.user or "user", "--user")
+    for org in args.org:
+        check_name(org, "--org")
+    return [HubUser(args.user or "user", token, tuple(args.org), tuple(args.read_token))]
+
+
 def serve_command(argv: list[str] | None = None) -> int:
     """Runs the server until SIGINT or SIGTERM; returns the exit status (0 on a clean stop, 2 on bad arguments)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
-    if not args.token:
-        print("error: no token: pass --token TOKEN (or set HF_TOKEN) to choose the user's write token", file=sys.stderr)
-        return 2
-    try:  # the Hub's name rule, checked before anything starts: a name refused here would be refused on the wire
-        check_name(args.user, "--user")
-        for org in args.org:
-            check_name(org, "--org")
+    try:
+        users = _users(args)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        user = HubUser(args.user, args.token, tuple(args.org), tuple(args.read_token))
-        hub = LocalHub(args.data_dir, host=args.host, port=args.port, users=[user], runtime_delay=args.runtime_delay,
+        hub = LocalHub(args.data_dir, host=args.host, port=args.port, users=users, runtime_delay=args.runtime_delay,
                        latency=args.latency, free_account_policy=args.free_account_policy,
                        rate_limit=args.rate_limit, commit_quota=args.commit_quota,
                        run_spaces=args.run_spaces).start()

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from beam_pusher.localhub.card_rules import check_card_metadata
+
 __all__ = [
     "FREE_HARDWARE",
     "HARDWARE_FLAVORS",
@@ -20,6 +22,7 @@ __all__ = [
     "initial_readme",
     "parse_front_matter",
     "payment_required",
+    "subdomain_of",
     "validate_front_matter",
 ]
 
@@ -91,12 +94,16 @@ def parse_front_matter(readme: str) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def validate_front_matter(readme: str, repo_type: str) -> list[str]:
-    """Error messages the Hub's ``validate-yaml`` would give for a README (empty list = valid)."""
+    """Error messages the Hub's ``validate-yaml`` would give for a README (empty list = valid).
+
+    Every repo type: YAML that parses to a mapping, a known ``license``, a well-formed ``model-index``
+    (``card_rules``); a Space's card also: a known ``sdk`` and string-valued settings.
+    """
     data, error = parse_front_matter(readme)
     if error is not None:
         return [error]
     assert data is not None
-    errors = []
+    errors = check_card_metadata(data)
     if repo_type == "space":
         sdk = data.get("sdk")
         if sdk is not None and sdk not in SDKS:
@@ -108,6 +115,11 @@ def validate_front_matter(readme: str, repo_type: str) -> list[str]:
         if isinstance(data.get("app_file"), str) and (data["app_file"].startswith("/") or ".." in data["app_file"]):
             errors.append(f'"app_file" must be a relative path inside the Space, got {data["app_file"]!r}')
     return errors
+
+
+def subdomain_of(repo_id: str) -> str:
+    """The Space's host name on ``hf.space``: ``namespace-name`` in lower case, ``_`` and ``.`` as ``-``."""
+    return repo_id.replace("/", "-").lower().replace("_", "-").replace(".", "-")
 
 
 def app_file_of(sdk: str | None, card: Mapping[str, Any] | None) -> str:

@@ -188,7 +188,7 @@ class Repository:
         with self.lock:
             existing = set(self.git.refs())
             if name in existing:
-                raise StorageError(409, f"Reference already exists: {name}")
+                raise StorageError(409, f"Reference {name} already exists")
             if any(other.startswith(name + "/") or name.startswith(other + "/") for other in existing):
                 raise StorageError(409, f"Reference {name} conflicts with an existing reference")
             self.git.write_ref(name, sha)
@@ -196,7 +196,8 @@ class Repository:
     def delete_ref(self, name: str) -> None:
         with self.lock:
             if self.git.read_ref(name) is None:
-                raise StorageError(404, f"Reference not found: {name}", "RevisionNotFound")
+                raise StorageError(404, f"Invalid rev id: {name} does not exist in {self.repo_id!r}",
+                                   "RevisionNotFound")
             self.git.delete_ref(name)
 
     # Trees -------------------------------------------------------------------------------------------------------
@@ -284,11 +285,11 @@ class Repository:
                     raise StorageError(404, f"Invalid rev id: parent commit {parent_commit!r} is not a commit of "
                                        f"{self.repo_id!r}", "RevisionNotFound")
                 if self.git.read_ref(new_ref) is not None:
-                    raise StorageError(409, f"Reference already exists: {new_ref}")
+                    raise StorageError(409, f"Reference {new_ref} already exists")
             elif parent_commit is not None and not _same_commit(parent_commit, head):
-                raise StorageError(412, "A commit has happened since. Please refresh and try again. (The branch was "
-                                   f"updated since: the parent commit {parent_commit} is not the head of {branch!r}, "
-                                   f"which is {head}.)")
+                raise StorageError(412, "The branch was updated since you opened this page. Please refresh and try "
+                                   f"again. (The parent commit {parent_commit} is not the head of {branch!r}, which is "
+                                   f"{head}.)")
             files = dict(self.snapshot(base).files)
             for operation in operations:
                 _apply(files, operation)
@@ -313,6 +314,17 @@ class Repository:
                                    f"files that changed on {branch!r} since; update the pull request and merge again")
             sha = self.git.write_commit(result.tree, [head, theirs], author, message)
             self.git.write_ref(f"refs/heads/{branch}", sha)
+            return sha
+
+    def squash(self, ref: str, message: str, author: Signature) -> str:
+        """Points ``ref`` at one new root commit holding its head's tree (super-squash); returns that commit's SHA."""
+        with self.lock:
+            head = self.git.read_ref(ref)
+            if head is None:
+                raise StorageError(404, f"Invalid rev id: {ref!r} is not a branch of {self.repo_id!r}",
+                                   "RevisionNotFound")
+            sha = self.git.write_commit(self.git.read_commit(head).tree, [], author, message)
+            self.git.write_ref(ref, sha)
             return sha
 
     def conflicts(self, branch: str, theirs: str) -> tuple[str, ...]:

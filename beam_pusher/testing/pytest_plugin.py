@@ -6,6 +6,9 @@
       @pytest.mark.local_hub(rate_limit="20/2", commit_quota="3/60", runtime_delay=0.5)
       def test_deploy_under_quota(local_hub): ...
 
+  Several users and organisations: ``@pytest.mark.local_hub(users_file="users.yaml")`` (a path relative to the
+  test's own file; format in ``beam_pusher.localhub.users_file``); ``local_hub.users`` lists them.
+
 - ``local_hub_session``: one ``LocalHub`` shared by the whole session (use distinct repo names per test).
 - ``hub_api``: a ``huggingface_hub.HfApi`` bound to ``local_hub`` with the default user's write token.
 - ``local_hub_token``: the token *reference* (``env:BEAM_PUSHER_LOCAL_HUB_TOKEN``) to give ``DeploySpaces`` and the
@@ -25,6 +28,7 @@ once, at import, so it must be imported after a conftest has set them, whatever 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,7 +50,7 @@ def pytest_configure(config: Any) -> None:
     config.addinivalue_line(
         "markers",
         "local_hub(**options): LocalHub options for the local_hub fixture, e.g. rate_limit='20/2', "
-        "commit_quota='3/60', runtime_delay=0.5, free_account_policy=True",
+        "commit_quota='3/60', runtime_delay=0.5, free_account_policy=True, users_file='users.yaml'",
     )
 
 
@@ -59,7 +63,11 @@ def _marker_options(request: Any) -> dict[str, Any]:
             f"@pytest.mark.local_hub{marker.args or ''} on {request.node.nodeid}: give LocalHub options by keyword "
             "(rate_limit='20/2', runtime_delay=0.5, ...); the data directory is always under the test's tmp_path"
         )
-    return dict(marker.kwargs)
+    options = dict(marker.kwargs)
+    users_file = options.get("users_file")
+    if users_file is not None:  # relative to the test's file, wherever pytest runs
+        options["users_file"] = Path(request.node.path).parent / users_file
+    return options
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ def test_short_commit_oids_are_revisions(local_hub, hub_api, tmp_path):
         hub_api.create_commit(repo_id, [CommitOperationAdd("v.txt", b"4\n")], commit_message="v4",
                               parent_commit=head[:7])
     assert err.value.response.status_code == 412
-    assert "A commit has happened since. Please refresh and try again." in str(err.value)
+    assert "The branch was updated since you opened this page. Please refresh and try again." in str(err.value)
 
 
 def test_folder_deleted_by_its_name_without_trailing_slash(local_hub, hub_api):
