@@ -102,6 +102,8 @@ def _child(mode: str, workdir: Path, endpoint: str, token_env: str, repo_name: s
 
     template, model_uri = workdir / "template", workdir / "model"
     if mode == "beam":
+        import apache_beam  # noqa: F401 - loaded on first use by the runner: an import, not part of the run
+        import beam_pusher.transforms  # noqa: F401
         from beam_pusher.runner import run_deploy
         from beam_pusher.spec import SpaceSpec
 
