@@ -75,11 +75,23 @@ def _is_transport_error(exc: BaseException) -> bool:
     return bool(names & {"TransportError", "ConnectionError", "RemoteProtocolError", "ReadError", "TimeoutException"})
 
 
+def _no_xet_storage(exc: BaseException) -> bool:
+    """Whether ``exc`` is hf_xet finding no Xet storage at the Hub (a 404 from its ``xet-write-token`` endpoint).
+
+    With hf_xet installed, huggingface_hub uploads large files through Xet whatever the Hub offers; a Hub that speaks
+    only classic LFS (beam_pusher's local Hub, a Hub mirror) answers 404, which hf_xet raises as a ConnectionError.
+    """
+    text = str(exc)
+    return "xet-write-token" in text and "404" in text
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether trying again may help: 408/429/5xx answers and dropped connections."""
     status = http_status(exc)
     if status == 429 and commit_quota_retry_after(exc) is not None:
         return False  # the repository's commit quota resets in about an hour: not worth waiting for in a run
+    if status is None and _no_xet_storage(exc):
+        return False  # the Hub has no Xet storage: every try gets the same 404
     return status in _TRANSIENT_STATUS or (status is None and _is_transport_error(exc))
 
 
@@ -117,6 +129,11 @@ def describe_error(
         return text + unreachable_message(endpoint or "its endpoint", unreachable)
     if isinstance(exc, LocalTokenNotFoundError):
         return text + _NO_TOKEN_HINT
+    if _no_xet_storage(exc):
+        return text + (f"the Hub at {endpoint or 'this endpoint'} has no Xet storage (HTTP 404 from its "
+                       "xet-write-token endpoint), and huggingface_hub uploads large files through Xet when hf_xet "
+                       "is installed. A Hub that speaks classic LFS, such as beam-pusher's local Hub, needs "
+                       "HF_HUB_DISABLE_XET=1 in the environment of the deploy.")
     status = http_status(exc)
     server = getattr(exc, "server_message", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
     hint = _NO_TOKEN_HINT if status == 401 and not token_sent else _STATUS_HINTS.get(status or 0)

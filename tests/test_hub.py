@@ -530,3 +530,18 @@ def test_spaces_pushed_at_once_upload_a_shared_model_once(hub, api):
     for spec in specs:
         stored = remote_tree(api, spec.repo_id)["model.bin"]
         assert stored.sha256 == hash_bytes(model).sha256 and stored.size == len(model)
+
+
+def test_a_hub_without_xet_storage_fails_once_with_the_setting_that_fixes_it(hub, monkeypatch):
+    """With hf_xet installed and Xet not disabled, huggingface_hub uploads large files through Xet, which the local
+    Hub (classic LFS) answers with 404: say so and how to fix it, at once, instead of retrying a network error."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)  # as a user's shell without the setting
+    repo_id = f"{hub.username}/xet-less"
+    counts = hub.request_counts()
+    result = pusher(hub).push(SpaceSpec(repo_id=repo_id, app_path="unused", space_sdk="static"),
+                              [*static_space(repo_id), content_file(repo_id, "model.bin", bytes(range(256)) * 4096)])
+    assert not result.pushed and "has no Xet storage" in result.error and "HF_HUB_DISABLE_XET=1" in result.error
+    assert hub.endpoint in result.error and "attempts" not in result.error
+    assert delta(hub.request_counts(), counts).get("commit") is None  # nothing committed
