@@ -16,10 +16,10 @@ whenever the object does (a new generation or ETag, however equal the size), so 
 entry is written only when the key before reading equals the key after it, so a file that changed while it was
 hashed is not remembered under either version. A modification time can miss a second write of the same size within
 its clock's tick, so a file known by its time alone is cached only once that time is two seconds old (as git treats
-"racy" files); a time this module cannot read as one is never trusted. Only binary files go into the cache: a text file's hashes depend on
-its Space's placeholders, and its rendering must be read anyway. Files under ``MIN_SIZE`` are read as before (a
-metadata request costs about what reading them does), and local and ``memory://`` files too (reading them costs
-nothing over the network).
+"racy" files); a time this module cannot read as one is never trusted. Only binary files go into the cache: a text
+file's hashes depend on its Space's placeholders, and its rendering must be read anyway. Files under ``MIN_SIZE`` are
+read as before (a metadata request costs about what reading them does), and local and ``memory://`` files too
+(reading them costs nothing over the network).
 
 The cache is a folder of small JSON files, one per key, named by the sha256 of the key; each holds the file's size,
 sha256 and, up to the git blob limit, its git sha1: never content, URLs or credentials. It is safe for processes

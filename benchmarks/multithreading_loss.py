@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--mode", default="multi_threading", choices=["in_memory", "multi_threading", "multi_processing"])
+    parser.add_argument("--mode", default="multi_threading",
+                        choices=["in_memory", "multi_threading", "multi_processing"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--big", type=int, default=200_000, help="size of every third element, bytes")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Benchmark 5: a fleet deploy under the Hub's request quota, ``beam-pusher deploy`` against a loop of ``upload_folder``.
+"""Benchmark 5: a fleet deploy under the Hub's request quota, ``beam-pusher deploy`` against an ``upload_folder`` loop.
 
 The Hub's free tier allows 1,000 API requests per 5 minutes; here the window is scaled down 30 times (1,000 per
 10 s) so that a fleet of Spaces spends several windows in a benchmark of a minute or two. Each side deploys its own

@@ -71,4 +71,5 @@ def test_scrub_hides_secret_values_but_not_one_to_three_letter_ones_that_would_g
     from beam_pusher.auth import scrub
 
     message = "cannot ask the Hub whom the token belongs to: sk-live-1234 was refused"
-    assert scrub(message, "sk-live-1234", "k", "", None) == "cannot ask the Hub whom the token belongs to: *** was refused"
+    expected = "cannot ask the Hub whom the token belongs to: *** was refused"
+    assert scrub(message, "sk-live-1234", "k", "", None) == expected

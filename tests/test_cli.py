@@ -294,7 +294,8 @@ def test_bad_beam_flags_exit_2_before_anything_is_pushed(hub, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown option --onyl" in err and "Did you mean --only?" in err
     assert cli.main(["deploy", config, *hub_args(hub), "--direct_num_workers=many"]) == 2
-    assert "Beam rejected the pipeline flags: argument --direct_num_workers: invalid int value" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Beam rejected the pipeline flags: argument --direct_num_workers: invalid int value" in err
     assert not hub.repo_exists(f"{hub.username}/alpha") and not hub.repo_exists(f"{hub.username}/beta")
 
 

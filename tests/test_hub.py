@@ -87,7 +87,8 @@ def test_without_any_token_the_error_says_that_no_token_was_sent(hub):
     result = p.push(SpaceSpec(repo_id=f"{hub.username}/x", app_path="unused"), [content_file("x", "a", b"a")])
     assert not result.pushed and "no Hub token was sent: set HF_TOKEN, run `hf auth login`" in result.error
     with pytest.raises(Exception) as refused:  # the Hub's own 401, for a request sent without a token
-        HfApi(endpoint=hub.endpoint, token=False).create_repo(f"{hub.username}/y", repo_type="space", space_sdk="static")
+        HfApi(endpoint=hub.endpoint, token=False).create_repo(f"{hub.username}/y", repo_type="space",
+                                                              space_sdk="static")
     message = describe_error(refused.value, f"{hub.username}/y", token_sent=False)
     assert "HTTP 401" in message and "no Hub token was sent" in message and "rejected the token" not in message
     assert "rejected the token" in describe_error(refused.value, f"{hub.username}/y")
