@@ -34,7 +34,7 @@ from beam_pusher.commit import HubSettings
 from beam_pusher.errors import BeamPusherError
 from beam_pusher.spec import SpaceSpec
 
-__all__ = ["reading_ahead", "take_read"]
+__all__ = ["ReadsAhead", "reading_ahead", "take_read"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +46,28 @@ def _key(settings: HubSettings, repo_id: str) -> tuple[str | None, str | None, s
     return settings.endpoint, settings.token, repo_id
 
 
+class ReadsAhead:
+    """The reads one ``reading_ahead`` sent."""
+
+    def __init__(self) -> None:
+        self._futures: list[concurrent.futures.Future] = []
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Blocks until every read is made (or failed), at most ``timeout`` seconds."""
+        concurrent.futures.wait(self._futures, timeout)
+
+
 @contextlib.contextmanager
-def reading_ahead(settings: HubSettings, specs: Sequence[SpaceSpec], *, max_workers: int = 16) -> Iterator[None]:
+def reading_ahead(settings: HubSettings, specs: Sequence[SpaceSpec], *, max_workers: int = 16
+                  ) -> Iterator[ReadsAhead]:
     """Reads the Spaces of ``specs`` in the background while inside; reads no push took are dropped on exit."""
     from beam_pusher.hub import SpacePusher
 
+    reads = ReadsAhead()
     try:
         pusher = SpacePusher(settings)
     except BeamPusherError:  # no token, say: the push step reports it for every Space
-        yield
+        yield reads
         return
     pool = concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="read-ahead")
     keys = []
@@ -64,8 +77,9 @@ def reading_ahead(settings: HubSettings, specs: Sequence[SpaceSpec], *, max_work
                 key = _key(settings, spec.repo_id)
                 if key not in _READS:
                     _READS[key] = pool.submit(pusher.read_space, spec)
+                    reads._futures.append(_READS[key])
                     keys.append(key)
-        yield
+        yield reads
     finally:
         with _LOCK:
             for key in keys:

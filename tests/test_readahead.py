@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from huggingface_hub import CommitOperationAdd
 
 from beam_pusher.commit import HubSettings
@@ -58,15 +56,15 @@ def test_a_space_changed_after_it_was_read_ahead_is_replanned_before_a_commit(hu
     pusher = SpacePusher(settings)
     read_head = pusher.push(spec, static_space(repo_id)).commit_id
 
-    with reading_ahead(settings, [spec]):
-        time.sleep(0.5)  # the read is made, then the Space changes
+    with reading_ahead(settings, [spec]) as reads:
+        reads.wait()  # the read is made, then the Space changes
         other = api.create_commit(repo_id, [CommitOperationAdd("index.html", b"<p>by someone else</p>\n")],
                                   commit_message="meanwhile", repo_type="space").oid
         unchanged = pusher.push(spec, static_space(repo_id))
     assert unchanged.error is None and not unchanged.committed and unchanged.commit_id == read_head
 
-    with reading_ahead(settings, [spec]):
-        time.sleep(0.5)
+    with reading_ahead(settings, [spec]) as reads:
+        reads.wait()
         api.create_commit(repo_id, [CommitOperationAdd("notes.txt", b"more\n")], commit_message="again",
                           repo_type="space")
         result = pusher.push(spec, static_space(repo_id, b"<p>v2</p>\n"))
