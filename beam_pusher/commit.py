@@ -229,8 +229,8 @@ class Committer:
 
     def read_state(self, repo_id: str, *, repo_type: str = "space", revision: str | None = None) -> RemoteState:
         """``remote_state`` with the info it came from; a repository that does not exist is a ``RemoteState``
-        whose ``exists`` is False. A pusher reads this once and hands it to ``commit``: the one request a no-op
-        redeploy makes.
+        whose ``exists`` is False. A pusher reads this once and hands it to ``commit``, which then plans without
+        reading the repository again.
 
         Raises:
           huggingface_hub.errors.RevisionNotFoundError: as ``HfApi.repo_info`` does.
