@@ -18,6 +18,8 @@ os.environ.pop("HF_TOKEN", None)
 
 pytest_plugins = ["beam_pusher.testing.pytest_plugin"]
 
+from beam_pusher.testing import free_port  # noqa: E402 - after the settings above; imports no client
+
 
 @pytest.fixture
 def hub(local_hub, local_hub_token):
@@ -34,13 +36,9 @@ class AwsSecrets:
     """moto's server in server mode, holding secrets, with an IAM user that may read them and one that may not."""
 
     def __init__(self):
-        import socket
-
         from moto.server import ThreadedMotoServer
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         self.endpoint = f"http://127.0.0.1:{port}"
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._server.start()

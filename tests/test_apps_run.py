@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from beam_pusher.localhub import appenv
 from beam_pusher import sources
 from beam_pusher.runner import run_deploy
 from beam_pusher.spec import SpaceSpec
+from beam_pusher.testing import free_port
 
 TOKEN_ENV = "BEAM_PUSHER_TEST_APPS_TOKEN"
 APPS_DIR = Path(sources.BUILTIN_APPS_URL)
@@ -225,12 +225,6 @@ def assert_env_covers(env: appenv.SpaceEnv, space: Path) -> None:
 
 
 # Running apps ---------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def app_environment(env: appenv.SpaceEnv, tmp_path: Path, **overrides: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
 from beam_pusher import PushResult, cli, report
 from beam_pusher.demo import run_demo
+from beam_pusher.testing import free_port
 from beam_pusher.testing.pytest_plugin import LOCAL_HUB_TOKEN_ENV as TOKEN_ENV
 
 BINARY = b"\x00\x01weights\x00\xff" * 64  # a NUL byte: the Hub stores it with LFS
@@ -392,14 +392,8 @@ def test_push_with_a_missing_app_path_exits_2_like_deploy(hub, tmp_path, capsys,
     assert not hub.repo_exists(f"{hub.username}/nope")
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed again when the block ends: connecting is refused
-
-
 def test_an_unreachable_endpoint_fails_the_run_once_and_at_once(hub, tmp_path, monkeypatch):
-    endpoint = f"http://127.0.0.1:{closed_port()}"
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there: connecting is refused
     config = two_space_config(tmp_path, hub.username)
     env = {TOKEN_ENV: hub.token}
     for args in (["deploy", config], ["plan", config], ["status", config],

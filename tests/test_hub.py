@@ -15,6 +15,7 @@ from beam_pusher.hashing import hash_bytes
 from beam_pusher.hub import HubSettings, SpacePusher, space_status
 from beam_pusher.rollback import rollback
 from beam_pusher.spec import ChangeAction
+from beam_pusher.testing import free_port
 from beam_pusher.testing.pytest_plugin import LOCAL_HUB_TOKEN_ENV as TOKEN_ENV
 
 
@@ -64,11 +65,7 @@ def test_a_bad_token_is_reported_as_401_without_echoing_it(hub, monkeypatch):
 
 def test_an_endpoint_never_reached_is_not_retried(tmp_path, monkeypatch):
     """Connection refused before the Hub ever answered: one attempt, a message naming the endpoint."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        endpoint = f"http://127.0.0.1:{s.getsockname()[1]}"
+    endpoint = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv(TOKEN_ENV, "hf_unused")
     p = SpacePusher(HubSettings(endpoint=endpoint, token=f"env:{TOKEN_ENV}", backoff_seconds=60.0))
     result = p.push(SpaceSpec(repo_id="alice/x", app_path="unused"), [content_file("alice/x", "a", b"a")])

@@ -17,11 +17,12 @@ server) should be in use at a time.
 from __future__ import annotations
 
 import collections
-import socket
 import threading
 import urllib.request
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+from beam_pusher.testing import free_port
 
 __all__ = ["LocalS3"]
 
@@ -65,9 +66,7 @@ class LocalS3:
                 self._server_ready_event.set()
                 self._server.serve_forever()
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         self.endpoint = f"http://127.0.0.1:{port}"
         self._server = _Server(ip_address="127.0.0.1", port=port, verbose=False)
         self._server.start()

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from beam_pusher.testing import LOCAL_HUB_TOKEN_ENV
+from beam_pusher.testing import LOCAL_HUB_TOKEN_ENV, free_port
 
 __all__ = [
     "LOCAL_HUB_TOKEN_ENV",
@@ -125,13 +125,9 @@ def local_gcs(monkeypatch: Any) -> Iterator[str]:
     ``NO_GCE_CHECK`` spares Google clients their wait for a metadata server; gcsfs's hierarchical-namespace probe
     (``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT``) is turned off, as it waits a minute per bucket on an emulator.
     """
-    import socket
-
     from gcp_storage_emulator.server import create_server
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = create_server("127.0.0.1", port, in_memory=True, default_bucket="bucket")
     server.start()
     url = f"http://127.0.0.1:{port}"
