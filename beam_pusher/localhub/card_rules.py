@@ -8,7 +8,7 @@ one of [...]``, ``"model-index[0].results[0].task.type" is required``); the clie
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 __all__ = ["LICENSE_IDS", "check_card_metadata"]
@@ -51,24 +51,18 @@ def _check_model_index(value: Any) -> list[str]:
     if not isinstance(value, list):
         return ['"model-index" must be an array of {name, results} objects']
     errors: list[str] = []
-    for index, entry in enumerate(value):
-        where = f"model-index[{index}]"
-        if not isinstance(entry, dict):
-            errors.append(f'"{where}" must be of type object')
-            continue
+    for where, entry in _objects(value, "model-index", errors):
         errors += _required_string(entry, "name", where)
         results = entry.get("results")
         if not isinstance(results, list):
             errors.append(f'"{where}.results" ' + ("is required" if results is None else "must be an array"))
             continue
-        for number, result in enumerate(results):
-            errors += _check_result(result, f"{where}.results[{number}]")
+        for here, result in _objects(results, f"{where}.results", errors):
+            errors += _check_result(result, here)
     return errors
 
 
-def _check_result(result: Any, where: str) -> list[str]:
-    if not isinstance(result, dict):
-        return [f'"{where}" must be of type object']
+def _check_result(result: Mapping[str, Any], where: str) -> list[str]:
     task = result.get("task")
     if not isinstance(task, dict):
         errors = [f'"{where}.task" ' + ("is required" if task is None else "must be of type object")]
@@ -77,15 +71,21 @@ def _check_result(result: Any, where: str) -> list[str]:
     metrics = result.get("metrics")
     if not isinstance(metrics, list):
         return errors + [f'"{where}.metrics" ' + ("is required" if metrics is None else "must be an array")]
-    for number, metric in enumerate(metrics):
-        here = f"{where}.metrics[{number}]"
-        if not isinstance(metric, dict):
-            errors.append(f'"{here}" must be of type object')
-            continue
+    for here, metric in _objects(metrics, f"{where}.metrics", errors):
         errors += _required_string(metric, "type", here)
         if metric.get("value") is None:
             errors.append(f'"{here}.value" is required')
     return errors
+
+
+def _objects(items: list[Any], where: str, errors: list[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Each object of ``items`` with its path (``where[N]``); an item that is not an object goes to ``errors``."""
+    for number, item in enumerate(items):
+        here = f"{where}[{number}]"
+        if isinstance(item, dict):
+            yield here, item
+        else:
+            errors.append(f'"{here}" must be of type object')
 
 
 def _required_string(item: Mapping[str, Any], key: str, where: str) -> list[str]:
